@@ -1,0 +1,148 @@
+//! File formats: each parses bytes into a [`Document`] and emits one back,
+//! byte for byte as the reference `sops` does.
+//!
+//! A format knows syntax only. The `sops` metadata travels through the tree
+//! like any other key (flattened for dotenv and INI, see [`MetadataLayout`]);
+//! `metadata.rs` pulls it out after parsing.
+
+mod binary;
+mod dotenv;
+mod ini;
+mod json;
+mod yaml;
+
+use std::path::Path;
+
+use crate::tree::{Document, Value};
+
+/// The formats the reference supports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// YAML, possibly a stream of several documents.
+    Yaml,
+    /// JSON.
+    Json,
+    /// dotenv `KEY=value` lines.
+    Dotenv,
+    /// INI sections.
+    Ini,
+    /// Any other file: the whole content is one value, `data`.
+    Binary,
+}
+
+/// How the `sops` metadata is stored in a format's tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetadataLayout {
+    /// A top-level `sops` map (YAML, JSON, binary).
+    Nested,
+    /// A top-level `sops` map whose keys are flattened (INI's `[sops]` section).
+    FlattenedBelowTop,
+    /// Top-level `sops_`-prefixed flattened keys (dotenv).
+    FlattenedFull,
+}
+
+/// Options that change how a document is printed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EmitOptions {
+    /// `--indent`: spaces per level for YAML and JSON; `None` is the format's default.
+    pub indent: Option<usize>,
+}
+
+/// A syntax or shape error in a file, or a tree a format cannot hold.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The input is not valid in this format.
+    #[error("invalid {format}: {message}")]
+    Syntax {
+        /// The format's name.
+        format: &'static str,
+        /// What is wrong, and where (line/column when known). Never contains values.
+        message: String,
+    },
+    /// The tree cannot be printed in this format (e.g. a nested map in dotenv).
+    #[error("cannot print as {format}: {message}")]
+    Unrepresentable {
+        /// The format's name.
+        format: &'static str,
+        /// What cannot be printed; names keys, never values.
+        message: String,
+    },
+}
+
+impl Format {
+    /// Picks the format from a file name's extension, as the reference does.
+    pub fn from_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => Format::Yaml,
+            Some("json") => Format::Json,
+            Some("env") => Format::Dotenv,
+            Some("ini") => Format::Ini,
+            _ => Format::Binary,
+        }
+    }
+
+    /// Parses a `--input-type`/`--output-type` name.
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name {
+            "yaml" => Some(Format::Yaml),
+            "json" => Some(Format::Json),
+            "dotenv" => Some(Format::Dotenv),
+            "ini" => Some(Format::Ini),
+            "binary" => Some(Format::Binary),
+            _ => None,
+        }
+    }
+
+    /// The format's name as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Yaml => "yaml",
+            Format::Json => "json",
+            Format::Dotenv => "dotenv",
+            Format::Ini => "ini",
+            Format::Binary => "binary",
+        }
+    }
+
+    /// Where this format keeps the `sops` metadata.
+    pub fn metadata_layout(self) -> MetadataLayout {
+        match self {
+            Format::Yaml | Format::Json | Format::Binary => MetadataLayout::Nested,
+            Format::Ini => MetadataLayout::FlattenedBelowTop,
+            Format::Dotenv => MetadataLayout::FlattenedFull,
+        }
+    }
+
+    /// Parses an encrypted file (metadata included) into a tree.
+    pub fn parse(self, input: &[u8]) -> Result<Document, FormatError> {
+        match self {
+            Format::Yaml => yaml::parse(input),
+            Format::Json | Format::Binary => json::parse(input),
+            Format::Dotenv => dotenv::parse(input),
+            Format::Ini => ini::parse(input),
+        }
+    }
+
+    /// Prints a decrypted document (metadata already removed) as `sops decrypt` does.
+    pub fn emit(self, doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError> {
+        match self {
+            Format::Yaml => yaml::emit(doc, options),
+            Format::Json => json::emit(doc, options),
+            Format::Dotenv => dotenv::emit(doc),
+            Format::Ini => ini::emit(doc),
+            Format::Binary => binary::emit(doc),
+        }
+    }
+
+    /// Prints one value as `sops decrypt --extract` does.
+    pub fn emit_value(self, value: &Value, options: EmitOptions) -> Result<Vec<u8>, FormatError> {
+        match self {
+            Format::Yaml => yaml::emit_value(value, options),
+            Format::Json => json::emit_value(value, options),
+            Format::Dotenv => dotenv::emit_value(value),
+            Format::Ini => ini::emit_value(value),
+            Format::Binary => binary::emit_value(value),
+        }
+    }
+}
