@@ -1,0 +1,48 @@
+//! The commands, and the one failure type they report.
+
+mod decrypt;
+mod input;
+
+use std::fmt;
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// A command's failure: what to tell the user and which exit code to use.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// A failure with the given exit code.
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Failure {
+            code: u8::try_from(code).unwrap_or(1),
+            message: message.into(),
+        }
+    }
+
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(1, format!("cannot start the async runtime: {e}")))?;
+    match cli.command {
+        Command::Decrypt(ref args) => runtime.block_on(decrypt::run(&cli, args)),
+    }
+}

@@ -1,0 +1,105 @@
+//! Reading and decrypting the input file: shared by every command.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rsops::formats::{EmitOptions, Format};
+use rsops::{DecryptOptions, Decrypted, KeyRegistry};
+use zeroize::Zeroizing;
+
+use super::Failure;
+use crate::cli::{Cli, InputArgs};
+
+/// Where the encrypted bytes come from and how to read and print them.
+pub struct Input {
+    /// The file, or `None` for standard input.
+    pub path: Option<PathBuf>,
+    /// The input format.
+    pub input_format: Format,
+    /// The output format.
+    pub output_format: Format,
+    /// Printing options.
+    pub emit: EmitOptions,
+}
+
+fn format_named(name: &str, flag: &str) -> Result<Format, Failure> {
+    Format::from_name(name).ok_or_else(|| {
+        Failure::new(
+            1,
+            format!("unknown {flag} `{name}`\n\nhint: use one of yaml, json, dotenv, ini, binary"),
+        )
+    })
+}
+
+impl Input {
+    /// Validates the format flags before any I/O.
+    pub fn new(cli: &Cli, file: Option<&Path>, name_override: Option<&Path>, args: &InputArgs) -> Result<Input, Failure> {
+        let path = file.filter(|p| p.as_os_str() != "-").map(Path::to_path_buf);
+        let name = name_override.or(path.as_deref());
+        let by_name = name.map_or(Format::Binary, Format::from_path);
+        let input_format = match &args.input_type {
+            Some(t) => format_named(t, "--input-type")?,
+            None => by_name,
+        };
+        let output_format = match &args.output_type {
+            Some(t) => format_named(t, "--output-type")?,
+            None => by_name,
+        };
+        let _ = &cli.config;
+        Ok(Input {
+            path,
+            input_format,
+            output_format,
+            emit: EmitOptions { indent: cli.indent },
+        })
+    }
+
+    /// How the input is named in messages.
+    pub fn display(&self) -> String {
+        self.path
+            .as_ref()
+            .map_or_else(|| "standard input".to_string(), |p| p.display().to_string())
+    }
+
+    fn read(&self) -> Result<Zeroizing<Vec<u8>>, Failure> {
+        let mut bytes = Zeroizing::new(Vec::new());
+        match &self.path {
+            Some(path) => {
+                let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        Failure::new(100, format!("{}: no such file", path.display()))
+                    }
+                    _ => Failure::new(2, format!("cannot read {}: {e}", path.display())),
+                })?;
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                bytes.reserve(usize::try_from(len).unwrap_or(0));
+                let mut file = file;
+                file.read_to_end(&mut bytes)
+                    .map_err(|e| Failure::new(2, format!("cannot read {}: {e}", path.display())))?;
+            }
+            None => {
+                std::io::stdin()
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| Failure::new(2, format!("cannot read standard input: {e}")))?;
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Reads and decrypts the input.
+    pub async fn decrypt(&self, args: &InputArgs) -> Result<Decrypted, Failure> {
+        let bytes = self.read()?;
+        let options = DecryptOptions {
+            ignore_mac: args.ignore_mac,
+            decryption_order: args
+                .decryption_order
+                .as_deref()
+                .map(|o| o.split(',').map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect())
+                .unwrap_or_default(),
+        };
+        let registry = KeyRegistry::default();
+        rsops::decrypt(&bytes, self.input_format, &registry, &options)
+            .await
+            .map_err(|e| Failure::new(e.exit_code(), format!("{}: {e}", self.display())))
+    }
+}

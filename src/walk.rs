@@ -1,0 +1,267 @@
+//! Decrypting a whole tree in place and computing its MAC in the same pass.
+//!
+//! This mirrors the reference's `walkBranch`/`walkSlice` exactly: which
+//! leaves are encrypted follows the file's single [`CryptRule`], each value's
+//! additional data is the map keys on its path (`a:b:`), comments feed the
+//! comment-regex rules, and the SHA-512 MAC covers leaves in document order.
+
+use sha2::{Digest, Sha512};
+
+use crate::cipher::{CipherError, ValueCipher};
+use crate::metadata::{CryptRule, Metadata};
+use crate::tree::{Document, Entry, Map, Value};
+
+/// The first bytes hashed when `mac_only_encrypted` is set, so such a MAC
+/// never equals the MAC of the same tree without the option.
+const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
+    0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b,
+    0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
+];
+
+/// A value that could not be decrypted, with the path that names it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WalkError {
+    /// An encrypted value failed to decrypt.
+    #[error("could not decrypt the value at `{path}`: {source}")]
+    Value {
+        /// The keys leading to the value, joined with `:`.
+        path: String,
+        /// What went wrong.
+        source: CipherError,
+    },
+    /// A value the rules say is encrypted is a number, boolean or similar.
+    #[error("the value at `{path}` should be encrypted but is a plain {kind}")]
+    NotAString {
+        /// The keys leading to the value, joined with `:`.
+        path: String,
+        /// The kind of value found.
+        kind: &'static str,
+    },
+    /// An encrypted comment decrypted to something that is not text.
+    #[error("the comment at `{path}` decrypted to a {kind}")]
+    BadComment {
+        /// The keys leading to the comment, joined with `:`.
+        path: String,
+        /// The kind of value found.
+        kind: &'static str,
+    },
+}
+
+/// Walks one document, decrypting in place.
+struct Walker<'a> {
+    cipher: &'a ValueCipher,
+    rule: &'a CryptRule,
+    mac_only_encrypted: bool,
+    hasher: Sha512,
+    /// The additional data of the current position: every key followed by `:`.
+    aad: String,
+    /// Comments seen since the last value, one level per map or list.
+    comments: Vec<Vec<String>>,
+}
+
+/// Decrypts every encrypted value of `doc` and returns the MAC of the
+/// plaintext tree as upper-case hex.
+pub fn decrypt_document(doc: &mut Document, meta: &Metadata, cipher: &ValueCipher) -> Result<String, WalkError> {
+    let mut hasher = Sha512::new();
+    if meta.mac_only_encrypted {
+        hasher.update(MAC_ONLY_ENCRYPTED_INIT);
+    }
+    let mut walker = Walker {
+        cipher,
+        rule: &meta.rule,
+        mac_only_encrypted: meta.mac_only_encrypted,
+        hasher,
+        aad: String::new(),
+        comments: Vec::new(),
+    };
+    for branch in &mut doc.branches {
+        walker.map(branch, false)?;
+    }
+    Ok(hex_upper(&walker.hasher.finalize()))
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+fn kind_name(value: &Value) -> &'static str {
+    match value {
+        Value::Map(_) => "map",
+        Value::List(_) => "list",
+        Value::Str(_) => "string",
+        Value::Int(_) => "integer",
+        Value::Float(_) => "float",
+        Value::Bool(_) => "boolean",
+        Value::Time(_) => "timestamp",
+        Value::Bytes(_) => "byte string",
+        Value::Null => "null",
+        Value::Comment(_) => "comment",
+    }
+}
+
+/// Does a path-based rule match this key?
+fn key_matches(rule: &CryptRule, key: &str) -> bool {
+    match rule {
+        CryptRule::UnencryptedSuffix(s) | CryptRule::EncryptedSuffix(s) => key.ends_with(s.as_str()),
+        CryptRule::UnencryptedRegex(r) | CryptRule::EncryptedRegex(r) => r.is_match(key),
+        CryptRule::UnencryptedCommentRegex(_) | CryptRule::EncryptedCommentRegex(_) => false,
+    }
+}
+
+impl Walker<'_> {
+    fn path(&self) -> String {
+        self.aad.trim_end_matches(':').to_string()
+    }
+
+    /// The reference's `shouldBeEncrypted`; `path_matched` is whether any key
+    /// on the path matched a path-based rule.
+    fn should_encrypt(&self, path_matched: bool, is_comment: bool) -> bool {
+        match self.rule {
+            CryptRule::UnencryptedSuffix(_) | CryptRule::UnencryptedRegex(_) => !path_matched,
+            CryptRule::EncryptedSuffix(_) | CryptRule::EncryptedRegex(_) => path_matched,
+            CryptRule::UnencryptedCommentRegex(r) => !self.comments.iter().flatten().any(|c| r.is_match(c)),
+            CryptRule::EncryptedCommentRegex(r) => {
+                let last_level = self.comments.len().saturating_sub(1);
+                self.comments.iter().enumerate().any(|(i, level)| {
+                    level.iter().enumerate().any(|(j, c)| {
+                        // The marker comment itself is never encrypted.
+                        let is_marker = is_comment && i == last_level && j + 1 == level.len();
+                        !is_marker && r.is_match(c)
+                    })
+                })
+            }
+        }
+    }
+
+    fn map(&mut self, map: &mut Map, path_matched: bool) -> Result<(), WalkError> {
+        self.comments.push(Vec::new());
+        for entry in map.iter_mut() {
+            match entry {
+                Entry::Comment(comment) => {
+                    self.note_comment(&comment.text);
+                    let encrypted = self.should_encrypt(path_matched, true);
+                    if encrypted {
+                        self.decrypt_comment_text(&mut comment.text)?;
+                    }
+                }
+                Entry::Pair(key, value) => {
+                    let before = self.aad.len();
+                    self.aad.push_str(key);
+                    self.aad.push(':');
+                    let matched = path_matched || key_matches(self.rule, key);
+                    self.value(value, matched)?;
+                    self.aad.truncate(before);
+                    self.clear_comments();
+                }
+            }
+        }
+        self.comments.pop();
+        Ok(())
+    }
+
+    fn list(&mut self, items: &mut [Value], path_matched: bool) -> Result<(), WalkError> {
+        self.comments.push(Vec::new());
+        for item in items.iter_mut() {
+            let is_comment = matches!(item, Value::Comment(_));
+            if let Value::Comment(comment) = item {
+                let text = comment.text.clone();
+                self.note_comment(&text);
+            }
+            self.value(item, path_matched)?;
+            if !is_comment {
+                self.clear_comments();
+            }
+        }
+        self.comments.pop();
+        Ok(())
+    }
+
+    fn note_comment(&mut self, text: &str) {
+        if let Some(level) = self.comments.last_mut() {
+            level.push(text.to_string());
+        }
+    }
+
+    fn clear_comments(&mut self) {
+        if let Some(level) = self.comments.last_mut() {
+            level.clear();
+        }
+    }
+
+    /// Decrypts a comment's text if it is encrypted. A comment that does not
+    /// decrypt is kept as written, as the reference does for files whose
+    /// comments predate comment encryption.
+    fn decrypt_comment_text(&self, text: &mut String) -> Result<(), WalkError> {
+        match self.cipher.decrypt(text, &self.aad) {
+            Ok(Value::Comment(c)) => *text = c.text,
+            Ok(Value::Str(s)) => *text = s,
+            Ok(other) => {
+                return Err(WalkError::BadComment {
+                    path: self.path(),
+                    kind: kind_name(&other),
+                })
+            }
+            Err(_) => {}
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, value: &mut Value, path_matched: bool) -> Result<(), WalkError> {
+        match value {
+            Value::Map(map) => return self.map(map, path_matched),
+            Value::List(items) => return self.list(items, path_matched),
+            Value::Null => return Ok(()),
+            Value::Comment(comment) => {
+                if self.should_encrypt(path_matched, true) {
+                    self.decrypt_comment_text(&mut comment.text)?;
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        let encrypted = self.should_encrypt(path_matched, false);
+        if encrypted {
+            let Value::Str(text) = value else {
+                return Err(WalkError::NotAString {
+                    path: self.path(),
+                    kind: kind_name(value),
+                });
+            };
+            let plain = self
+                .cipher
+                .decrypt(text, &self.aad)
+                .map_err(|source| WalkError::Value {
+                    path: self.path(),
+                    source,
+                })?;
+            crate::tree::wipe_value(value);
+            *value = plain;
+        }
+        if !self.mac_only_encrypted || encrypted {
+            self.hash_leaf(value);
+        }
+        Ok(())
+    }
+
+    fn hash_leaf(&mut self, value: &Value) {
+        match value {
+            Value::Str(s) | Value::Time(s) => self.hasher.update(s.as_bytes()),
+            Value::Comment(c) => self.hasher.update(c.text.as_bytes()),
+            Value::Bytes(b) => self.hasher.update(b),
+            Value::Int(i) => self.hasher.update(i.to_string().as_bytes()),
+            Value::Float(f) => self
+                .hasher
+                .update(crate::gofmt::format_float(*f, crate::gofmt::FloatFormat::Decimal).as_bytes()),
+            Value::Bool(true) => self.hasher.update(b"True"),
+            Value::Bool(false) => self.hasher.update(b"False"),
+            Value::Map(_) | Value::List(_) | Value::Null => {}
+        }
+    }
+}
