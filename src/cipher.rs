@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use aes_gcm::aead::consts::U32;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::aes::Aes256;
 use aes_gcm::AesGcm;
 use base64::engine::general_purpose::STANDARD;
@@ -32,7 +32,9 @@ pub enum CipherError {
     #[error("the ENC[...] value has a {0} of the wrong length")]
     BadLength(&'static str),
     /// Authentication failed: wrong key, tampered value, or moved value.
-    #[error("authentication failed (the value was tampered with, moved, or the data key is wrong)")]
+    #[error(
+        "authentication failed (the value was tampered with, moved, or the data key is wrong)"
+    )]
     Authentication,
     /// The `type:` is not one the reference writes.
     #[error("unknown value type `{0}`")]
@@ -71,8 +73,18 @@ fn parse(value: &str) -> Result<Parsed<'_>, CipherError> {
                 tag.strip_prefix("tag:"),
                 kind.strip_prefix("type:").and_then(|k| k.strip_suffix(']')),
             ) {
-                if !data.is_empty() && !iv.is_empty() && !tag.is_empty() && !kind.is_empty() && !kind.contains([',', ']']) {
-                    return Ok(Parsed { data, iv, tag, kind });
+                if !data.is_empty()
+                    && !iv.is_empty()
+                    && !tag.is_empty()
+                    && !kind.is_empty()
+                    && !kind.contains([',', ']'])
+                {
+                    return Ok(Parsed {
+                        data,
+                        iv,
+                        tag,
+                        kind,
+                    });
                 }
             }
         }
@@ -97,7 +109,8 @@ pub struct ValueCipher {
 impl ValueCipher {
     /// A cipher for the given 32-byte data key.
     pub fn new(data_key: &[u8]) -> Result<Self, CipherError> {
-        let aead = SopsAesGcm::new_from_slice(data_key).map_err(|_| CipherError::BadLength("data key"))?;
+        let aead =
+            SopsAesGcm::new_from_slice(data_key).map_err(|_| CipherError::BadLength("data key"))?;
         Ok(ValueCipher { aead })
     }
 
@@ -140,13 +153,66 @@ impl ValueCipher {
     }
 }
 
+impl ValueCipher {
+    /// Encrypts one value under `aad` with a fresh random nonce, in the
+    /// reference's `ENC[...]` layout. Maps, lists and nulls are not values.
+    pub fn encrypt(&self, value: &Value, aad: &str) -> Result<String, CipherError> {
+        let (plain, kind): (Zeroizing<Vec<u8>>, &str) = match value {
+            Value::Str(s) if s.is_empty() => return Ok(String::new()),
+            Value::Str(s) => (Zeroizing::new(s.as_bytes().to_vec()), "str"),
+            Value::Int(i) => (Zeroizing::new(i.to_string().into_bytes()), "int"),
+            Value::Float(f) => (
+                Zeroizing::new(
+                    crate::gofmt::format_float(*f, crate::gofmt::FloatFormat::Decimal).into_bytes(),
+                ),
+                "float",
+            ),
+            Value::Bool(b) => (
+                Zeroizing::new(if *b {
+                    b"True".to_vec()
+                } else {
+                    b"False".to_vec()
+                }),
+                "bool",
+            ),
+            Value::Time(t) => (Zeroizing::new(t.as_bytes().to_vec()), "time"),
+            Value::Bytes(b) => (Zeroizing::new(b.clone()), "bytes"),
+            Value::Comment(c) => (Zeroizing::new(c.text.as_bytes().to_vec()), "comment"),
+            Value::Map(_) | Value::List(_) | Value::Null => {
+                return Err(CipherError::UnknownType("non-scalar".into()))
+            }
+        };
+        let nonce = SopsAesGcm::generate_nonce(&mut OsRng);
+        let sealed = self
+            .aead
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: &plain,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| CipherError::Authentication)?;
+        let (data, tag) = sealed.split_at(sealed.len() - 16);
+        Ok(format!(
+            "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{kind}]",
+            STANDARD.encode(data),
+            STANDARD.encode(nonce),
+            STANDARD.encode(tag)
+        ))
+    }
+}
+
 /// Turns decrypted bytes into the native value named by the `type:` tag,
 /// accepting what Go's `strconv` accepts.
 fn typed_value(kind: &str, plain: Zeroizing<Vec<u8>>) -> Result<Value, CipherError> {
-    if kind == "bytes" {
-        return Ok(Value::Bytes(plain.to_vec()));
-    }
-    let text = std::str::from_utf8(&plain).map_err(|_| CipherError::BadPlaintext("utf-8 string"))?;
+    let text = match (kind, std::str::from_utf8(&plain)) {
+        ("bytes", _) => return Ok(Value::Bytes(plain.to_vec())),
+        // Go strings may hold any bytes (binary files are stored as `str`).
+        ("str", Err(_)) => return Ok(Value::Bytes(plain.to_vec())),
+        (_, Ok(text)) => text,
+        (_, Err(_)) => return Err(CipherError::BadPlaintext("utf-8 string")),
+    };
     Ok(match kind {
         "str" => Value::Str(text.to_string()),
         "int" => Value::Int(parse_go_int(text).ok_or(CipherError::BadPlaintext("int"))?),
@@ -206,14 +272,40 @@ mod tests {
     fn decrypts_reference_known_answer() {
         let cipher = ValueCipher::new(&[b'f'; 32]).unwrap();
         let value = "ENC[AES256_GCM,data:oYyi,iv:MyIDYbT718JRr11QtBkcj3Dwm4k1aCGZBVeZf0EyV8o=,tag:t5z2Z023Up0kxwCgw1gNxg==,type:str]";
-        assert_eq!(cipher.decrypt(value, "bar:").unwrap(), Value::Str("foo".into()));
-        assert_eq!(cipher.decrypt(value, "baz:"), Err(CipherError::Authentication));
+        assert_eq!(
+            cipher.decrypt(value, "bar:").unwrap(),
+            Value::Str("foo".into())
+        );
+        assert_eq!(
+            cipher.decrypt(value, "baz:"),
+            Err(CipherError::Authentication)
+        );
+    }
+
+    #[test]
+    fn encrypt_round_trips_every_type() {
+        let cipher = ValueCipher::new(&[7; 32]).unwrap();
+        for value in [
+            Value::Str("héllo".into()),
+            Value::Int(-5),
+            Value::Float(3.25),
+            Value::Bool(false),
+            Value::Time("2024-01-02T03:04:05Z".into()),
+            Value::Bytes(vec![0, 255]),
+            Value::Comment(Comment::new(" note")),
+        ] {
+            let enc = cipher.encrypt(&value, "a:b:").unwrap();
+            assert_eq!(cipher.decrypt(&enc, "a:b:").unwrap(), value);
+        }
     }
 
     #[test]
     fn rejects_malformed_values() {
         let cipher = ValueCipher::new(&[0; 32]).unwrap();
-        assert_eq!(cipher.decrypt("hello", "a:"), Err(CipherError::NotEncrypted));
+        assert_eq!(
+            cipher.decrypt("hello", "a:"),
+            Err(CipherError::NotEncrypted)
+        );
         assert_eq!(
             cipher.decrypt("ENC[AES256_GCM,data:!!,iv:AA==,tag:AA==,type:str]", "a:"),
             Err(CipherError::BadBase64("data"))

@@ -33,6 +33,10 @@ pub struct Cli {
 pub enum Command {
     /// Decrypt a file and print it (also `rsops -d FILE`).
     Decrypt(DecryptArgs),
+    /// Run a command with the file's top-level values as environment variables.
+    ExecEnv(ExecEnvArgs),
+    /// Run a command with the decrypted file at a private path, given by `{}` in the command.
+    ExecFile(ExecFileArgs),
 }
 
 /// Options that choose formats and keys, shared by every command that decrypts.
@@ -77,11 +81,85 @@ pub struct DecryptArgs {
     pub filename_override: Option<PathBuf>,
 }
 
+/// How the command of `exec-env` and `exec-file` is started.
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
+    /// Start the command with only the secrets (and `--keep` variables) in its environment.
+    #[arg(long)]
+    pub pristine: bool,
+
+    /// With `--pristine`: variables the command still inherits, e.g. `PATH,HOME`.
+    #[arg(
+        long,
+        value_name = "VARS",
+        value_delimiter = ',',
+        requires = "pristine"
+    )]
+    pub keep: Vec<String>,
+
+    /// Run the command as this user (rsops must run as root).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Deprecated (as in sops): do not wait for the command.
+    #[arg(long)]
+    pub background: bool,
+}
+
+/// `rsops exec-env`.
+#[derive(Debug, Args)]
+pub struct ExecEnvArgs {
+    /// The encrypted file.
+    pub file: PathBuf,
+
+    /// The command, run with `/bin/sh -c`.
+    pub command: OsString,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+
+    /// Replace rsops with the command instead of starting a child.
+    #[arg(long)]
+    pub same_process: bool,
+}
+
+/// `rsops exec-file`.
+#[derive(Debug, Args)]
+pub struct ExecFileArgs {
+    /// The encrypted file.
+    pub file: PathBuf,
+
+    /// The command, run with `/bin/sh -c`; every `{}` becomes the decrypted file's path.
+    pub command: OsString,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+
+    /// Write a regular file (mode 0600) instead of a FIFO.
+    #[arg(long)]
+    pub no_fifo: bool,
+
+    /// Name of the FIFO or file inside the private directory (default `tmp-file`).
+    #[arg(long, value_name = "NAME")]
+    pub filename: Option<String>,
+}
+
 /// Rewrites the legacy `sops -d FILE` / `sops --decrypt FILE` spelling into
 /// `decrypt FILE`, so scripts written for sops keep working.
 pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut args: Vec<OsString> = args.into_iter().collect();
-    let is_subcommand = |a: &OsString| matches!(a.to_str(), Some("decrypt" | "exec-env" | "exec-file" | "help"));
+    let is_subcommand = |a: &OsString| {
+        matches!(
+            a.to_str(),
+            Some("decrypt" | "exec-env" | "exec-file" | "help")
+        )
+    };
     if args.get(1).is_some_and(is_subcommand) {
         return args;
     }

@@ -1,6 +1,8 @@
 //! The commands, and the one failure type they report.
 
+mod config;
 mod decrypt;
+mod exec;
 mod input;
 
 use std::fmt;
@@ -44,5 +46,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::new(1, format!("cannot start the async runtime: {e}")))?;
     match cli.command {
         Command::Decrypt(ref args) => runtime.block_on(decrypt::run(&cli, args)),
+        Command::ExecEnv(ref args) => exec::run_env(&cli, args, &runtime),
+        Command::ExecFile(ref args) => exec::run_file(&cli, args, &runtime),
     }
 }

@@ -77,7 +77,8 @@ pub async fn decrypt(
     let mut document = format.parse(input)?;
     let metadata = metadata::extract(&mut document, format.metadata_layout())?;
     let key = crate::keys::data_key(&metadata, registry, &options.decryption_order).await?;
-    let cipher = ValueCipher::new(key.expose()).map_err(|_| DataKeyError::BadLength(key.expose().len()))?;
+    let cipher =
+        ValueCipher::new(key.expose()).map_err(|_| DataKeyError::BadLength(key.expose().len()))?;
     drop(key);
     let computed = walk::decrypt_document(&mut document, &metadata, &cipher)?;
     if !options.ignore_mac {
@@ -88,16 +89,31 @@ pub async fn decrypt(
 
 /// Checks the stored MAC, whose additional data is `lastmodified` re-printed
 /// in Go's RFC 3339 form.
-fn verify_mac(metadata: &Metadata, cipher: &ValueCipher, computed: String) -> Result<(), DecryptError> {
+fn verify_mac(
+    metadata: &Metadata,
+    cipher: &ValueCipher,
+    computed: String,
+) -> Result<(), DecryptError> {
     let aad = crate::timefmt::parse_rfc3339(&metadata.last_modified)
         .map(|t| t.rfc3339())
         .unwrap_or_default();
-    let stored = match cipher.decrypt(&metadata.mac, &aad).map_err(DecryptError::MacUnreadable)? {
+    let stored = match cipher
+        .decrypt(&metadata.mac, &aad)
+        .map_err(DecryptError::MacUnreadable)?
+    {
         Value::Str(s) => s,
-        _ => return Err(DecryptError::MacUnreadable(CipherError::BadPlaintext("str"))),
+        _ => {
+            return Err(DecryptError::MacUnreadable(CipherError::BadPlaintext(
+                "str",
+            )))
+        }
     };
     if stored != computed {
-        let stored = if stored.is_empty() { "no MAC".into() } else { stored };
+        let stored = if stored.is_empty() {
+            "no MAC".into()
+        } else {
+            stored
+        };
         return Err(DecryptError::MacMismatch { stored, computed });
     }
     Ok(())

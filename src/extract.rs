@@ -40,15 +40,17 @@ pub fn parse_path(arg: &str) -> Result<Vec<Step>, ExtractError> {
             continue;
         }
         let Some(inner) = component.strip_suffix(']') else {
-            return Err(ExtractError::Syntax(format!("component {component} doesn't end with ]")));
+            return Err(ExtractError::Syntax(format!(
+                "component {component} doesn't end with ]"
+            )));
         };
         if inner.starts_with(['"', '\'']) {
             let end = inner.len().saturating_sub(1).max(1);
             steps.push(Step::Key(inner.get(1..end).unwrap_or_default().to_string()));
         } else {
-            let index = inner
-                .parse()
-                .map_err(|_| ExtractError::Syntax(format!("strconv.Atoi: parsing {inner:?}: invalid syntax")))?;
+            let index = inner.parse().map_err(|_| {
+                ExtractError::Syntax(format!("strconv.Atoi: parsing {inner:?}: invalid syntax"))
+            })?;
             steps.push(Step::Index(index));
         }
     }
@@ -77,9 +79,9 @@ pub fn find<'a>(root: &'a Map, steps: &[Step]) -> Result<Target<'a>, ExtractErro
         let next = match (&current, step) {
             (Target::Map(map), Step::Key(key)) => find_in_map(map, key),
             (Target::Value(Value::Map(map)), Step::Key(key)) => find_in_map(map, key),
-            (Target::Value(Value::List(items)), Step::Index(i)) => usize::try_from(*i)
-                .ok()
-                .and_then(|i| items.get(i)),
+            (Target::Value(Value::List(items)), Step::Index(i)) => {
+                usize::try_from(*i).ok().and_then(|i| items.get(i))
+            }
             _ => None,
         };
         let next = next.ok_or_else(|| ExtractError::NotFound(step.clone()))?;

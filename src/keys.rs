@@ -21,11 +21,14 @@ pub struct KeyRegistry {
 
 impl Default for KeyRegistry {
     /// Every key source enabled by cargo features.
+    // One `push` per feature keeps each source behind its own `cfg`.
+    #[allow(clippy::vec_init_then_push, unused_mut)]
     fn default() -> Self {
-        #[allow(unused_mut)]
         let mut sources: Vec<Box<dyn KeySource>> = Vec::new();
         #[cfg(feature = "age")]
         sources.push(Box::new(rsops_age::AgeKeySource::new()));
+        #[cfg(feature = "pgp")]
+        sources.push(Box::new(rsops_pgp::PgpKeySource::new()));
         KeyRegistry { sources }
     }
 }
@@ -90,7 +93,10 @@ impl fmt::Display for DataKeyError {
                 attempts,
             } => {
                 if *groups > 1 {
-                    write!(f, "could not get the data key: {got} of {needed} needed key groups unwrapped")?;
+                    write!(
+                        f,
+                        "could not get the data key: {got} of {needed} needed key groups unwrapped"
+                    )?;
                 } else {
                     write!(f, "could not get the data key")?;
                 }
@@ -119,11 +125,19 @@ fn rank(kind: &str, order: &[String]) -> usize {
         return i;
     }
     let default = ["age", "pgp"];
-    order.len() + default.iter().position(|k| *k == kind).unwrap_or(default.len())
+    order.len()
+        + default
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(default.len())
 }
 
 /// Unwraps the data key of a file.
-pub async fn data_key(meta: &Metadata, registry: &KeyRegistry, order: &[String]) -> Result<DataKey, DataKeyError> {
+pub async fn data_key(
+    meta: &Metadata,
+    registry: &KeyRegistry,
+    order: &[String],
+) -> Result<DataKey, DataKeyError> {
     let groups = meta.key_groups.len();
     let needed = if groups > 1 {
         match meta.shamir_threshold {
@@ -146,7 +160,14 @@ pub async fn data_key(meta: &Metadata, registry: &KeyRegistry, order: &[String])
     let mut pending = FuturesUnordered::new();
     for (group, entry) in entries {
         match registry.source_for(&entry.kind) {
-            Some(source) => pending.push(async move { (group, source.describe(entry), entry, source.unwrap(entry).await) }),
+            Some(source) => pending.push(async move {
+                (
+                    group,
+                    source.describe(entry),
+                    entry,
+                    source.unwrap(entry).await,
+                )
+            }),
             None => attempts.push(FailedAttempt {
                 group,
                 kind: entry.kind.clone(),
@@ -207,9 +228,17 @@ pub async fn data_key(meta: &Metadata, registry: &KeyRegistry, order: &[String])
 }
 
 fn describe_unknown(entry: &KeyEntry) -> String {
-    ["recipient", "fp", "arn", "resource_id", "vault_url", "vault_address", "key_id"]
-        .iter()
-        .find_map(|f| entry.field(f))
-        .unwrap_or("?")
-        .to_string()
+    [
+        "recipient",
+        "fp",
+        "arn",
+        "resource_id",
+        "vault_url",
+        "vault_address",
+        "key_id",
+    ]
+    .iter()
+    .find_map(|f| entry.field(f))
+    .unwrap_or("?")
+    .to_string()
 }

@@ -12,6 +12,7 @@
 
 pub mod cipher;
 pub mod decrypt;
+pub mod exec;
 pub mod extract;
 pub mod formats;
 pub mod gofmt;
@@ -75,5 +76,8 @@ pub fn decrypt_file(path: impl AsRef<Path>) -> Result<Decrypted, FileError> {
             &registry,
             &DecryptOptions::default(),
         ))
-        .map_err(|source| FileError::Decrypt { path: shown, source })
+        .map_err(|source| FileError::Decrypt {
+            path: shown,
+            source,
+        })
 }

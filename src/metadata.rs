@@ -14,7 +14,9 @@ use crate::formats::MetadataLayout;
 use crate::tree::{Document, Entry, Map, Value};
 
 /// The key lists a key group may hold, in the order the reference reads them.
-pub const KEY_KINDS: [&str; 7] = ["kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "age", "pgp"];
+pub const KEY_KINDS: [&str; 7] = [
+    "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "age", "pgp",
+];
 
 /// Which leaves are encrypted: exactly one rule per file.
 #[derive(Clone, Debug)]
@@ -84,7 +86,9 @@ pub fn extract(doc: &mut Document, layout: MetadataLayout) -> Result<Metadata, M
             }
             flatten::unflatten(flat).map_err(invalid)?
         }
-        MetadataLayout::FlattenedFull => flatten::unflatten(take_prefixed(doc)?).map_err(invalid)?,
+        MetadataLayout::FlattenedFull => {
+            flatten::unflatten(take_prefixed(doc)?).map_err(invalid)?
+        }
     };
     from_tree(&tree)
 }
@@ -150,7 +154,10 @@ fn scalar_string(value: &Value) -> Option<String> {
     match value {
         Value::Str(s) | Value::Time(s) => Some(s.clone()),
         Value::Int(i) => Some(i.to_string()),
-        Value::Float(f) => Some(crate::gofmt::format_float(*f, crate::gofmt::FloatFormat::Decimal)),
+        Value::Float(f) => Some(crate::gofmt::format_float(
+            *f,
+            crate::gofmt::FloatFormat::Decimal,
+        )),
         Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
         Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
         Value::Null => Some(String::new()),
@@ -198,7 +205,9 @@ fn int_field(map: &Map, name: &str) -> Result<usize, MetadataError> {
 
 fn regex_field(map: &Map, name: &str) -> Result<Option<Regex>, MetadataError> {
     non_empty(map, name)?
-        .map(|pattern| Regex::new(&pattern).map_err(|e| invalid(format!("`{name}` is not a valid regex: {e}"))))
+        .map(|pattern| {
+            Regex::new(&pattern).map_err(|e| invalid(format!("`{name}` is not a valid regex: {e}")))
+        })
         .transpose()
 }
 
@@ -242,14 +251,17 @@ fn key_entry(kind: &str, value: &Value) -> Result<KeyEntry, MetadataError> {
         ..KeyEntry::default()
     };
     for item in map {
-        let Entry::Pair(key, value) = item else { continue };
+        let Entry::Pair(key, value) = item else {
+            continue;
+        };
         match value {
             Value::Map(inner) => {
                 let mut pairs = Vec::new();
                 for inner_item in inner {
                     if let Entry::Pair(k, v) = inner_item {
-                        let v = scalar_string(v)
-                            .ok_or_else(|| invalid(format!("`{kind}.{key}.{k}` is not a string")))?;
+                        let v = scalar_string(v).ok_or_else(|| {
+                            invalid(format!("`{kind}.{key}.{k}` is not a string"))
+                        })?;
                         pairs.push((k.clone(), v));
                     }
                 }

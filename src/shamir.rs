@@ -106,13 +106,16 @@ mod tests {
     /// (threshold 2), so any two points rebuild 0x42.
     #[test]
     fn combines_any_two_of_three() {
-        let share = |x: u8| vec![0x42 ^ mult(0x17, x), 0x00 ^ mult(0x99, x), x];
+        let share = |x: u8| vec![0x42 ^ mult(0x17, x), mult(0x99, x), x];
         let (a, b, c) = (share(1), share(2), share(3));
         for pair in [[&a, &b], [&a, &c], [&c, &b]] {
             let got = combine(&[pair[0].as_slice(), pair[1].as_slice()]).unwrap();
             assert_eq!(got.as_slice(), &[0x42, 0x00]);
         }
         assert_eq!(combine(&[a.as_slice()]), Err(ShamirError::TooFew));
-        assert_eq!(combine(&[a.as_slice(), a.as_slice()]), Err(ShamirError::Duplicate));
+        assert_eq!(
+            combine(&[a.as_slice(), a.as_slice()]),
+            Err(ShamirError::Duplicate)
+        );
     }
 }

@@ -37,7 +37,13 @@ fn days_in_month(year: i32, month: u32) -> u32 {
 /// `time.Parse(time.RFC3339, …)` does.
 pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let year = number(s.get(0..4)?, 4)? as i32;
@@ -46,7 +52,13 @@ pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     let hour = number(s.get(11..13)?, 2)?;
     let minute = number(s.get(14..16)?, 2)?;
     let second = number(s.get(17..19)?, 2)?;
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
         return None;
     }
     let mut rest = s.get(19..)?;

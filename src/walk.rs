@@ -62,7 +62,11 @@ struct Walker<'a> {
 
 /// Decrypts every encrypted value of `doc` and returns the MAC of the
 /// plaintext tree as upper-case hex.
-pub fn decrypt_document(doc: &mut Document, meta: &Metadata, cipher: &ValueCipher) -> Result<String, WalkError> {
+pub fn decrypt_document(
+    doc: &mut Document,
+    meta: &Metadata,
+    cipher: &ValueCipher,
+) -> Result<String, WalkError> {
     let mut hasher = Sha512::new();
     if meta.mac_only_encrypted {
         hasher.update(MAC_ONLY_ENCRYPTED_INIT);
@@ -109,13 +113,25 @@ fn kind_name(value: &Value) -> &'static str {
 /// Does a path-based rule match this key?
 fn key_matches(rule: &CryptRule, key: &str) -> bool {
     match rule {
-        CryptRule::UnencryptedSuffix(s) | CryptRule::EncryptedSuffix(s) => key.ends_with(s.as_str()),
+        CryptRule::UnencryptedSuffix(s) | CryptRule::EncryptedSuffix(s) => {
+            key.ends_with(s.as_str())
+        }
         CryptRule::UnencryptedRegex(r) | CryptRule::EncryptedRegex(r) => r.is_match(key),
         CryptRule::UnencryptedCommentRegex(_) | CryptRule::EncryptedCommentRegex(_) => false,
     }
 }
 
 impl Walker<'_> {
+    /// The additional data for the current position: the reference joins
+    /// the path's keys with `:` and appends one, so the root is `:`.
+    fn aad(&self) -> &str {
+        if self.aad.is_empty() {
+            ":"
+        } else {
+            &self.aad
+        }
+    }
+
     fn path(&self) -> String {
         self.aad.trim_end_matches(':').to_string()
     }
@@ -126,7 +142,9 @@ impl Walker<'_> {
         match self.rule {
             CryptRule::UnencryptedSuffix(_) | CryptRule::UnencryptedRegex(_) => !path_matched,
             CryptRule::EncryptedSuffix(_) | CryptRule::EncryptedRegex(_) => path_matched,
-            CryptRule::UnencryptedCommentRegex(r) => !self.comments.iter().flatten().any(|c| r.is_match(c)),
+            CryptRule::UnencryptedCommentRegex(r) => {
+                !self.comments.iter().flatten().any(|c| r.is_match(c))
+            }
             CryptRule::EncryptedCommentRegex(r) => {
                 let last_level = self.comments.len().saturating_sub(1);
                 self.comments.iter().enumerate().any(|(i, level)| {
@@ -199,7 +217,7 @@ impl Walker<'_> {
     /// decrypt is kept as written, as the reference does for files whose
     /// comments predate comment encryption.
     fn decrypt_comment_text(&self, text: &mut String) -> Result<(), WalkError> {
-        match self.cipher.decrypt(text, &self.aad) {
+        match self.cipher.decrypt(text, self.aad()) {
             Ok(Value::Comment(c)) => *text = c.text,
             Ok(Value::Str(s)) => *text = s,
             Ok(other) => {
@@ -234,13 +252,13 @@ impl Walker<'_> {
                     kind: kind_name(value),
                 });
             };
-            let plain = self
-                .cipher
-                .decrypt(text, &self.aad)
-                .map_err(|source| WalkError::Value {
-                    path: self.path(),
-                    source,
-                })?;
+            let plain =
+                self.cipher
+                    .decrypt(text, self.aad())
+                    .map_err(|source| WalkError::Value {
+                        path: self.path(),
+                        source,
+                    })?;
             crate::tree::wipe_value(value);
             *value = plain;
         }
@@ -253,15 +271,17 @@ impl Walker<'_> {
     fn hash_leaf(&mut self, value: &Value) {
         match value {
             Value::Str(s) | Value::Time(s) => self.hasher.update(s.as_bytes()),
-            Value::Comment(c) => self.hasher.update(c.text.as_bytes()),
             Value::Bytes(b) => self.hasher.update(b),
             Value::Int(i) => self.hasher.update(i.to_string().as_bytes()),
-            Value::Float(f) => self
-                .hasher
-                .update(crate::gofmt::format_float(*f, crate::gofmt::FloatFormat::Decimal).as_bytes()),
+            Value::Float(f) => self.hasher.update(
+                crate::gofmt::format_float(*f, crate::gofmt::FloatFormat::Decimal).as_bytes(),
+            ),
             Value::Bool(true) => self.hasher.update(b"True"),
             Value::Bool(false) => self.hasher.update(b"False"),
-            Value::Map(_) | Value::List(_) | Value::Null => {}
+            // A list comment is stored as an `ENC[...,type:comment]` string and
+            // only becomes a comment once decrypted; the reference (3.11)
+            // leaves it out of the MAC, as it did when encrypting.
+            Value::Comment(_) | Value::Map(_) | Value::List(_) | Value::Null => {}
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use rsops::extract::{self, ExtractError, Target};
-use rsops::formats::FormatError;
+use rsops::formats::{Format, FormatError};
 use rsops::tree::Value;
 use zeroize::Zeroizing;
 
@@ -15,30 +15,56 @@ use crate::cli::{Cli, DecryptArgs};
 
 /// Runs `rsops decrypt`.
 pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
-    let input = Input::new(cli, args.file.as_deref(), args.filename_override.as_deref(), &args.input)?;
+    let input = Input::new(
+        cli,
+        args.file.as_deref(),
+        args.filename_override.as_deref(),
+        &args.input,
+    )?;
     let steps = match &args.extract {
         Some(path) => extract::parse_path(path).map_err(|e| Failure::new(91, e.to_string()))?,
         None => Vec::new(),
     };
     let mut decrypted = input.decrypt(&args.input).await?;
-    let dump_failure = |e: FormatError| Failure::new(1, format!("cannot print the plaintext: {e}"));
+    let dump_failure = |e: FormatError| {
+        let hint = if input.output_format == Format::Binary {
+            "\n\nhint: this is likely not an encrypted binary file; choose the format with --output-type"
+        } else {
+            ""
+        };
+        Failure::new(4, format!("cannot print the plaintext: {e}{hint}"))
+    };
     let output = if steps.is_empty() {
-        Zeroizing::new(input.output_format.emit(&decrypted.document, input.emit).map_err(dump_failure)?)
+        Zeroizing::new(
+            input
+                .output_format
+                .emit(&decrypted.document, input.emit)
+                .map_err(dump_failure)?,
+        )
     } else {
         let Some(root) = decrypted.document.branches.first_mut() else {
             return Err(Failure::new(1, "the file has no document to extract from"));
         };
-        let target = extract::find(root, &steps).map_err(|e: ExtractError| Failure::new(1, e.to_string()))?;
+        let target = extract::find(root, &steps)
+            .map_err(|e: ExtractError| Failure::new(1, e.to_string()))?;
         match target {
             Target::Map(map) => {
                 let map = map.clone();
                 *root = map;
-                Zeroizing::new(input.output_format.emit(&decrypted.document, input.emit).map_err(dump_failure)?)
+                Zeroizing::new(
+                    input
+                        .output_format
+                        .emit(&decrypted.document, input.emit)
+                        .map_err(dump_failure)?,
+                )
             }
             Target::Value(Value::Str(s)) => Zeroizing::new(s.as_bytes().to_vec()),
-            Target::Value(value) => {
-                Zeroizing::new(input.output_format.emit_value(value, input.emit).map_err(dump_failure)?)
-            }
+            Target::Value(value) => Zeroizing::new(
+                input
+                    .output_format
+                    .emit_value(value, input.emit)
+                    .map_err(dump_failure)?,
+            ),
         }
     };
     match &args.output {
@@ -52,9 +78,10 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
 fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Failure::new(3, format!("cannot write to standard output: {e}")))
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::new(
+            3,
+            format!("cannot write to standard output: {e}"),
+        )),
         _ => Ok(()),
     }
 }

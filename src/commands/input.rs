@@ -33,7 +33,12 @@ fn format_named(name: &str, flag: &str) -> Result<Format, Failure> {
 
 impl Input {
     /// Validates the format flags before any I/O.
-    pub fn new(cli: &Cli, file: Option<&Path>, name_override: Option<&Path>, args: &InputArgs) -> Result<Input, Failure> {
+    pub fn new(
+        cli: &Cli,
+        file: Option<&Path>,
+        name_override: Option<&Path>,
+        args: &InputArgs,
+    ) -> Result<Input, Failure> {
         let path = file.filter(|p| p.as_os_str() != "-").map(Path::to_path_buf);
         let name = name_override.or(path.as_deref());
         let by_name = name.map_or(Format::Binary, Format::from_path);
@@ -41,16 +46,23 @@ impl Input {
             Some(t) => format_named(t, "--input-type")?,
             None => by_name,
         };
-        let output_format = match &args.output_type {
-            Some(t) => format_named(t, "--output-type")?,
-            None => by_name,
+        // Without a file name the reference would print binary, which fails
+        // for any structured input; printing in the input's format is what
+        // `rsops decrypt --input-type yaml < file` users mean.
+        let output_format = match (&args.output_type, name) {
+            (Some(t), _) => format_named(t, "--output-type")?,
+            (None, Some(_)) => by_name,
+            (None, None) => input_format,
         };
-        let _ = &cli.config;
+        let indent = match cli.indent {
+            Some(indent) => Some(indent),
+            None => super::config::store_indent(cli.config.as_deref(), output_format)?,
+        };
         Ok(Input {
             path,
             input_format,
             output_format,
-            emit: EmitOptions { indent: cli.indent },
+            emit: EmitOptions { indent },
         })
     }
 
@@ -94,7 +106,12 @@ impl Input {
             decryption_order: args
                 .decryption_order
                 .as_deref()
-                .map(|o| o.split(',').map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect())
+                .map(|o| {
+                    o.split(',')
+                        .map(|k| k.trim().to_string())
+                        .filter(|k| !k.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
         };
         let registry = KeyRegistry::default();

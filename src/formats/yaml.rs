@@ -1,16 +1,84 @@
-//! yaml format (in progress).
+//! YAML, as the reference reads it with go-yaml v3 (`stores/yaml/store.go`)
+//! and prints it with go-yaml's encoder.
+//!
+//! Parsing uses saphyr's event parser and recovers comments from the text
+//! between events; printing is a port of go-yaml's emitter for the node
+//! shapes the reference builds.
+
+mod comments;
+mod emit;
+mod load;
+mod node;
+mod resolve;
+mod scalar;
+#[cfg(test)]
+mod tests;
+mod time;
 
 use super::{EmitOptions, FormatError};
-use crate::tree::{Document, Value};
+use crate::tree::{Document, Entry, Map, Value};
 
-pub fn parse(_input: &[u8]) -> Result<Document, FormatError> {
-    Err(FormatError::Syntax { format: "yaml", message: "not implemented yet".into() })
+/// The reference's default `--indent` for YAML.
+const DEFAULT_INDENT: usize = 4;
+
+fn syntax(message: String) -> FormatError {
+    FormatError::Syntax {
+        format: "yaml",
+        message,
+    }
 }
 
-pub fn emit(_doc: &Document, _options: EmitOptions) -> Result<Vec<u8>, FormatError> {
-    Err(FormatError::Unrepresentable { format: "yaml", message: "not implemented yet".into() })
+/// Parses a YAML stream into one map per document, as `LoadPlainFile` does.
+pub fn parse(input: &[u8]) -> Result<Document, FormatError> {
+    if input.is_empty() {
+        return Ok(Document::new(Vec::new()));
+    }
+    let text = std::str::from_utf8(input)
+        .map_err(|e| syntax(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    Ok(Document::new(load::Loader::new(text).documents()?))
 }
 
-pub fn emit_value(_value: &Value, _options: EmitOptions) -> Result<Vec<u8>, FormatError> {
-    Err(FormatError::Unrepresentable { format: "yaml", message: "not implemented yet".into() })
+/// Prints a document as `EmitPlainFile` does.
+pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError> {
+    doc.branches
+        .iter()
+        .try_for_each(|b| check_map_depth(b, 0))?;
+    let roots: Vec<node::Node> = doc.branches.iter().map(node::mapping).collect();
+    Ok(emit::emit_documents(
+        &roots,
+        options.indent.unwrap_or(DEFAULT_INDENT),
+    ))
+}
+
+/// Prints one value as `EmitValue` does: `yaml.Marshal`, whose encoder
+/// always uses its default indentation (the store's `--indent` is not applied).
+pub fn emit_value(value: &Value, _options: EmitOptions) -> Result<Vec<u8>, FormatError> {
+    check_depth(value, 0)?;
+    Ok(emit::emit_documents(
+        &[node::value_node(value)],
+        DEFAULT_INDENT,
+    ))
+}
+
+/// Rejects trees too deep to print without risking the stack.
+fn check_map_depth(map: &Map, depth: usize) -> Result<(), FormatError> {
+    map.iter().try_for_each(|e| match e {
+        Entry::Pair(_, v) => check_depth(v, depth + 1),
+        Entry::Comment(_) => Ok(()),
+    })
+}
+
+fn check_depth(value: &Value, depth: usize) -> Result<(), FormatError> {
+    if depth > load::MAX_DEPTH {
+        return Err(FormatError::Unrepresentable {
+            format: "yaml",
+            message: "nesting too deep".into(),
+        });
+    }
+    match value {
+        Value::Map(m) => check_map_depth(m, depth),
+        Value::List(l) => l.iter().try_for_each(|v| check_depth(v, depth + 1)),
+        _ => Ok(()),
+    }
 }

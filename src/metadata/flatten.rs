@@ -62,7 +62,9 @@ struct Node {
 }
 
 fn convert(node: Node) -> Result<Value, String> {
-    let kinds = usize::from(node.value.is_some()) + usize::from(!node.keys.is_empty()) + usize::from(!node.indices.is_empty());
+    let kinds = usize::from(node.value.is_some())
+        + usize::from(!node.keys.is_empty())
+        + usize::from(!node.indices.is_empty());
     if kinds > 1 {
         return Err("type mismatch in flattened metadata".into());
     }
@@ -74,7 +76,12 @@ fn convert(node: Node) -> Result<Value, String> {
         if node.indices.keys().copied().ne(0..count) {
             return Err("incomplete list in flattened metadata".into());
         }
-        return node.indices.into_values().map(convert).collect::<Result<_, _>>().map(Value::List);
+        return node
+            .indices
+            .into_values()
+            .map(convert)
+            .collect::<Result<_, _>>()
+            .map(Value::List);
     }
     let mut map = Map::with_capacity(node.keys.len());
     for (key, child) in node.keys {
@@ -87,7 +94,9 @@ fn convert(node: Node) -> Result<Value, String> {
 pub fn unflatten(flat: Map) -> Result<Map, String> {
     let mut root = Node::default();
     for entry in flat {
-        let Entry::Pair(key, value) = entry else { continue };
+        let Entry::Pair(key, value) = entry else {
+            continue;
+        };
         let mut node = &mut root;
         for token in tokenize(&key)? {
             node = match token {
@@ -123,10 +132,14 @@ mod tests {
             pair("age__list_1__map_recipient", "age1y"),
         ];
         let map = unflatten(flat).unwrap();
-        let Entry::Pair(key, Value::List(items)) = &map[0] else { panic!() };
+        let Entry::Pair(key, Value::List(items)) = &map[0] else {
+            panic!()
+        };
         assert_eq!(key, "age");
         assert_eq!(items.len(), 2);
-        let Value::Map(first) = &items[0] else { panic!() };
+        let Value::Map(first) = &items[0] else {
+            panic!()
+        };
         assert_eq!(first[0], pair("enc", "E"));
     }
 

@@ -1,1 +1,18 @@
+//! Integration tests: they run the built `rsops` binary (and the reference
+//! `sops` as an oracle) as subprocesses against real files.
+//!
+//! One test binary for the whole suite keeps link times down.
 
+// Shared harness: temp dirs, age keys, running rsops and the reference.
+mod util;
+
+// Files encrypted by the reference decrypt byte-identically with rsops.
+mod interop;
+// Wrong keys, tampering, bad input: clear errors, reference exit codes, no plaintext.
+mod negative;
+// CLI surface: legacy flags, --output, --extract, stdin.
+mod cli;
+// PGP keys through gpg and key files: reference interop, vectors, gpg absent.
+mod pgp;
+// exec-env / exec-file with real processes: stdio server, FIFOs, signals, cleanup.
+mod exec;

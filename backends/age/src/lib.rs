@@ -64,9 +64,11 @@ impl AgeKeySource {
                 ),
             });
         }
-        let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(enc.as_bytes()))
-            .map_err(|e| KeyError::CorruptEntry {
-                message: format!("the age-encrypted data key is malformed: {e}"),
+        let decryptor =
+            age::Decryptor::new_buffered(ArmoredReader::new(enc.as_bytes())).map_err(|e| {
+                KeyError::CorruptEntry {
+                    message: format!("the age-encrypted data key is malformed: {e}"),
+                }
             })?;
         let mut reader = match decryptor.decrypt(
             loaded
@@ -138,7 +140,11 @@ fn load_identities(recipient: &str) -> Loaded {
         problems: Vec::new(),
     };
     if let Some(path) = std::env::var_os("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
-        load_ssh_file(&mut loaded, Path::new(&path), "SOPS_AGE_SSH_PRIVATE_KEY_FILE");
+        load_ssh_file(
+            &mut loaded,
+            Path::new(&path),
+            "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+        );
     }
     if let Some(home) = home_dir() {
         for name in ["id_ed25519", "id_rsa"] {
@@ -156,7 +162,9 @@ fn load_identities(recipient: &str) -> Loaded {
     }
     if let Some(path) = std::env::var_os("SOPS_AGE_KEY_FILE") {
         match std::fs::read(&path) {
-            Ok(bytes) => add_identity_file(&mut loaded, &Zeroizing::new(bytes), "SOPS_AGE_KEY_FILE"),
+            Ok(bytes) => {
+                add_identity_file(&mut loaded, &Zeroizing::new(bytes), "SOPS_AGE_KEY_FILE")
+            }
             Err(e) => loaded.problems.push(format!(
                 "cannot read SOPS_AGE_KEY_FILE {}: {e}",
                 Path::new(&path).display()

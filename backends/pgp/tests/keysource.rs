@@ -1,0 +1,361 @@
+//! The PGP key source against real keys made by GnuPG in throw-away homes:
+//! through gpg-agent (plain, preset passphrase, pinentry), through key files
+//! with gpg absent, and every classified failure.
+
+mod support;
+
+use rsops_keysource::{KeyError, KeySource};
+use rsops_pgp::PgpKeySource;
+use support::{calls, counting_gpg, data_key, entry, unwrap, Algo, GnupgHome, PASSPHRASE};
+
+const NO_GPG: &str = "/nonexistent/gpg";
+
+/// Asserts that `source` unwraps `enc` (for `fpr`) to `expected`.
+async fn assert_unwraps(source: &PgpKeySource, fpr: &str, enc: &str, expected: &[u8]) {
+    match unwrap(source, &entry(fpr, enc)).await {
+        Ok(key) => assert_eq!(key.expose(), expected),
+        Err(e) => panic!("unwrap failed: {e} (hint: {:?})", e.hint()),
+    }
+}
+
+/// Unwraps and expects a failure.
+async fn unwrap_err(source: &PgpKeySource, fpr: &str, enc: &str) -> KeyError {
+    match unwrap(source, &entry(fpr, enc)).await {
+        Ok(_) => panic!("unwrap unexpectedly succeeded"),
+        Err(e) => e,
+    }
+}
+
+#[tokio::test]
+async fn rsa_key_in_gpg_agent() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(1));
+    assert_unwraps(&home.source(), &key.fpr, &enc, &data_key(1)).await;
+}
+
+#[tokio::test]
+async fn cv25519_subkey_under_ed25519_primary_in_gpg_agent() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Ecc, "ecc <ecc@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(2));
+    assert_unwraps(&home.source(), &key.fpr, &enc, &data_key(2)).await;
+}
+
+#[tokio::test]
+async fn passphrase_preset_in_gpg_agent() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Ecc, "pw <pw@example.com>", PASSPHRASE);
+    let enc = home.encrypt(&key.fpr, &data_key(3));
+    home.preset_passphrase(&key);
+    assert_unwraps(&home.source(), &key.fpr, &enc, &data_key(3)).await;
+}
+
+#[tokio::test]
+async fn passphrase_typed_into_pinentry() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Rsa, "pw <pw@example.com>", PASSPHRASE);
+    let enc = home.encrypt(&key.fpr, &data_key(4));
+    home.fake_pinentry(Some(PASSPHRASE));
+    assert_unwraps(&home.source(), &key.fpr, &enc, &data_key(4)).await;
+}
+
+#[tokio::test]
+async fn cancelled_pinentry_is_denied() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Ecc, "pw <pw@example.com>", PASSPHRASE);
+    let enc = home.encrypt(&key.fpr, &data_key(5));
+    home.fake_pinentry(None);
+    let e = unwrap_err(&home.source(), &key.fpr, &enc).await;
+    assert!(matches!(e, KeyError::Denied { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("cancelled") && text.contains(&key.fpr),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_passphrase_is_denied() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Ecc, "pw <pw@example.com>", PASSPHRASE);
+    let enc = home.encrypt(&key.fpr, &data_key(6));
+    home.fake_pinentry(Some("not the passphrase"));
+    let e = unwrap_err(&home.source(), &key.fpr, &enc).await;
+    assert!(matches!(e, KeyError::Denied { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("wrong passphrase") && text.contains(&key.fpr),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn secret_key_not_in_keyring() {
+    let owner = GnupgHome::new();
+    let key = owner.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
+    let enc = owner.encrypt(&key.fpr, &data_key(7));
+    let stranger = GnupgHome::new();
+    let e = unwrap_err(&stranger.source(), &key.fpr, &enc).await;
+    let KeyError::NoCredentials { message, hint } = &e else {
+        panic!("expected NoCredentials, got {e:?}");
+    };
+    assert!(
+        message.contains(&key.fpr) && message.contains("not in gpg's keyring"),
+        "{message}"
+    );
+    assert!(
+        hint.as_deref().unwrap_or("").contains("gpg --import"),
+        "{hint:?}"
+    );
+}
+
+#[tokio::test]
+async fn agent_that_cannot_start_is_unreachable_and_gpg_not_rerun() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(8));
+    home.write("gpg.conf", b"agent-program /bin/false\n");
+    home.agent_conf("");
+    let log = home.path().join("calls.log");
+    let gpg = counting_gpg(&home, &log);
+    let source = home.source_with(gpg.to_str().expect("utf-8 path"), Vec::new());
+    for _ in 0..2 {
+        let e = unwrap_err(&source, &key.fpr, &enc).await;
+        assert!(matches!(e, KeyError::Unreachable { .. }), "{e:?}");
+        assert!(e.to_string().contains("gpg-agent"), "{e}");
+    }
+    assert_eq!(
+        calls(&log),
+        1,
+        "gpg must not run again once the agent is known unreachable"
+    );
+}
+
+#[tokio::test]
+async fn gpg_missing_and_no_key_file() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(9));
+    let e = unwrap_err(&home.source_with(NO_GPG, Vec::new()), &key.fpr, &enc).await;
+    let KeyError::NoCredentials { message, hint } = &e else {
+        panic!("expected NoCredentials, got {e:?}");
+    };
+    assert!(
+        message.contains(NO_GPG) && message.contains("not found"),
+        "{message}"
+    );
+    let hint = hint.as_deref().unwrap_or("");
+    assert!(
+        hint.contains("RSOPS_PGP_KEY_FILE") && hint.contains(&key.fpr),
+        "{hint}"
+    );
+}
+
+#[tokio::test]
+async fn rsa_key_file_without_gpg() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(10));
+    let file = home.write("key.asc", &home.export_secret(&key.fpr, true));
+    let source = home.source_with(NO_GPG, vec![file]);
+    assert_unwraps(&source, &key.fpr, &enc, &data_key(10)).await;
+}
+
+#[tokio::test]
+async fn binary_cv25519_key_file_without_gpg() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Ecc, "ecc <ecc@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(11));
+    let file = home.write("key.gpg", &home.export_secret(&key.fpr, false));
+    let source = home.source_with(NO_GPG, vec![file]);
+    assert_unwraps(&source, &key.fpr, &enc, &data_key(11)).await;
+}
+
+#[tokio::test]
+async fn several_key_files_are_all_searched() {
+    let home = GnupgHome::new();
+    let other = home.generate(Algo::Ecc, "other <other@example.com>", "");
+    let key = home.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(12));
+    let first = home.write("other.asc", &home.export_secret(&other.fpr, true));
+    let second = home.write("key.asc", &home.export_secret(&key.fpr, true));
+    let source = home.source_with(NO_GPG, vec![first, second]);
+    assert_unwraps(&source, &key.fpr, &enc, &data_key(12)).await;
+}
+
+#[tokio::test]
+async fn legacy_secring_without_gpg() {
+    let owner = GnupgHome::new();
+    let key = owner.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
+    let enc = owner.encrypt(&key.fpr, &data_key(13));
+    let legacy = GnupgHome::new();
+    legacy.write("secring.gpg", &owner.export_secret(&key.fpr, false));
+    let source = legacy.source_with(NO_GPG, Vec::new());
+    assert_unwraps(&source, &key.fpr, &enc, &data_key(13)).await;
+}
+
+#[tokio::test]
+async fn key_file_is_used_before_gpg() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Ecc, "ecc <ecc@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(14));
+    let file = home.write("key.asc", &home.export_secret(&key.fpr, true));
+    let log = home.path().join("calls.log");
+    let gpg = counting_gpg(&home, &log);
+    let source = home.source_with(gpg.to_str().expect("utf-8 path"), vec![file]);
+    assert_unwraps(&source, &key.fpr, &enc, &data_key(14)).await;
+    assert_eq!(
+        calls(&log),
+        0,
+        "gpg must not run when a key file opens the message"
+    );
+}
+
+#[tokio::test]
+async fn gpg_runs_once_per_entry() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Ecc, "ecc <ecc@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(15));
+    let log = home.path().join("calls.log");
+    let gpg = counting_gpg(&home, &log);
+    let source = home.source_with(gpg.to_str().expect("utf-8 path"), Vec::new());
+    assert_unwraps(&source, &key.fpr, &enc, &data_key(15)).await;
+    assert_eq!(calls(&log), 1);
+}
+
+#[tokio::test]
+async fn locked_key_file_without_gpg_says_so() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Ecc, "pw <pw@example.com>", PASSPHRASE);
+    let enc = home.encrypt(&key.fpr, &data_key(16));
+    let file = home.write("key.asc", &home.export_secret(&key.fpr, true));
+    let e = unwrap_err(&home.source_with(NO_GPG, vec![file]), &key.fpr, &enc).await;
+    let KeyError::NoCredentials { message, hint } = &e else {
+        panic!("expected NoCredentials, got {e:?}");
+    };
+    assert!(
+        message.contains("passphrase-protected") && message.contains(&key.fpr),
+        "{message}"
+    );
+    assert!(
+        hint.as_deref().unwrap_or("").contains("gpg --import"),
+        "{hint:?}"
+    );
+}
+
+#[tokio::test]
+async fn locked_key_file_falls_back_to_gpg_agent() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Rsa, "pw <pw@example.com>", PASSPHRASE);
+    let enc = home.encrypt(&key.fpr, &data_key(17));
+    let file = home.write("key.asc", &home.export_secret(&key.fpr, true));
+    home.preset_passphrase(&key);
+    let source = home.source_with("gpg", vec![file]);
+    assert_unwraps(&source, &key.fpr, &enc, &data_key(17)).await;
+}
+
+#[tokio::test]
+async fn key_file_without_the_key_and_no_gpg() {
+    let home = GnupgHome::new();
+    let other = home.generate(Algo::Rsa, "other <other@example.com>", "");
+    let key = home.generate(Algo::Ecc, "ecc <ecc@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(18));
+    let file = home.write("other.asc", &home.export_secret(&other.fpr, true));
+    let e = unwrap_err(&home.source_with(NO_GPG, vec![file]), &key.fpr, &enc).await;
+    assert!(matches!(e, KeyError::NoCredentials { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("no secret key in the key files") && text.contains("other.asc"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unreadable_key_file_is_reported() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(19));
+    let missing = home.path().join("no-such-key.asc");
+    let e = unwrap_err(&home.source_with(NO_GPG, vec![missing]), &key.fpr, &enc).await;
+    let text = e.to_string();
+    assert!(
+        text.contains("cannot read RSOPS_PGP_KEY_FILE") && text.contains("no-such-key.asc"),
+        "{text}"
+    );
+}
+
+const NOT_A_MESSAGE: &str =
+    "-----BEGIN PGP MESSAGE-----\n\nbm90IGEgbWVzc2FnZQ==\n-----END PGP MESSAGE-----";
+
+#[tokio::test]
+async fn corrupt_message_through_gpg() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
+    let e = unwrap_err(&home.source(), &key.fpr, NOT_A_MESSAGE).await;
+    assert!(matches!(e, KeyError::CorruptEntry { .. }), "{e:?}");
+    assert!(e.to_string().contains(&key.fpr), "{e}");
+}
+
+#[tokio::test]
+async fn corrupt_message_without_gpg() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
+    let file = home.write("key.asc", &home.export_secret(&key.fpr, true));
+    let e = unwrap_err(
+        &home.source_with(NO_GPG, vec![file]),
+        &key.fpr,
+        NOT_A_MESSAGE,
+    )
+    .await;
+    assert!(matches!(e, KeyError::CorruptEntry { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn tampered_ciphertext_is_corrupt_without_gpg() {
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Ecc, "ecc <ecc@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(20));
+    let file = home.write("key.asc", &home.export_secret(&key.fpr, true));
+    let e = unwrap_err(
+        &home.source_with(NO_GPG, vec![file]),
+        &key.fpr,
+        &tamper(&enc),
+    )
+    .await;
+    assert!(matches!(e, KeyError::CorruptEntry { .. }), "{e:?}");
+}
+
+/// Flips one base64 character of the last full body line, inside the
+/// encrypted data packet (not the key packet), and drops the armor checksum.
+fn tamper(armored: &str) -> String {
+    let mut lines: Vec<String> = armored
+        .lines()
+        .filter(|l| !l.starts_with('='))
+        .map(str::to_string)
+        .collect();
+    let last_body = lines.len() - 3;
+    let line = &mut lines[last_body];
+    let flipped = if line.ends_with('A') { 'B' } else { 'A' };
+    line.pop();
+    line.push(flipped);
+    lines.join("\n")
+}
+
+#[tokio::test]
+async fn entry_without_enc_is_corrupt() {
+    let home = GnupgHome::new();
+    let e = unwrap_err(&home.source_with(NO_GPG, Vec::new()), "ABCD", "").await;
+    assert!(matches!(e, KeyError::CorruptEntry { .. }), "{e:?}");
+}
+
+#[test]
+fn describes_entries_by_normalised_fingerprint() {
+    let source = PgpKeySource::new();
+    assert_eq!(source.kind(), "pgp");
+    let e = entry("fbc7 b9e2 a4f9 289a c0c1  d484 3d16 cee4 a273 81b4", "x");
+    assert_eq!(
+        source.describe(&e),
+        "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4"
+    );
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Whole-process comparison of rsops against the reference sops.
+
+Generates a small dotenv file and large YAML/JSON files (60k leaves),
+encrypts them with the reference sops under a throw-away age key, checks that
+rsops prints exactly what sops prints, then times both (median wall time of
+several runs) and reports peak memory (max RSS) and the ratios.
+
+Usage: scripts/compare.py [--rsops target/release/rsops] [--runs 5] [--leaves 60000]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def age_keypair(venv_python):
+    out = subprocess.check_output([
+        venv_python, "-c",
+        "import pyrage; i = pyrage.x25519.Identity.generate(); print(i); print(i.to_public())",
+    ], text=True).split()
+    return out[0], out[1]
+
+
+def ensure_venv():
+    venv = os.path.join(ROOT, ".venv")
+    if not os.path.exists(os.path.join(venv, "bin", "sops")):
+        subprocess.check_call([sys.executable, "-m", "venv", venv])
+        subprocess.check_call([os.path.join(venv, "bin", "pip"), "install", "--quiet", "-r",
+                               os.path.join(ROOT, "tests", "requirements.txt")])
+    if subprocess.call([os.path.join(venv, "bin", "python"), "-c", "import pyrage"],
+                       stderr=subprocess.DEVNULL) != 0:
+        subprocess.check_call([os.path.join(venv, "bin", "pip"), "install", "--quiet", "pyrage"])
+    return os.path.join(venv, "bin", "sops"), os.path.join(venv, "bin", "python")
+
+
+def large_tree(leaves):
+    sections = max(1, leaves // 60)
+    tree = {}
+    for s in range(sections):
+        section = {}
+        for k in range(60):
+            section[f"key_{k:02d}"] = f"value {s}-{k} " + "x" * 40
+        tree[f"section_{s:05d}"] = section
+    return tree
+
+
+def to_yaml(tree):
+    lines = []
+    for name, section in tree.items():
+        lines.append(f"{name}:")
+        for k, v in section.items():
+            lines.append(f"    {k}: {v}")
+    return "\n".join(lines) + "\n"
+
+
+def measure(cmd, env, runs):
+    """Median wall time of `runs` runs, and peak RSS in MiB of one more run.
+
+    Peak RSS comes from GNU time: a child forked straight from this (large)
+    Python process would report Python's own high-water mark.
+    """
+    walls = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        walls.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit(f"{cmd[0]} failed: {proc.stderr.decode()}")
+    timed = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    rss_kib = int(timed.stderr.decode().strip().splitlines()[-1])
+    return statistics.median(walls), rss_kib / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rsops", default=os.path.join(ROOT, "target", "release", "rsops"))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--leaves", type=int, default=60000)
+    args = parser.parse_args()
+
+    sops, venv_python = ensure_venv()
+    secret, recipient = age_keypair(venv_python)
+    work = tempfile.mkdtemp(prefix="rsops-compare-")
+    try:
+        key_file = os.path.join(work, "keys.txt")
+        with open(key_file, "w") as f:
+            f.write(secret + "\n")
+        env = {"PATH": os.environ["PATH"], "HOME": work, "SOPS_AGE_KEY_FILE": key_file,
+               "SOPS_DISABLE_VERSION_CHECK": "1"}
+
+        tree = large_tree(args.leaves)
+        plain = {
+            "small.env": "".join(f"SECRET_{i}=value-{i}-abcdefghijklmnop\n" for i in range(7)),
+            "large.yaml": to_yaml(tree),
+            "large.json": json.dumps(tree, indent="\t") + "\n",
+        }
+        results = []
+        for name, text in plain.items():
+            path = os.path.join(work, name)
+            with open(path, "w") as f:
+                f.write(text)
+            stem, ext = os.path.splitext(name)
+            enc = os.path.join(work, f"{stem}.enc{ext}")
+            with open(enc, "wb") as f:
+                subprocess.check_call([sops, "encrypt", "--age", recipient, path], env=env, stdout=f)
+            expected = subprocess.check_output([sops, "decrypt", enc], env=env)
+            got = subprocess.check_output([args.rsops, "decrypt", enc], env=env)
+            if expected != got:
+                raise SystemExit(f"{name}: rsops output differs from sops")
+            runs = args.runs if name != "small.env" else args.runs * 4
+            sops_wall, sops_rss = measure([sops, "decrypt", enc], env, runs)
+            ours_wall, ours_rss = measure([args.rsops, "decrypt", enc], env, runs)
+            size = os.path.getsize(enc)
+            results.append((name, size, sops_wall, sops_rss, ours_wall, ours_rss))
+
+        print(f"{'file':<12} {'encrypted':>10} {'sops':>10} {'rsops':>10} {'speed-up':>9} "
+              f"{'sops RSS':>9} {'rsops RSS':>10} {'memory':>7}")
+        for name, size, sw, sr, ow, orss in results:
+            print(f"{name:<12} {size / 1e6:>8.2f}MB {sw * 1000:>8.1f}ms {ow * 1000:>8.1f}ms "
+                  f"{sw / ow:>8.1f}x {sr:>7.1f}MB {orss:>8.1f}MB {orss / sr:>6.0%}")
+    finally:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+//! Running a command with a file's secrets: the library half of
+//! `rsops exec-env` and `rsops exec-file`.
+//!
+//! This is what users put in an MCP server's configuration, so the child
+//! must behave exactly as if the client had started it: it runs through
+//! `/bin/sh -c`, keeps rsops' standard input, output and error untouched, and
+//! rsops exits with its exit code. On top of what the reference does, rsops
+//! forwards the signals it is sent, removes its temporary files on every way
+//! out, and never waits on a FIFO nobody reads.
+//!
+//! One job per module: [`env`] turns a document into variables and builds the
+//! child's environment, [`placeholder`] puts the file's path into the command,
+//! `private_dir` and `fifo` hold the plaintext for `exec-file`, `spawn` starts
+//! the shell, `supervise` forwards signals and waits, [`user`] switches user.
+
+pub mod env;
+mod fifo;
+pub mod placeholder;
+mod private_dir;
+mod spawn;
+mod supervise;
+pub mod user;
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+pub use env::{variables, EnvBlock, EnvError, Inherit, Variable};
+pub use user::{switch_user, UserError};
+
+/// The file name `exec-file` uses when `--filename` is not given (the reference's).
+pub const DEFAULT_FILENAME: &str = "tmp-file";
+
+/// Why the command could not be run. The command's own failure is not an
+/// error: it is the exit code [`run`] and [`run_with_file`] return.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// The command contains a NUL byte, which no `exec` can pass on.
+    #[error("the command contains a NUL byte")]
+    NulInCommand,
+    /// `--filename` is not a plain file name.
+    #[error("--filename `{0}` is not a plain file name\n\nhint: give a name such as `config.env`, without `/` or `..`")]
+    BadFilename(String),
+    /// The private temporary directory could not be created.
+    #[error("cannot create a private directory in {dir}: {source}")]
+    TempDir {
+        /// The parent directory (`$TMPDIR`).
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The FIFO or file holding the plaintext could not be created.
+    #[error("cannot create {path}: {source}")]
+    SecretFile {
+        /// The FIFO or file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The private temporary directory could not be removed.
+    #[error("cannot remove {dir}: {source}")]
+    Cleanup {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// rsops could not install the handlers it forwards signals with.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    /// `/bin/sh` could not be started.
+    #[error("cannot start /bin/sh: {0}")]
+    Spawn(std::io::Error),
+    /// Waiting for the command failed.
+    #[error("cannot wait for the command: {0}")]
+    Wait(std::io::Error),
+}
+
+/// Whether rsops waits for the command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Wait, forward signals, and return the command's exit code.
+    Foreground,
+    /// Start the command and return 0 at once (the reference's deprecated `--background`).
+    Background,
+}
+
+/// How `exec-file` offers the plaintext.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A FIFO (mode 0600): the plaintext never touches a disk, and every
+    /// open of the path while the command runs reads the whole of it.
+    Fifo,
+    /// A regular file (mode 0600), for programs that seek or `stat` it.
+    Regular,
+}
+
+/// Runs `command` with `/bin/sh -c` in the environment `env`.
+///
+/// With [`Wait::Foreground`] the signals rsops is sent are forwarded to the
+/// command and the result is the command's exit code, or 128+N if a signal N
+/// killed it. `env` is wiped as soon as the command has started, so rsops
+/// holds no secret while it waits.
+pub fn run(command: &[u8], env: EnvBlock, wait: Wait) -> Result<u8, ExecError> {
+    let command = shell_command(command)?;
+    match wait {
+        Wait::Background => {
+            spawn::spawn_shell(&command, &env)?;
+            Ok(0)
+        }
+        Wait::Foreground => {
+            // Handlers first: a signal that arrives from here on is forwarded
+            // instead of killing rsops.
+            let supervisor = supervise::Supervisor::install()?;
+            let child = spawn::spawn_shell(&command, &env)?;
+            drop(env);
+            supervisor.wait(child)
+        }
+    }
+}
+
+/// Runs `command` with every `{}` replaced by the path of a FIFO or file
+/// holding `plaintext`, in a fresh 0700 directory under `$TMPDIR`.
+///
+/// The directory is removed however this ends: the command exits or is
+/// killed, rsops is sent SIGTERM, SIGINT or SIGHUP (forwarded, then the same
+/// path), or the command cannot be started.
+pub fn run_with_file(
+    command: &[u8],
+    plaintext: Zeroizing<Vec<u8>>,
+    kind: FileKind,
+    filename: &str,
+    env: EnvBlock,
+) -> Result<u8, ExecError> {
+    check_filename(filename)?;
+    let supervisor = supervise::Supervisor::install()?;
+    let dir = private_dir::PrivateDir::create()?;
+    let path = dir.path().join(filename);
+    let server = match kind {
+        FileKind::Fifo => Some(fifo::FifoServer::start(&path, plaintext)?),
+        FileKind::Regular => {
+            private_dir::write_private_file(&path, &plaintext)?;
+            drop(plaintext);
+            None
+        }
+    };
+    let command = shell_command(&placeholder::substitute(
+        command,
+        path.as_os_str().as_bytes(),
+    ))?;
+    let code = spawn::spawn_shell(&command, &env).and_then(|child| supervisor.wait(child));
+    drop(server);
+    let removed = dir.remove();
+    let code = code?;
+    removed?;
+    Ok(code)
+}
+
+/// Replaces rsops with `/bin/sh -c command` (`--same-process`). Returns only
+/// if that fails.
+pub fn replace_process(command: &[u8], env: &EnvBlock) -> ExecError {
+    match shell_command(command) {
+        Ok(command) => spawn::exec_shell(&command, env),
+        Err(e) => e,
+    }
+}
+
+/// Checks that `name` is a plain file name: not empty, no `/`, not `.` or `..`.
+pub fn check_filename(name: &str) -> Result<(), ExecError> {
+    let plain = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0']);
+    if plain && Path::new(name).file_name().is_some() {
+        Ok(())
+    } else {
+        Err(ExecError::BadFilename(name.to_string()))
+    }
+}
+
+fn shell_command(command: &[u8]) -> Result<CString, ExecError> {
+    CString::new(command).map_err(|_| ExecError::NulInCommand)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames_must_be_plain() {
+        for good in ["tmp-file", "config.env", ".env", "a b", "..x"] {
+            assert!(check_filename(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "/etc/passwd", "../x", "x/", "a\0b"] {
+            assert!(check_filename(bad).is_err(), "{bad:?}");
+        }
+    }
+}

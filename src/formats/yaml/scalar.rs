@@ -1,0 +1,294 @@
+//! How go-yaml prints one scalar: the text (`encode.go`) and the style its
+//! emitter settles on (`yaml_emitter_analyze_scalar` and
+//! `yaml_emitter_select_scalar_style` in `emitterc.go`).
+//!
+//! The reference builds each value node with `Node.Encode`, which emits the
+//! value once and parses it back, so a node's style is the style the emitter
+//! chose in that first pass; the final pass only re-checks it in context.
+
+use super::resolve::{resolve_plain, Resolved};
+use crate::gofmt::{format_float, FloatFormat};
+use crate::tree::Value;
+
+/// The scalar styles the reference can produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScalarStyle {
+    /// Unquoted.
+    Plain,
+    /// `'...'`.
+    Single,
+    /// `"..."`.
+    Double,
+    /// `|` block.
+    Literal,
+}
+
+/// What the emitter's analysis found out about a scalar.
+#[derive(Clone, Copy, Debug)]
+pub struct Analysis {
+    /// The value has a line break.
+    pub multiline: bool,
+    /// Plain style is allowed inside flow collections.
+    pub flow_plain: bool,
+    /// Plain style is allowed in block context.
+    pub block_plain: bool,
+    /// Single quotes are allowed.
+    pub single: bool,
+    /// Literal/folded block style is allowed.
+    pub block: bool,
+}
+
+/// `is_printable` from `yamlprivateh.go`, on a decoded char.
+/// Note that it rejects every character outside the Basic Multilingual
+/// Plane (its byte test stops at 3-byte sequences), so such characters are
+/// printed as `\U` escapes in double quotes.
+pub fn is_printable(c: char) -> bool {
+    matches!(c, '\u{0A}' | '\u{20}'..='\u{7E}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+        && c != '\u{FEFF}'
+}
+
+pub fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// `yaml_emitter_analyze_scalar` (with the emitter's `unicode` set, as the
+/// reference sets it).
+pub fn analyze(value: &str) -> Analysis {
+    if value.is_empty() {
+        return Analysis {
+            multiline: false,
+            flow_plain: false,
+            block_plain: true,
+            single: true,
+            block: false,
+        };
+    }
+    let mut flow_ind = false;
+    let mut block_ind = false;
+    if value.starts_with("---") || value.starts_with("...") {
+        flow_ind = true;
+        block_ind = true;
+    }
+    let (mut line_breaks, mut special, mut tabs) = (false, false, false);
+    let (mut leading_space, mut leading_break) = (false, false);
+    let (mut trailing_space, mut trailing_break) = (false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut prev_space, mut prev_break) = (false, false);
+    let mut preceded_by_ws = true;
+    let mut chars = value.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
+        let followed_by_ws = next.is_none_or(|n| n == ' ' || n == '\t');
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                '?' | ':' => {
+                    flow_ind = true;
+                    block_ind |= followed_by_ws;
+                }
+                '-' if followed_by_ws => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                ',' | '?' | '[' | ']' | '{' | '}' => flow_ind = true,
+                ':' => {
+                    flow_ind = true;
+                    block_ind |= followed_by_ws;
+                }
+                '#' if preceded_by_ws => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                _ => {}
+            }
+        }
+        if c == '\t' {
+            tabs = true;
+        } else if !is_printable(c) {
+            special = true;
+        }
+        let last = next.is_none();
+        if c == ' ' {
+            leading_space |= i == 0;
+            trailing_space |= last;
+            break_space |= prev_break;
+            prev_space = true;
+            prev_break = false;
+        } else if is_break(c) {
+            line_breaks = true;
+            leading_break |= i == 0;
+            trailing_break |= last;
+            space_break |= prev_space;
+            prev_space = false;
+            prev_break = true;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+        preceded_by_ws = c == ' ' || c == '\t' || c == '\0' || is_break(c);
+    }
+    let mut a = Analysis {
+        multiline: line_breaks,
+        flow_plain: true,
+        block_plain: true,
+        single: true,
+        block: true,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.flow_plain = false;
+        a.block_plain = false;
+    }
+    if trailing_space {
+        a.block = false;
+    }
+    if break_space || space_break || tabs || special {
+        a.flow_plain = false;
+        a.block_plain = false;
+        a.single = false;
+    }
+    if space_break || special {
+        a.block = false;
+    }
+    if line_breaks {
+        a.flow_plain = false;
+        a.block_plain = false;
+    }
+    if flow_ind {
+        a.flow_plain = false;
+    }
+    if block_ind {
+        a.block_plain = false;
+    }
+    a
+}
+
+/// `yaml_emitter_select_scalar_style` in block context.
+pub fn select_style(
+    style: ScalarStyle,
+    value: &str,
+    a: &Analysis,
+    simple_key: bool,
+) -> ScalarStyle {
+    let mut style = style;
+    if simple_key && a.multiline {
+        style = ScalarStyle::Double;
+    }
+    if style == ScalarStyle::Plain && (!a.block_plain || (value.is_empty() && simple_key)) {
+        style = ScalarStyle::Single;
+    }
+    if style == ScalarStyle::Single && !a.single {
+        style = ScalarStyle::Double;
+    }
+    if style == ScalarStyle::Literal && (!a.block || simple_key) {
+        style = ScalarStyle::Double;
+    }
+    style
+}
+
+/// go-yaml's `isOldBool`: YAML 1.1 booleans that are quoted for compatibility.
+fn is_old_bool(s: &str) -> bool {
+    matches!(
+        s,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "on"
+            | "On"
+            | "ON"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "off"
+            | "Off"
+            | "OFF"
+    )
+}
+
+/// go-yaml's `isBase60Float`: `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`.
+fn is_base60_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
+    if !b.get(i).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
+        i += 1;
+    }
+    let mut groups = 0;
+    while b.get(i) == Some(&b':') {
+        i += 1;
+        let start = i;
+        while i < start + 2 && b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let ok = match i - start {
+            1 => true,
+            2 => b[start] <= b'5',
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        groups += 1;
+    }
+    if groups == 0 {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
+            i += 1;
+        }
+    }
+    i == b.len()
+}
+
+/// The style a string node gets from `Node.Encode`: `stringv`'s choice,
+/// then the first emitter pass's corrections.
+pub fn string_style(s: &str) -> (String, ScalarStyle) {
+    let style = if s.contains('\n') {
+        ScalarStyle::Literal
+    } else if resolve_plain(s) == Resolved::Str && !is_base60_float(s) && !is_old_bool(s) {
+        ScalarStyle::Plain
+    } else {
+        ScalarStyle::Double
+    };
+    let a = analyze(s);
+    (s.to_string(), select_style(style, s, &a, false))
+}
+
+/// Text and style of a non-collection value.
+pub fn scalar_text(value: &Value) -> (String, ScalarStyle) {
+    let plain = |s: String| (s, ScalarStyle::Plain);
+    match value {
+        Value::Str(s) => string_style(s),
+        Value::Int(i) => plain(i.to_string()),
+        Value::Float(f) => plain(float_text(*f)),
+        Value::Bool(b) => plain(b.to_string()),
+        Value::Time(t) => plain(t.clone()),
+        Value::Null | Value::Comment(_) | Value::Map(_) | Value::List(_) | Value::Bytes(_) => {
+            plain("null".to_string())
+        }
+    }
+}
+
+/// go-yaml's `floatv`: Go's `'g'` format with YAML's infinity and NaN words.
+pub fn float_text(f: f64) -> String {
+    match format_float(f, FloatFormat::General).as_str() {
+        "+Inf" => ".inf".into(),
+        "-Inf" => "-.inf".into(),
+        "NaN" => ".nan".into(),
+        s => s.to_string(),
+    }
+}

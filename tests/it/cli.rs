@@ -1,0 +1,242 @@
+//! The command-line surface scripts rely on.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::util::{assert_same, fixture, run, Sandbox};
+
+fn setup() -> (Sandbox, std::path::PathBuf, std::path::PathBuf) {
+    let sandbox = Sandbox::new(1);
+    let recipient = sandbox.keys[0].recipient.clone();
+    let encrypted = sandbox.sops_encrypt(
+        &fixture("basic.yaml"),
+        &["--age", &recipient],
+        "secret.enc.yaml",
+    );
+    let key_file = sandbox.key_file(&[0]);
+    (sandbox, encrypted, key_file)
+}
+
+#[test]
+fn legacy_decrypt_flags() {
+    let (sandbox, encrypted, key_file) = setup();
+    let reference = run(
+        sandbox
+            .sops()
+            .env("SOPS_AGE_KEY_FILE", &key_file)
+            .arg("decrypt")
+            .arg(&encrypted),
+        b"",
+    );
+    for flag in ["-d", "--decrypt"] {
+        let ours = run(
+            sandbox
+                .rsops()
+                .env("SOPS_AGE_KEY_FILE", &key_file)
+                .arg(flag)
+                .arg(&encrypted),
+            b"",
+        );
+        assert_same(flag, &reference, &ours);
+    }
+}
+
+#[test]
+fn extract_paths() {
+    let (sandbox, encrypted, key_file) = setup();
+    for path in [
+        r#"["database"]["password"]"#,
+        r#"["database"]"#,
+        r#"["database"]["port"]"#,
+        r#"["tokens"]"#,
+        r#"["tokens"][0]"#,
+        r#"["tokens"][3]"#,
+        r#"["multi"]"#,
+        r#"["nope"]"#,
+        "bad",
+    ] {
+        let reference = run(
+            sandbox
+                .sops()
+                .env("SOPS_AGE_KEY_FILE", &key_file)
+                .args(["decrypt", "--extract", path])
+                .arg(&encrypted),
+            b"",
+        );
+        let ours = run(
+            sandbox
+                .rsops()
+                .env("SOPS_AGE_KEY_FILE", &key_file)
+                .args(["decrypt", "--extract", path])
+                .arg(&encrypted),
+            b"",
+        );
+        assert_same(path, &reference, &ours);
+    }
+}
+
+#[test]
+fn output_file_is_private() {
+    let (sandbox, encrypted, key_file) = setup();
+    let out = sandbox.path("plain.yaml");
+    let ours = run(
+        sandbox
+            .rsops()
+            .env("SOPS_AGE_KEY_FILE", &key_file)
+            .args(["decrypt", "--output"])
+            .arg(&out)
+            .arg(&encrypted),
+        b"",
+    );
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    assert!(ours.stdout.is_empty());
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let reference = run(
+        sandbox
+            .sops()
+            .env("SOPS_AGE_KEY_FILE", &key_file)
+            .arg("decrypt")
+            .arg(&encrypted),
+        b"",
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), reference.stdout);
+}
+
+#[test]
+fn stdin_with_input_type() {
+    let (sandbox, encrypted, key_file) = setup();
+    let bytes = std::fs::read(&encrypted).unwrap();
+    let reference = run(
+        sandbox
+            .sops()
+            .env("SOPS_AGE_KEY_FILE", &key_file)
+            .arg("decrypt")
+            .arg(&encrypted),
+        b"",
+    );
+    for args in [
+        vec!["decrypt", "--input-type", "yaml"],
+        vec!["decrypt", "--input-type", "yaml", "-"],
+        vec!["decrypt", "--filename-override", "x.yaml"],
+    ] {
+        let ours = run(
+            sandbox
+                .rsops()
+                .env("SOPS_AGE_KEY_FILE", &key_file)
+                .args(&args),
+            &bytes,
+        );
+        assert_same(&format!("{args:?}"), &reference, &ours);
+    }
+}
+
+#[test]
+fn age_key_from_env_and_default_location() {
+    let (sandbox, encrypted, _) = setup();
+    let reference = run(
+        sandbox
+            .sops()
+            .env("SOPS_AGE_KEY", &sandbox.keys[0].secret)
+            .arg("decrypt")
+            .arg(&encrypted),
+        b"",
+    );
+    let ours = run(
+        sandbox
+            .rsops()
+            .env("SOPS_AGE_KEY", &sandbox.keys[0].secret)
+            .arg("decrypt")
+            .arg(&encrypted),
+        b"",
+    );
+    assert_same("SOPS_AGE_KEY", &reference, &ours);
+
+    let config = sandbox.path(".config/sops/age");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("keys.txt"),
+        format!("{}\n", sandbox.keys[0].secret),
+    )
+    .unwrap();
+    let ours = run(sandbox.rsops().arg("decrypt").arg(&encrypted), b"");
+    assert_same("~/.config/sops/age/keys.txt", &reference, &ours);
+
+    let script = sandbox.write(
+        "key-cmd.sh",
+        format!("#!/bin/sh\necho {}\n", sandbox.keys[0].secret).as_bytes(),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::remove_file(config.join("keys.txt")).unwrap();
+    let ours = run(
+        sandbox
+            .rsops()
+            .env("SOPS_AGE_KEY_CMD", &script)
+            .arg("decrypt")
+            .arg(&encrypted),
+        b"",
+    );
+    assert_same("SOPS_AGE_KEY_CMD", &reference, &ours);
+}
+
+#[test]
+fn indent_from_flag_and_config() {
+    let (sandbox, encrypted, key_file) = setup();
+    let json = sandbox.sops_encrypt(
+        &fixture("basic.json"),
+        &["--age", &sandbox.keys[0].recipient],
+        "secret.enc.json",
+    );
+    // sops 3.11 honours --indent only in the legacy `-d` form; 3.13 and
+    // rsops also take it before the `decrypt` subcommand.
+    for file in [&encrypted, &json] {
+        let args = ["--indent", "2", "-d"];
+        let reference = run(
+            sandbox
+                .sops()
+                .env("SOPS_AGE_KEY_FILE", &key_file)
+                .args(args)
+                .arg(file),
+            b"",
+        );
+        let ours = run(
+            sandbox
+                .rsops()
+                .env("SOPS_AGE_KEY_FILE", &key_file)
+                .args(args)
+                .arg(file),
+            b"",
+        );
+        assert_same(&format!("--indent 2 {}", file.display()), &reference, &ours);
+    }
+    sandbox.write(
+        ".sops.yaml",
+        b"stores:\n    yaml:\n        indent: 2\n    json:\n        indent: 3\n",
+    );
+    for file in [&encrypted, &json] {
+        let reference = run(
+            sandbox
+                .sops()
+                .env("SOPS_AGE_KEY_FILE", &key_file)
+                .arg("decrypt")
+                .arg(file),
+            b"",
+        );
+        let ours = run(
+            sandbox
+                .rsops()
+                .env("SOPS_AGE_KEY_FILE", &key_file)
+                .arg("decrypt")
+                .arg(file),
+            b"",
+        );
+        assert_same(
+            &format!("config indent {}", file.display()),
+            &reference,
+            &ours,
+        );
+    }
+}
