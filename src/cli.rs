@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -26,6 +27,19 @@ pub struct Cli {
     /// Accepted for compatibility with sops, which checks for new versions; rsops never does.
     #[arg(long, global = true, hide = true)]
     pub disable_version_check: bool,
+
+    /// Show on standard error which keys were tried and how long each took (never secrets).
+    /// Also set by `RSOPS_LOG` (any value but `0`/`off`).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+impl Cli {
+    /// `--verbose`, or `RSOPS_LOG` set to anything but `0`, `off` or empty.
+    pub fn verbose(&self) -> bool {
+        self.verbose
+            || std::env::var("RSOPS_LOG").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "off"))
+    }
 }
 
 /// The commands.
@@ -37,6 +51,26 @@ pub enum Command {
     ExecEnv(ExecEnvArgs),
     /// Run a command with the decrypted file at a private path, given by `{}` in the command.
     ExecFile(ExecFileArgs),
+    /// List a file's key groups and entries and whether each can be unwrapped here,
+    /// without decrypting the file.
+    Keys(KeysArgs),
+}
+
+/// How keys are tried: shared by every command that unwraps the data key.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Comma-separated key kinds to try first, e.g. `age,pgp` (every usable
+    /// entry is still tried at once; this sets which start first).
+    #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "KINDS")]
+    pub decryption_order: Option<String>,
+
+    /// Deadline of one call to a remote key service (KMS, Vault…), e.g. `10s`, `500ms`.
+    #[arg(long, env = "RSOPS_KEY_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub key_timeout: Duration,
+
+    /// Deadline of all remote key service calls together.
+    #[arg(long, env = "RSOPS_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Options that choose formats and keys, shared by every command that decrypts.
@@ -54,9 +88,41 @@ pub struct InputArgs {
     #[arg(long)]
     pub ignore_mac: bool,
 
-    /// Comma-separated key kinds to try first, e.g. `age,pgp`.
-    #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "KINDS")]
-    pub decryption_order: Option<String>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// `rsops keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// The encrypted file.
+    pub file: PathBuf,
+
+    /// Format of the encrypted file (yaml, json, dotenv, ini, binary); default from the extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_type: Option<String>,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// Parses `500ms`, `10s`, `2m` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 500ms, 10s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{text}`: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
 }
 
 /// `rsops decrypt`.
@@ -157,19 +223,20 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
     let is_subcommand = |a: &OsString| {
         matches!(
             a.to_str(),
-            Some("decrypt" | "exec-env" | "exec-file" | "help")
+            Some("decrypt" | "exec-env" | "exec-file" | "keys" | "help")
         )
     };
-    if args.get(1).is_some_and(is_subcommand) {
-        return args;
-    }
-    if let Some(pos) = args
-        .iter()
-        .skip(1)
-        .position(|a| a == "-d" || a == "--decrypt")
-    {
-        args.remove(pos + 1);
-        args.insert(1, OsString::from("decrypt"));
+    // Only a `-d` before any subcommand name is the legacy flag; later ones
+    // belong to the subcommand (or to the command it runs).
+    for i in 1..args.len() {
+        if is_subcommand(&args[i]) {
+            break;
+        }
+        if args[i] == "-d" || args[i] == "--decrypt" {
+            args.remove(i);
+            args.insert(1, OsString::from("decrypt"));
+            break;
+        }
     }
     args
 }
@@ -192,6 +259,20 @@ mod tests {
             normalize_args(strings(&["rsops", "decrypt", "-d"])),
             strings(&["rsops", "decrypt", "-d"])
         );
+        assert_eq!(
+            normalize_args(strings(&["rsops", "-v", "exec-env", "f", "x", "-d"])),
+            strings(&["rsops", "-v", "exec-env", "f", "x", "-d"])
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("fast").is_err());
     }
 
     #[test]

@@ -4,8 +4,10 @@ mod config;
 mod decrypt;
 mod exec;
 mod input;
+mod keys;
 
 use std::fmt;
+use std::io::Write;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
@@ -48,5 +50,18 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Decrypt(ref args) => runtime.block_on(decrypt::run(&cli, args)),
         Command::ExecEnv(ref args) => exec::run_env(&cli, args, &runtime),
         Command::ExecFile(ref args) => exec::run_file(&cli, args, &runtime),
+        Command::Keys(ref args) => runtime.block_on(keys::run(&cli, args)),
+    }
+}
+
+/// Writes standard output; a closed pipe (`rsops decrypt f | head`) is not an error.
+pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::new(
+            3,
+            format!("cannot write to standard output: {e}"),
+        )),
+        _ => Ok(()),
     }
 }

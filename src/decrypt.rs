@@ -3,7 +3,7 @@
 
 use crate::cipher::{CipherError, ValueCipher};
 use crate::formats::{Format, FormatError};
-use crate::keys::{DataKeyError, KeyRegistry};
+use crate::keys::{Attempt, DataKeyError, KeyRegistry, UnwrapOptions};
 use crate::metadata::{self, Metadata, MetadataError};
 use crate::tree::{Document, Value};
 use crate::walk::{self, WalkError};
@@ -13,8 +13,8 @@ use crate::walk::{self, WalkError};
 pub struct DecryptOptions {
     /// Skip the MAC check (`--ignore-mac`).
     pub ignore_mac: bool,
-    /// Key kinds to try first (`--decryption-order`), e.g. `["age", "pgp"]`.
-    pub decryption_order: Vec<String>,
+    /// Preferences and deadlines for getting the data key.
+    pub unwrap: UnwrapOptions,
 }
 
 /// A decrypted file: the plaintext tree and the metadata it carried.
@@ -24,6 +24,20 @@ pub struct Decrypted {
     pub document: Document,
     /// The file's metadata.
     pub metadata: Metadata,
+    /// Every key entry and what happened when it was tried.
+    pub attempts: Vec<Attempt>,
+}
+
+/// What `rsops keys` reports: a file's key entries and which of them the
+/// current user can unwrap, found without decrypting any value.
+#[derive(Debug)]
+pub struct KeyCheck {
+    /// The file's metadata.
+    pub metadata: Metadata,
+    /// Every entry and its outcome (all entries are tried).
+    pub attempts: Vec<Attempt>,
+    /// Whether enough groups were unwrapped to rebuild the data key.
+    pub recoverable: bool,
 }
 
 /// Why a file could not be decrypted. Messages never contain plaintext.
@@ -76,7 +90,7 @@ pub async fn decrypt(
 ) -> Result<Decrypted, DecryptError> {
     let mut document = format.parse(input)?;
     let metadata = metadata::extract(&mut document, format.metadata_layout())?;
-    let key = crate::keys::data_key(&metadata, registry, &options.decryption_order).await?;
+    let (key, attempts) = crate::keys::data_key(&metadata, registry, &options.unwrap).await?;
     let cipher =
         ValueCipher::new(key.expose()).map_err(|_| DataKeyError::BadLength(key.expose().len()))?;
     drop(key);
@@ -84,7 +98,37 @@ pub async fn decrypt(
     if !options.ignore_mac {
         verify_mac(&metadata, &cipher, computed)?;
     }
-    Ok(Decrypted { document, metadata })
+    Ok(Decrypted {
+        document,
+        metadata,
+        attempts,
+    })
+}
+
+/// Tries every key entry of a file, without decrypting its values.
+pub async fn check_keys(
+    input: &[u8],
+    format: Format,
+    registry: &KeyRegistry,
+    options: &UnwrapOptions,
+) -> Result<KeyCheck, DecryptError> {
+    let mut document = format.parse(input)?;
+    let metadata = metadata::extract(&mut document, format.metadata_layout())?;
+    drop(document);
+    let options = UnwrapOptions {
+        try_all: true,
+        ..options.clone()
+    };
+    let (recoverable, attempts) = match crate::keys::data_key(&metadata, registry, &options).await {
+        Ok((_key, attempts)) => (true, attempts),
+        Err(DataKeyError::Unwrap { attempts, .. }) => (false, attempts),
+        Err(other) => return Err(other.into()),
+    };
+    Ok(KeyCheck {
+        metadata,
+        attempts,
+        recoverable,
+    })
 }
 
 /// Checks the stored MAC, whose additional data is `lastmodified` re-printed

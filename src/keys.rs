@@ -1,18 +1,28 @@
 //! Getting the data key: run the key sources for the file's entries, take
 //! the first success per key group, and rebuild the key from enough groups.
 //!
-//! Unlike the reference, which tries one entry after another, every entry
-//! starts at once (in preference order) and the remaining attempts are
-//! dropped as soon as enough groups are unwrapped, so a slow key service
-//! never delays a user who holds a fast one.
+//! The reference tries one entry after another with no timeouts, so a KMS it
+//! cannot reach delays (or blocks) a key the user holds. Here every entry
+//! starts at once, local sources (age, PGP) first, a bounded number at a
+//! time; each remote attempt has a deadline and all remote attempts share an
+//! overall one; the remaining attempts are dropped as soon as enough groups
+//! are unwrapped. Every attempt is recorded, for `--verbose` and for the
+//! error that explains a failure.
 
-use std::fmt;
+mod report;
+
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use rsops_keysource::{DataKey, KeyEntry, KeyError, KeySource};
 
+pub use report::{hint, Attempt, DataKeyError, Outcome};
+
 use crate::metadata::Metadata;
 use crate::shamir;
+
+/// How many key entries are unwrapped at the same time.
+const MAX_CONCURRENT: usize = 8;
 
 /// The key sources compiled into this build.
 pub struct KeyRegistry {
@@ -47,162 +57,163 @@ impl KeyRegistry {
     }
 }
 
-/// The outcome of one entry that did not yield the key.
-#[derive(Debug)]
-pub struct FailedAttempt {
-    /// Index of the key group (0-based).
-    pub group: usize,
-    /// The entry kind (`age`, `pgp`, …).
-    pub kind: String,
-    /// The entry's identifier (recipient, fingerprint, ARN…).
-    pub id: String,
-    /// What went wrong.
-    pub error: KeyError,
+/// Deadlines and preferences for getting the data key.
+#[derive(Clone, Debug)]
+pub struct UnwrapOptions {
+    /// Key kinds to try first (`--decryption-order`).
+    pub order: Vec<String>,
+    /// Deadline of one remote attempt (`--key-timeout`).
+    pub attempt_timeout: Duration,
+    /// Deadline of all remote attempts together (`--timeout`).
+    pub overall_timeout: Duration,
+    /// Try every entry even after enough groups are unwrapped (`rsops keys`).
+    pub try_all: bool,
 }
 
-/// Why the data key could not be obtained.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum DataKeyError {
-    /// Not enough key groups could be unwrapped.
-    Unwrap {
-        /// Groups needed.
-        needed: usize,
-        /// Groups unwrapped.
-        got: usize,
-        /// Number of groups in the file.
-        groups: usize,
-        /// Every attempt that failed.
-        attempts: Vec<FailedAttempt>,
-    },
-    /// The shares of the groups did not combine.
-    Shamir(shamir::ShamirError),
-    /// The unwrapped key is not 32 bytes.
-    BadLength(usize),
-}
-
-impl std::error::Error for DataKeyError {}
-
-impl fmt::Display for DataKeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DataKeyError::Unwrap {
-                needed,
-                got,
-                groups,
-                attempts,
-            } => {
-                if *groups > 1 {
-                    write!(
-                        f,
-                        "could not get the data key: {got} of {needed} needed key groups unwrapped"
-                    )?;
-                } else {
-                    write!(f, "could not get the data key")?;
-                }
-                for attempt in attempts {
-                    write!(f, "\n  ")?;
-                    if *groups > 1 {
-                        write!(f, "group {}: ", attempt.group + 1)?;
-                    }
-                    write!(f, "{} {}: {}", attempt.kind, attempt.id, attempt.error)?;
-                    if let Some(hint) = attempt.error.hint() {
-                        write!(f, "\n    hint: {hint}")?;
-                    }
-                }
-                Ok(())
-            }
-            DataKeyError::Shamir(e) => write!(f, "could not rebuild the data key: {e}"),
-            DataKeyError::BadLength(n) => write!(f, "the unwrapped data key is {n} bytes, not 32"),
+impl Default for UnwrapOptions {
+    fn default() -> Self {
+        UnwrapOptions {
+            order: Vec::new(),
+            attempt_timeout: Duration::from_secs(10),
+            overall_timeout: Duration::from_secs(30),
+            try_all: false,
         }
     }
 }
 
-/// Preference rank of a kind: earlier in `order` first, then the
-/// reference's default (`age`, `pgp`, then the rest in file order).
-fn rank(kind: &str, order: &[String]) -> usize {
-    if let Some(i) = order.iter().position(|k| k == kind) {
-        return i;
-    }
-    let default = ["age", "pgp"];
-    order.len()
-        + default
-            .iter()
-            .position(|k| *k == kind)
-            .unwrap_or(default.len())
+/// Preference rank of an entry: local sources first, then kinds named in
+/// `order`, then the reference's default (`age`, `pgp`, the rest in file order).
+fn rank(kind: &str, local: bool, order: &[String]) -> (bool, usize) {
+    let position = match order.iter().position(|k| k == kind) {
+        Some(i) => i,
+        None => {
+            let default = ["age", "pgp"];
+            order.len()
+                + default
+                    .iter()
+                    .position(|k| *k == kind)
+                    .unwrap_or(default.len())
+        }
+    };
+    (!local, position)
 }
 
-/// Unwraps the data key of a file.
-pub async fn data_key(
-    meta: &Metadata,
-    registry: &KeyRegistry,
-    order: &[String],
-) -> Result<DataKey, DataKeyError> {
+/// One entry to try.
+pub(crate) struct Job<'a> {
+    group: usize,
+    entry: &'a KeyEntry,
+    source: &'a dyn KeySource,
+}
+
+/// Runs one attempt, bounded by its deadline when the source is remote.
+async fn attempt(job: Job<'_>, deadline: Option<Duration>) -> (usize, Attempt, Option<DataKey>) {
+    let started = Instant::now();
+    let id = job.source.describe(job.entry);
+    let result = match deadline {
+        Some(limit) => match tokio::time::timeout(limit, job.source.unwrap(job.entry)).await {
+            Ok(result) => result.map_err(Outcome::Failed),
+            Err(_) => Err(Outcome::TimedOut(limit)),
+        },
+        None => job.source.unwrap(job.entry).await.map_err(Outcome::Failed),
+    };
+    let (outcome, key) = match result {
+        Ok(key) => (Outcome::Unwrapped, Some(key)),
+        Err(outcome) => (outcome, None),
+    };
+    let record = Attempt {
+        group: job.group,
+        kind: job.entry.kind.clone(),
+        id,
+        outcome,
+        elapsed: started.elapsed(),
+    };
+    (job.group, record, key)
+}
+
+/// The number of key groups whose share is needed to rebuild the data key.
+pub fn groups_needed(meta: &Metadata) -> usize {
     let groups = meta.key_groups.len();
-    let needed = if groups > 1 {
+    if groups > 1 {
         match meta.shamir_threshold {
             0 => groups,
             n => n.min(groups),
         }
     } else {
         1
-    };
+    }
+}
 
-    let mut entries: Vec<(usize, &KeyEntry)> = meta
-        .key_groups
-        .iter()
-        .enumerate()
-        .flat_map(|(g, group)| group.iter().map(move |e| (g, e)))
-        .collect();
-    entries.sort_by_key(|(_, e)| rank(&e.kind, order));
+/// Unwraps the data key of a file; also returns every attempt made.
+pub async fn data_key(
+    meta: &Metadata,
+    registry: &KeyRegistry,
+    options: &UnwrapOptions,
+) -> Result<(DataKey, Vec<Attempt>), DataKeyError> {
+    let groups = meta.key_groups.len();
+    let needed = groups_needed(meta);
+    let started = Instant::now();
 
     let mut attempts = Vec::new();
-    let mut pending = FuturesUnordered::new();
-    for (group, entry) in entries {
-        match registry.source_for(&entry.kind) {
-            Some(source) => pending.push(async move {
-                (
+    let mut jobs = Vec::new();
+    for (group, entries) in meta.key_groups.iter().enumerate() {
+        for entry in entries {
+            match registry.source_for(&entry.kind) {
+                Some(source) => jobs.push(Job {
                     group,
-                    source.describe(entry),
                     entry,
-                    source.unwrap(entry).await,
-                )
-            }),
-            None => attempts.push(FailedAttempt {
-                group,
-                kind: entry.kind.clone(),
-                id: describe_unknown(entry),
-                error: KeyError::Unsupported {
+                    source,
+                }),
+                None => attempts.push(Attempt {
+                    group,
                     kind: entry.kind.clone(),
-                },
-            }),
+                    id: report::describe_unknown(entry),
+                    outcome: Outcome::Failed(KeyError::Unsupported {
+                        kind: entry.kind.clone(),
+                    }),
+                    elapsed: Duration::ZERO,
+                }),
+            }
         }
     }
+    jobs.sort_by_key(|job| rank(&job.entry.kind, job.source.is_local(), &options.order));
+    let mut queue = jobs.into_iter();
 
     let mut shares: Vec<Option<DataKey>> = (0..groups).map(|_| None).collect();
     let mut got = 0;
-    while got < needed {
-        let Some((group, id, entry, result)) = pending.next().await else {
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < MAX_CONCURRENT {
+            let Some(job) = queue.next() else { break };
+            // Entries of groups already unwrapped are not needed, unless asked to try all.
+            if !options.try_all && shares[job.group].is_some() {
+                attempts.push(report::not_needed(&job));
+                continue;
+            }
+            let deadline = (!job.source.is_local()).then(|| {
+                let remaining = options.overall_timeout.saturating_sub(started.elapsed());
+                options.attempt_timeout.min(remaining)
+            });
+            running.push(attempt(job, deadline));
+        }
+        if got >= needed && !options.try_all {
+            break;
+        }
+        let Some((group, record, key)) = running.next().await else {
             break;
         };
-        match result {
-            Ok(key) if shares[group].is_none() => {
+        if let Some(key) = key {
+            if shares[group].is_none() {
                 shares[group] = Some(key);
                 got += 1;
             }
-            Ok(_) => {}
-            Err(error) => attempts.push(FailedAttempt {
-                group,
-                kind: entry.kind.clone(),
-                id,
-                error,
-            }),
         }
+        attempts.push(record);
     }
-    drop(pending);
+    drop(running);
+    attempts.extend(queue.map(|job| report::not_needed(&job)));
+    attempts.sort_by_key(|a| a.group);
 
     if got < needed {
-        attempts.sort_by_key(|a| a.group);
         return Err(DataKeyError::Unwrap {
             needed,
             got,
@@ -219,26 +230,13 @@ pub async fn data_key(
             .into_iter()
             .flatten()
             .next()
-            .expect("one group unwrapped")
+            .ok_or(DataKeyError::BadLength(0))?
     };
     if key.expose().len() != 32 {
         return Err(DataKeyError::BadLength(key.expose().len()));
     }
-    Ok(key)
+    Ok((key, attempts))
 }
 
-fn describe_unknown(entry: &KeyEntry) -> String {
-    [
-        "recipient",
-        "fp",
-        "arn",
-        "resource_id",
-        "vault_url",
-        "vault_address",
-        "key_id",
-    ]
-    .iter()
-    .find_map(|f| entry.field(f))
-    .unwrap_or("?")
-    .to_string()
-}
+#[cfg(test)]
+mod tests;

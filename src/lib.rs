@@ -25,9 +25,9 @@ pub mod walk;
 
 use std::path::Path;
 
-pub use decrypt::{decrypt, DecryptError, DecryptOptions, Decrypted};
+pub use decrypt::{check_keys, decrypt, DecryptError, DecryptOptions, Decrypted, KeyCheck};
 pub use formats::Format;
-pub use keys::KeyRegistry;
+pub use keys::{KeyRegistry, UnwrapOptions};
 
 /// Why [`decrypt_file`] failed.
 #[derive(Debug, thiserror::Error)]

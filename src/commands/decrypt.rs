@@ -19,7 +19,8 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
         cli,
         args.file.as_deref(),
         args.filename_override.as_deref(),
-        &args.input,
+        args.input.input_type.as_deref(),
+        args.input.output_type.as_deref(),
     )?;
     let steps = match &args.extract {
         Some(path) => extract::parse_path(path).map_err(|e| Failure::new(91, e.to_string()))?,
@@ -69,21 +70,9 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
     };
     match &args.output {
         Some(path) => write_private(path, &output)?,
-        None => write_stdout(&output)?,
+        None => super::write_stdout(&output)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes standard output; a closed pipe (`rsops decrypt f | head`) is not an error.
-fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::new(
-            3,
-            format!("cannot write to standard output: {e}"),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// Writes `bytes` to `path` with mode 0600, atomically: a temporary file in

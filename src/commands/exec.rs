@@ -51,7 +51,13 @@ fn input(cli: &Cli, file: &Path, args: &InputArgs, command: &str) -> Result<Inpu
             format!("{command} reads the encrypted file from a path, not standard input\n\nhint: standard input belongs to the command"),
         ));
     }
-    Input::new(cli, Some(file), None, args)
+    Input::new(
+        cli,
+        Some(file),
+        None,
+        args.input_type.as_deref(),
+        args.output_type.as_deref(),
+    )
 }
 
 fn inherit(launch: &LaunchArgs) -> Result<Inherit, Failure> {

@@ -4,11 +4,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rsops::formats::{EmitOptions, Format};
-use rsops::{DecryptOptions, Decrypted, KeyRegistry};
+use rsops::{DecryptOptions, Decrypted, KeyCheck, KeyRegistry, UnwrapOptions};
 use zeroize::Zeroizing;
 
 use super::Failure;
-use crate::cli::{Cli, InputArgs};
+use crate::cli::{Cli, InputArgs, KeyArgs};
 
 /// Where the encrypted bytes come from and how to read and print them.
 pub struct Input {
@@ -20,6 +20,8 @@ pub struct Input {
     pub output_format: Format,
     /// Printing options.
     pub emit: EmitOptions,
+    /// Report key attempts on standard error.
+    pub verbose: bool,
 }
 
 fn format_named(name: &str, flag: &str) -> Result<Format, Failure> {
@@ -37,19 +39,20 @@ impl Input {
         cli: &Cli,
         file: Option<&Path>,
         name_override: Option<&Path>,
-        args: &InputArgs,
+        input_type: Option<&str>,
+        output_type: Option<&str>,
     ) -> Result<Input, Failure> {
         let path = file.filter(|p| p.as_os_str() != "-").map(Path::to_path_buf);
         let name = name_override.or(path.as_deref());
         let by_name = name.map_or(Format::Binary, Format::from_path);
-        let input_format = match &args.input_type {
+        let input_format = match input_type {
             Some(t) => format_named(t, "--input-type")?,
             None => by_name,
         };
         // Without a file name the reference would print binary, which fails
         // for any structured input; printing in the input's format is what
         // `rsops decrypt --input-type yaml < file` users mean.
-        let output_format = match (&args.output_type, name) {
+        let output_format = match (output_type, name) {
             (Some(t), _) => format_named(t, "--output-type")?,
             (None, Some(_)) => by_name,
             (None, None) => input_format,
@@ -63,6 +66,7 @@ impl Input {
             input_format,
             output_format,
             emit: EmitOptions { indent },
+            verbose: cli.verbose(),
         })
     }
 
@@ -103,20 +107,49 @@ impl Input {
         let bytes = self.read()?;
         let options = DecryptOptions {
             ignore_mac: args.ignore_mac,
-            decryption_order: args
-                .decryption_order
-                .as_deref()
-                .map(|o| {
-                    o.split(',')
-                        .map(|k| k.trim().to_string())
-                        .filter(|k| !k.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            unwrap: unwrap_options(&args.keys),
         };
         let registry = KeyRegistry::default();
-        rsops::decrypt(&bytes, self.input_format, &registry, &options)
+        let decrypted = rsops::decrypt(&bytes, self.input_format, &registry, &options)
+            .await
+            .map_err(|e| Failure::new(e.exit_code(), format!("{}: {e}", self.display())))?;
+        if self.verbose {
+            for attempt in &decrypted.attempts {
+                eprintln!(
+                    "rsops: {}: group {}: {attempt}",
+                    self.display(),
+                    attempt.group + 1
+                );
+            }
+        }
+        Ok(decrypted)
+    }
+
+    /// Reads the input and tries every key entry, decrypting nothing.
+    pub async fn check_keys(&self, args: &KeyArgs) -> Result<KeyCheck, Failure> {
+        let bytes = self.read()?;
+        let registry = KeyRegistry::default();
+        rsops::check_keys(&bytes, self.input_format, &registry, &unwrap_options(args))
             .await
             .map_err(|e| Failure::new(e.exit_code(), format!("{}: {e}", self.display())))
+    }
+}
+
+/// Key preferences and deadlines from the command line.
+pub fn unwrap_options(args: &KeyArgs) -> UnwrapOptions {
+    UnwrapOptions {
+        order: args
+            .decryption_order
+            .as_deref()
+            .map(|o| {
+                o.split(',')
+                    .map(|k| k.trim().to_string())
+                    .filter(|k| !k.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        attempt_timeout: args.key_timeout,
+        overall_timeout: args.timeout,
+        try_all: false,
     }
 }

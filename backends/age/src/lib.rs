@@ -114,6 +114,10 @@ impl KeySource for AgeKeySource {
         entry.field("recipient").unwrap_or("?").to_string()
     }
 
+    fn is_local(&self) -> bool {
+        true
+    }
+
     fn unwrap<'a>(&'a self, entry: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>> {
         Box::pin(async move { self.unwrap_blocking(entry) })
     }

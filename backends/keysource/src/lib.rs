@@ -149,6 +149,13 @@ pub trait KeySource: Send + Sync {
     /// A short human identifier of an entry (recipient, fingerprint, ARN…).
     fn describe(&self, entry: &KeyEntry) -> String;
 
+    /// True for sources that answer from this machine (age, PGP): they are
+    /// tried first and never cut short by a network deadline, since they
+    /// may be waiting for the user (a pinentry prompt).
+    fn is_local(&self) -> bool {
+        false
+    }
+
     /// Unwraps the data key stored in `entry`.
     fn unwrap<'a>(&'a self, entry: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>>;
 }

@@ -174,6 +174,10 @@ impl KeySource for PgpKeySource {
         fingerprint(entry)
     }
 
+    fn is_local(&self) -> bool {
+        true
+    }
+
     fn unwrap<'a>(&'a self, entry: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>> {
         Box::pin(self.unwrap_entry(entry))
     }

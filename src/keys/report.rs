@@ -1,0 +1,175 @@
+//! What happened to each key entry, and the error that lists them all when
+//! the data key cannot be had: kind, identifier, outcome, time, and a hint.
+
+use std::fmt;
+use std::time::Duration;
+
+use rsops_keysource::{KeyEntry, KeyError};
+
+use super::Job;
+use crate::shamir;
+
+/// How one key entry fared.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It yielded the data key (or its group's share).
+    Unwrapped,
+    /// The key source failed.
+    Failed(KeyError),
+    /// The remote call did not answer within its deadline.
+    TimedOut(Duration),
+    /// Not tried: enough groups were already unwrapped.
+    NotNeeded,
+}
+
+/// One key entry and what happened when it was tried.
+#[derive(Debug)]
+pub struct Attempt {
+    /// Index of the key group (0-based).
+    pub group: usize,
+    /// The entry kind (`age`, `pgp`, `kms`, …).
+    pub kind: String,
+    /// The entry's identifier (recipient, fingerprint, ARN…).
+    pub id: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// How long the attempt took.
+    pub elapsed: Duration,
+}
+
+impl Attempt {
+    /// True when the entry yielded its key.
+    pub fn succeeded(&self) -> bool {
+        matches!(self.outcome, Outcome::Unwrapped)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Unwrapped => f.write_str("unwrapped"),
+            Outcome::NotNeeded => f.write_str("not needed"),
+            Outcome::TimedOut(limit) => write!(f, "timed out after {} ms", limit.as_millis()),
+            Outcome::Failed(error) => {
+                let label = match error {
+                    KeyError::NoCredentials { .. } => "no credentials",
+                    KeyError::Denied { .. } => "denied",
+                    KeyError::Unreachable { .. } => "unreachable",
+                    KeyError::CorruptEntry { .. } => "corrupt entry",
+                    KeyError::Unsupported { .. } => "unsupported",
+                    _ => "failed",
+                };
+                write!(f, "{label}: {error}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.kind, self.id, self.outcome)?;
+        if !matches!(self.outcome, Outcome::NotNeeded) {
+            write!(f, " ({} ms)", self.elapsed.as_millis())?;
+        }
+        Ok(())
+    }
+}
+
+/// The hint for an attempt's outcome, when there is one.
+pub fn hint(attempt: &Attempt) -> Option<String> {
+    match &attempt.outcome {
+        Outcome::Failed(error) => error.hint().map(str::to_string),
+        Outcome::TimedOut(_) => Some(
+            "check the network path to the key service, or raise --key-timeout / RSOPS_KEY_TIMEOUT"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Why the data key could not be obtained.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DataKeyError {
+    /// Not enough key groups could be unwrapped.
+    Unwrap {
+        /// Groups needed.
+        needed: usize,
+        /// Groups unwrapped.
+        got: usize,
+        /// Number of groups in the file.
+        groups: usize,
+        /// Every entry and what happened to it.
+        attempts: Vec<Attempt>,
+    },
+    /// The shares of the groups did not combine.
+    Shamir(shamir::ShamirError),
+    /// The unwrapped key is not 32 bytes.
+    BadLength(usize),
+}
+
+impl std::error::Error for DataKeyError {}
+
+impl fmt::Display for DataKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataKeyError::Unwrap {
+                needed,
+                got,
+                groups,
+                attempts,
+            } => {
+                if *groups > 1 {
+                    write!(
+                        f,
+                        "could not get the data key: {got} of {needed} needed key groups unwrapped"
+                    )?;
+                } else {
+                    write!(f, "could not get the data key")?;
+                }
+                for attempt in attempts {
+                    write!(f, "\n  ")?;
+                    if *groups > 1 {
+                        write!(f, "group {}: ", attempt.group + 1)?;
+                    }
+                    write!(f, "{attempt}")?;
+                    if let Some(hint) = hint(attempt) {
+                        write!(f, "\n    hint: {hint}")?;
+                    }
+                }
+                Ok(())
+            }
+            DataKeyError::Shamir(e) => write!(f, "could not rebuild the data key: {e}"),
+            DataKeyError::BadLength(n) => write!(f, "the unwrapped data key is {n} bytes, not 32"),
+        }
+    }
+}
+
+/// The record of an entry that was not tried because its group was done.
+pub(super) fn not_needed(job: &Job<'_>) -> Attempt {
+    Attempt {
+        group: job.group,
+        kind: job.entry.kind.clone(),
+        id: job.source.describe(job.entry),
+        outcome: Outcome::NotNeeded,
+        elapsed: Duration::ZERO,
+    }
+}
+
+/// An identifier for an entry no compiled-in source handles.
+pub(super) fn describe_unknown(entry: &KeyEntry) -> String {
+    [
+        "recipient",
+        "fp",
+        "arn",
+        "resource_id",
+        "vault_url",
+        "vault_address",
+        "key_id",
+    ]
+    .iter()
+    .find_map(|f| entry.field(f))
+    .unwrap_or("?")
+    .to_string()
+}
