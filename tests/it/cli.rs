@@ -240,3 +240,45 @@ fn indent_from_flag_and_config() {
         );
     }
 }
+
+#[test]
+fn age_ssh_identities() {
+    let sandbox = Sandbox::new(0);
+    let ssh_dir = sandbox.path(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let key = ssh_dir.join("id_ed25519");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(status.success());
+    let public = std::fs::read_to_string(ssh_dir.join("id_ed25519.pub")).unwrap();
+    let recipient = public.trim().to_string();
+    let encrypted = sandbox.sops_encrypt(
+        &fixture("basic.env"),
+        &["--age", &recipient],
+        "secret.enc.env",
+    );
+    // Found at ~/.ssh/id_ed25519 (HOME is the sandbox).
+    let reference = run(sandbox.sops().arg("decrypt").arg(&encrypted), b"");
+    assert!(
+        reference.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reference.stderr)
+    );
+    let ours = run(sandbox.rsops().arg("decrypt").arg(&encrypted), b"");
+    assert_same("~/.ssh/id_ed25519", &reference, &ours);
+    // Named by SOPS_AGE_SSH_PRIVATE_KEY_FILE from elsewhere.
+    let moved = sandbox.path("elsewhere_key");
+    std::fs::rename(&key, &moved).unwrap();
+    let ours = run(
+        sandbox
+            .rsops()
+            .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &moved)
+            .arg("decrypt")
+            .arg(&encrypted),
+        b"",
+    );
+    assert_same("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &reference, &ours);
+}
