@@ -39,6 +39,10 @@ impl Default for KeyRegistry {
         sources.push(Box::new(rsops_age::AgeKeySource::new()));
         #[cfg(feature = "pgp")]
         sources.push(Box::new(rsops_pgp::PgpKeySource::new()));
+        #[cfg(feature = "vault")]
+        sources.push(Box::new(rsops_vault::VaultKeySource::new()));
+        #[cfg(feature = "aws")]
+        sources.push(Box::new(rsops_aws_kms::AwsKmsKeySource::new()));
         KeyRegistry { sources }
     }
 }

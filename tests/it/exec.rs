@@ -59,8 +59,10 @@ for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
     signal.signal(sig, note)
 if len(sys.argv) > 3:
     open(sys.argv[3]).read()
-with open(ready, "w") as f:
+# Written aside and renamed, so the test never reads a half-written file.
+with open(ready + ".tmp", "w") as f:
     f.write(str(os.getpid()))
+os.rename(ready + ".tmp", ready)
 while True:
     time.sleep(0.05)
 "#;

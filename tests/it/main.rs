@@ -16,3 +16,7 @@ mod cli;
 mod pgp;
 // exec-env / exec-file with real processes: stdio server, FIFOs, signals, cleanup.
 mod exec;
+// Vault / OpenBao transit against a real OpenBao dev server: interop, tokens, allow-list, outages.
+mod vault;
+// AWS KMS against LocalStack: reference interop, contexts, roles, profiles, failures.
+mod aws;

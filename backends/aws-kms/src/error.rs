@@ -1,0 +1,534 @@
+//! What can go wrong unwrapping a `kms` entry, and how each failure reaches
+//! the user as a [`KeyError`].
+//!
+//! The SDK reports everything as one `SdkError`; the user needs to know
+//! which of a handful of things to fix (credentials, network, permissions,
+//! the context, the key's state), so failures are classified here.
+
+use std::error::Error as StdError;
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_kms::error::{ConnectorError, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::operation::decrypt::DecryptError;
+use rsops_keysource::KeyError;
+
+/// Where the credential chain looks, for "no credentials" hints.
+const CREDENTIALS_HINT: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE \
+     (~/.aws/config, ~/.aws/credentials; run `aws sso login` for SSO profiles), or \
+     AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, or run where an ECS task role or EC2 \
+     instance profile provides credentials";
+
+/// Where a named profile comes from.
+const PROFILE_HINT: &str = "define the profile in ~/.aws/config or ~/.aws/credentials \
+     (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE), and for SSO profiles run `aws sso login`";
+
+/// A failure to unwrap one `kms` entry.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("the entry has no `arn` field")]
+    MissingArn,
+    #[error("`{0}` is not an AWS KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")]
+    BadArn(String),
+    #[error("the entry has no `enc` field")]
+    MissingEnc,
+    #[error("the encrypted data key is not valid base64: {0}")]
+    BadBase64(base64::DecodeError),
+    #[error("no AWS credentials found {detail}")]
+    NoCredentials { detail: String, profile: bool },
+    #[error("could not get AWS credentials: {detail}")]
+    CredentialsFailed { detail: String, profile: bool },
+    #[error("the AWS configuration is unusable: {detail}")]
+    Config { detail: String },
+    #[error("could not reach {endpoint}: {detail}")]
+    Unreachable { endpoint: String, detail: String },
+    #[error("could not assume role {role}: {detail}")]
+    AssumeRole { role: String, detail: String },
+    #[error("AWS KMS denied access to the key: {detail}")]
+    AccessDenied { detail: String },
+    #[error("AWS KMS rejected the credentials: {detail}")]
+    CredentialsRejected { detail: String },
+    #[error(
+        "AWS KMS could not decrypt the data key: the encryption context differs from the one \
+         it was encrypted with, or the encrypted key is damaged"
+    )]
+    InvalidCiphertext,
+    #[error("the data key was encrypted under a different KMS key than the entry's ARN")]
+    IncorrectKey,
+    #[error("the KMS key is disabled")]
+    Disabled,
+    #[error("the KMS key does not exist in {region} (or this account cannot see it): {detail}")]
+    NotFound { region: String, detail: String },
+    #[error("the KMS key cannot be used in its current state: {detail}")]
+    InvalidState { detail: String },
+    #[error("AWS KMS is unavailable: {detail}")]
+    Unavailable { detail: String },
+    #[error("AWS KMS answered without the decrypted data key")]
+    NoPlaintext,
+    #[error("AWS KMS failed: {detail}")]
+    Service { detail: String },
+}
+
+impl From<Error> for KeyError {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        match e {
+            Error::MissingArn
+            | Error::BadArn(_)
+            | Error::MissingEnc
+            | Error::BadBase64(_)
+            | Error::IncorrectKey
+            | Error::NoPlaintext => KeyError::CorruptEntry { message },
+            Error::NoCredentials { profile, .. } | Error::CredentialsFailed { profile, .. } => {
+                KeyError::NoCredentials {
+                    message,
+                    hint: Some(
+                        if profile {
+                            PROFILE_HINT
+                        } else {
+                            CREDENTIALS_HINT
+                        }
+                        .into(),
+                    ),
+                }
+            }
+            Error::Config { .. } => KeyError::NoCredentials {
+                message,
+                hint: Some(
+                    "check ~/.aws/config, AWS_PROFILE and the AWS_ENDPOINT_URL* variables".into(),
+                ),
+            },
+            Error::Unreachable { .. } | Error::Unavailable { .. } => {
+                KeyError::Unreachable { message }
+            }
+            Error::AssumeRole { .. }
+            | Error::AccessDenied { .. }
+            | Error::CredentialsRejected { .. }
+            | Error::InvalidCiphertext
+            | Error::Disabled
+            | Error::NotFound { .. }
+            | Error::InvalidState { .. }
+            | Error::Service { .. } => KeyError::Denied { message },
+        }
+    }
+}
+
+/// What the classifier needs to know about the attempt.
+pub(crate) struct Attempt<'a> {
+    /// The key's region.
+    pub region: &'a str,
+    /// The role assumed first, if any.
+    pub role: Option<&'a str>,
+    /// The named profile, if any.
+    pub profile: Option<&'a str>,
+}
+
+/// Classifies a failed Decrypt call.
+pub(crate) fn classify(err: &SdkError<DecryptError>, attempt: &Attempt<'_>) -> Error {
+    let detail = || condensed(err);
+    match err {
+        SdkError::ServiceError(service) => classify_service(service.err(), attempt.region),
+        SdkError::TimeoutError(_) => Error::Unreachable {
+            endpoint: endpoint(attempt.region),
+            detail: "no answer in time".into(),
+        },
+        SdkError::ResponseError(_) => Error::Unreachable {
+            endpoint: endpoint(attempt.region),
+            detail: format!("the answer is not a KMS response ({})", detail()),
+        },
+        _ => classify_chain(err, attempt).unwrap_or_else(|| Error::Config { detail: detail() }),
+    }
+}
+
+/// Failures before a KMS answer: credentials, network. Looks through the
+/// whole source chain, because a credential provider's own network failure
+/// (STS, SSO, IMDS) arrives wrapped in a dispatch failure of the KMS call.
+fn classify_chain(err: &(dyn StdError + 'static), attempt: &Attempt<'_>) -> Option<Error> {
+    let chain = || sources(err);
+    let detail = condensed(err);
+    let credentials: Vec<&CredentialsError> = chain()
+        .filter_map(|e| e.downcast_ref::<CredentialsError>())
+        .collect();
+    if credentials
+        .iter()
+        .any(|c| matches!(c, CredentialsError::CredentialsNotLoaded(_)))
+    {
+        let detail = match attempt.profile {
+            Some(profile) => format!("in profile `{profile}` ({detail})"),
+            None => "(tried the environment, the shared config and credentials files, web \
+                     identity, ECS and EC2 instance metadata)"
+                .into(),
+        };
+        return Some(Error::NoCredentials {
+            detail,
+            profile: attempt.profile.is_some(),
+        });
+    }
+    let network = chain().any(|e| {
+        e.downcast_ref::<ConnectorError>()
+            .is_some_and(|c| c.is_io() || c.is_timeout())
+    }) || credentials
+        .iter()
+        .any(|c| matches!(c, CredentialsError::ProviderTimedOut(_)));
+    if network {
+        let endpoint = match (attempt.role, credentials.is_empty()) {
+            (_, true) => endpoint(attempt.region),
+            (Some(role), false) => format!("AWS STS to assume {role}"),
+            (None, false) => "the AWS credential provider".into(),
+        };
+        return Some(Error::Unreachable { endpoint, detail });
+    }
+    if credentials.is_empty() {
+        return None;
+    }
+    Some(match attempt.role {
+        Some(role) => Error::AssumeRole {
+            role: role.to_string(),
+            detail,
+        },
+        None => Error::CredentialsFailed {
+            detail,
+            profile: attempt.profile.is_some(),
+        },
+    })
+}
+
+/// One line from an error's source chain: each level's own message, minus
+/// the SDK's generic wrapper words, so the user reads e.g. "tcp connect
+/// error: Connection refused (os error 111)".
+fn condensed(err: &(dyn StdError + 'static)) -> String {
+    const WRAPPERS: [&str; 8] = [
+        "dispatch failure",
+        "other",
+        "io error",
+        "timeout",
+        "service error",
+        "response error",
+        "an error occurred while loading credentials",
+        "the credential provider was not enabled",
+    ];
+    let mut parts: Vec<String> = Vec::new();
+    for e in sources(err) {
+        let text = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !text.is_empty() && !WRAPPERS.contains(&text.as_str()) && !parts.contains(&text) {
+            parts.push(text);
+        }
+    }
+    if parts.is_empty() {
+        "unknown error".into()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// An error and its sources, outermost first.
+fn sources<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |e| (*e).source())
+}
+
+fn classify_service(err: &DecryptError, region: &str) -> Error {
+    // Parsed responses carry code and message in the error metadata; the
+    // error's own text is the fallback (it names the exception).
+    let detail = || match (err.code(), err.message()) {
+        (Some(code), Some(message)) if !message.is_empty() => format!("{code}: {message}"),
+        _ => err.to_string(),
+    };
+    match err {
+        DecryptError::InvalidCiphertextException(_) => Error::InvalidCiphertext,
+        DecryptError::IncorrectKeyException(_) => Error::IncorrectKey,
+        DecryptError::DisabledException(_) => Error::Disabled,
+        DecryptError::NotFoundException(_) => Error::NotFound {
+            region: region.to_string(),
+            detail: detail(),
+        },
+        DecryptError::KmsInvalidStateException(_) | DecryptError::InvalidKeyUsageException(_) => {
+            Error::InvalidState { detail: detail() }
+        }
+        DecryptError::KeyUnavailableException(_)
+        | DecryptError::KmsInternalException(_)
+        | DecryptError::DependencyTimeoutException(_) => Error::Unavailable { detail: detail() },
+        _ => match err.code() {
+            Some("AccessDeniedException" | "AccessDenied") => {
+                Error::AccessDenied { detail: detail() }
+            }
+            Some(
+                "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "IncompleteSignature"
+                | "ExpiredTokenException"
+                | "InvalidClientTokenId",
+            ) => Error::CredentialsRejected { detail: detail() },
+            _ => Error::Service { detail: detail() },
+        },
+    }
+}
+
+/// The KMS endpoint the SDK uses for `region`, for messages: the override
+/// variables when set (the SDK honours them), else the public endpoint.
+/// A profile's `endpoint_url` is not shown; it is rare and the SDK's own
+/// error text names the host.
+fn endpoint(region: &str) -> String {
+    for var in ["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL"] {
+        if let Some(url) = std::env::var(var).ok().filter(|u| !u.is_empty()) {
+            return format!("AWS KMS ({var}={url})");
+        }
+    }
+    format!("AWS KMS (https://kms.{region}.amazonaws.com)")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_sdk_kms::config::http::HttpResponse;
+    use aws_sdk_kms::error::ErrorMetadata;
+    use aws_sdk_kms::types::error::{
+        DisabledException, IncorrectKeyException, InvalidCiphertextException, KmsInternalException,
+        KmsInvalidStateException, NotFoundException,
+    };
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    const PLAIN: Attempt<'static> = Attempt {
+        region: "eu-west-1",
+        role: None,
+        profile: None,
+    };
+    const ROLE: Attempt<'static> = Attempt {
+        region: "eu-west-1",
+        role: Some("arn:aws:iam::1:role/deploy"),
+        profile: None,
+    };
+
+    fn service(err: DecryptError) -> SdkError<DecryptError> {
+        let status = StatusCode::try_from(400).unwrap_or_else(|_| unreachable!());
+        SdkError::service_error(err, HttpResponse::new(status, SdkBody::empty()))
+    }
+
+    fn generic(code: &str) -> SdkError<DecryptError> {
+        service(DecryptError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("the service says no")
+                .build(),
+        ))
+    }
+
+    /// A credential failure as the SDK reports it: a dispatch failure of
+    /// the KMS call whose source is the provider's error.
+    fn credentials(err: CredentialsError) -> SdkError<DecryptError> {
+        SdkError::dispatch_failure(ConnectorError::other(Box::new(err), None))
+    }
+
+    fn key_error(err: SdkError<DecryptError>, attempt: &Attempt<'_>) -> KeyError {
+        classify(&err, attempt).into()
+    }
+
+    #[test]
+    fn service_errors_are_told_apart() {
+        let cases: Vec<(SdkError<DecryptError>, &str)> = vec![
+            (
+                service(DecryptError::InvalidCiphertextException(
+                    InvalidCiphertextException::builder().build(),
+                )),
+                "encryption context",
+            ),
+            (
+                service(DecryptError::DisabledException(
+                    DisabledException::builder().build(),
+                )),
+                "disabled",
+            ),
+            (
+                service(DecryptError::NotFoundException(
+                    NotFoundException::builder()
+                        .message("Key 'x' does not exist")
+                        .build(),
+                )),
+                "does not exist in eu-west-1",
+            ),
+            (
+                service(DecryptError::KmsInvalidStateException(
+                    KmsInvalidStateException::builder()
+                        .message("pending deletion")
+                        .build(),
+                )),
+                "pending deletion",
+            ),
+            (generic("AccessDeniedException"), "denied access"),
+            (
+                generic("UnrecognizedClientException"),
+                "rejected the credentials",
+            ),
+            (generic("SomethingNew"), "SomethingNew: the service says no"),
+        ];
+        for (err, expected) in cases {
+            let e = key_error(err, &PLAIN);
+            assert!(matches!(e, KeyError::Denied { .. }), "{e:?}");
+            assert!(e.to_string().contains(expected), "{e} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn damaged_or_mismatched_ciphertext_is_a_corrupt_entry() {
+        let e = key_error(
+            service(DecryptError::IncorrectKeyException(
+                IncorrectKeyException::builder().build(),
+            )),
+            &PLAIN,
+        );
+        assert!(matches!(e, KeyError::CorruptEntry { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn service_side_outages_are_unreachable() {
+        let e = key_error(
+            service(DecryptError::KmsInternalException(
+                KmsInternalException::builder().build(),
+            )),
+            &PLAIN,
+        );
+        assert!(matches!(e, KeyError::Unreachable { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn network_failures_are_unreachable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for err in [
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(refused))),
+            SdkError::dispatch_failure(ConnectorError::timeout("read timed out".into())),
+            SdkError::timeout_error("operation timed out"),
+        ] {
+            let e = key_error(err, &PLAIN);
+            assert!(matches!(e, KeyError::Unreachable { .. }), "{e:?}");
+            assert!(e.to_string().contains("could not reach AWS KMS"), "{e}");
+        }
+    }
+
+    #[test]
+    fn missing_credentials_come_with_a_hint() {
+        let e = key_error(
+            credentials(CredentialsError::not_loaded("no providers in chain")),
+            &PLAIN,
+        );
+        assert!(matches!(e, KeyError::NoCredentials { .. }), "{e:?}");
+        assert!(e.to_string().starts_with("no AWS credentials found"), "{e}");
+        assert!(e.hint().is_some_and(|h| h.contains("AWS_PROFILE")));
+    }
+
+    #[test]
+    fn messages_are_one_line_without_sdk_wrapper_words() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        let e = key_error(
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(refused))),
+            &PLAIN,
+        );
+        let text = e.to_string();
+        assert!(
+            text.ends_with("): Connection refused (os error 111)"),
+            "{text}"
+        );
+        let e = key_error(
+            credentials(CredentialsError::not_loaded("no profile\nnamed dev\n")),
+            &Attempt {
+                profile: Some("dev"),
+                ..PLAIN
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "no AWS credentials found in profile `dev` (no profile named dev)"
+        );
+        assert!(e
+            .hint()
+            .is_some_and(|h| h.starts_with("define the profile")));
+    }
+
+    #[test]
+    fn credential_provider_timeouts_are_unreachable() {
+        let e = key_error(
+            credentials(CredentialsError::provider_timed_out(Duration::from_secs(5))),
+            &ROLE,
+        );
+        assert!(matches!(e, KeyError::Unreachable { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("could not reach AWS STS to assume arn:aws:iam::1:role/deploy"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_refused_assume_role_names_the_role() {
+        let e = key_error(
+            credentials(CredentialsError::provider_error(
+                "AccessDenied: not allowed",
+            )),
+            &ROLE,
+        );
+        assert!(matches!(e, KeyError::Denied { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("could not assume role arn:aws:iam::1:role/deploy"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_broken_profile_is_a_credentials_problem() {
+        let e = key_error(
+            credentials(CredentialsError::invalid_configuration(
+                "profile `dev` is not defined",
+            )),
+            &Attempt {
+                profile: Some("dev"),
+                ..PLAIN
+            },
+        );
+        assert!(matches!(e, KeyError::NoCredentials { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("could not get AWS credentials: "),
+            "{text}"
+        );
+        assert!(text.ends_with("profile `dev` is not defined"), "{text}");
+        assert!(e
+            .hint()
+            .is_some_and(|h| h.starts_with("define the profile")));
+    }
+
+    #[test]
+    fn an_unbuildable_request_is_a_configuration_problem() {
+        let e = key_error(
+            SdkError::construction_failure("invalid endpoint URL"),
+            &PLAIN,
+        );
+        assert!(matches!(e, KeyError::NoCredentials { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("the AWS configuration is unusable"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_endpoint_override_is_named() {
+        // Only reads the variables; the default is used when they are unset.
+        let shown = endpoint("ap-south-1");
+        assert!(
+            shown.starts_with("AWS KMS (AWS_ENDPOINT_URL")
+                || shown == "AWS KMS (https://kms.ap-south-1.amazonaws.com)",
+            "{shown}"
+        );
+    }
+}

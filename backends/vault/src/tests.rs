@@ -1,0 +1,317 @@
+//! The key source against a scripted HTTP server on loopback: what is sent,
+//! how answers are classified, and what is never sent. The real-server
+//! tests are in the workspace's `tests/it/vault.rs` (OpenBao).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rsops_keysource::{KeyEntry, KeyError, KeySource};
+
+use crate::{Token, VaultConfig, VaultKeySource};
+
+/// A loopback server answering each connection with the next scripted
+/// response (`None`: accept and never answer), recording the requests.
+struct FakeVault {
+    address: String,
+    requests: Arc<Mutex<Vec<String>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeVault {
+    fn start(answers: Vec<Option<String>>) -> FakeVault {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for answer in answers {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    return;
+                };
+                seen.lock().unwrap().push(read_request(&mut stream));
+                match answer {
+                    Some(response) => {
+                        stream.write_all(response.as_bytes()).ok();
+                    }
+                    None => held.push(stream),
+                }
+            }
+            // Keep unanswered connections open until the client gives up.
+            std::thread::sleep(Duration::from_millis(600));
+        });
+        FakeVault {
+            address,
+            requests,
+            thread: Some(thread),
+        }
+    }
+
+    fn requests(&mut self) -> Vec<String> {
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn read_request(stream: &mut TcpStream) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&data);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&data).into_owned()
+}
+
+fn response(status: &str, body: &str) -> Option<String> {
+    Some(format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+fn decrypted(plaintext_b64: &str) -> Option<String> {
+    response(
+        "200 OK",
+        &format!(
+            r#"{{"request_id":"r","lease_id":"","renewable":false,"lease_duration":0,"data":{{"plaintext":"{plaintext_b64}"}},"wrap_info":null,"warnings":null,"auth":null}}"#
+        ),
+    )
+}
+
+fn entry(address: &str) -> KeyEntry {
+    KeyEntry {
+        kind: "hc_vault".into(),
+        fields: vec![
+            ("vault_address".into(), address.into()),
+            ("engine_path".into(), "team/transit".into()),
+            ("key_name".into(), "k".into()),
+            ("created_at".into(), "2026-01-01T00:00:00Z".into()),
+            ("enc".into(), "vault:v1:abcd".into()),
+        ],
+        maps: Vec::new(),
+    }
+}
+
+/// A configuration trusting `address`, with a token and short timeouts.
+fn config(address: &str) -> VaultConfig {
+    VaultConfig {
+        vault_addr: Some(address.into()),
+        token: Some(Token::new("s.test-token".into())),
+        connect_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_millis(500),
+        ..VaultConfig::default()
+    }
+}
+
+async fn unwrap(config: VaultConfig, address: &str) -> Result<Vec<u8>, KeyError> {
+    VaultKeySource::with_config(config)
+        .unwrap(&entry(address))
+        .await
+        .map(|k| k.expose().to_vec())
+}
+
+#[tokio::test]
+async fn sends_a_transit_decrypt_and_decodes_the_key() {
+    let mut server = FakeVault::start(vec![decrypted("AAECAw==")]);
+    let mut cfg = config(&server.address);
+    cfg.namespace = Some("team-a".into());
+    assert_eq!(
+        unwrap(cfg, &server.address).await.unwrap(),
+        vec![0, 1, 2, 3]
+    );
+    let requests = server.requests();
+    let request = requests[0].to_ascii_lowercase();
+    assert!(
+        request.starts_with("post /v1/team/transit/decrypt/k http/1.1"),
+        "{request}"
+    );
+    assert!(request.contains("x-vault-token: s.test-token"), "{request}");
+    assert!(request.contains("x-vault-namespace: team-a"), "{request}");
+    assert!(
+        request.contains(r#""ciphertext":"vault:v1:abcd""#),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn one_client_per_address_is_reused() {
+    let mut server = FakeVault::start(vec![decrypted("AQ=="), decrypted("Ag==")]);
+    let source = VaultKeySource::with_config(config(&server.address));
+    let e = entry(&server.address);
+    assert_eq!(source.unwrap(&e).await.unwrap().expose(), &[1]);
+    assert_eq!(source.unwrap(&e).await.unwrap().expose(), &[2]);
+    assert_eq!(source.clients.len(), 1);
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn disallowed_addresses_get_no_connection() {
+    let mut server = FakeVault::start(vec![decrypted("AQ==")]);
+    let cfg = config("https://vault.example.com");
+    let err = unwrap(cfg, &server.address).await.unwrap_err();
+    assert!(matches!(err, KeyError::Denied { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&server.address) && text.contains("SOPS_HC_VAULT_ALLOWLIST"),
+        "{text}"
+    );
+    // Unblock the server's accept, then check it saw only that connection.
+    TcpStream::connect(server.address.trim_start_matches("http://")).unwrap();
+    assert_eq!(server.requests(), vec![String::new()]);
+}
+
+#[tokio::test]
+async fn listed_addresses_are_allowed_without_vault_addr() {
+    let mut server = FakeVault::start(vec![decrypted("AQ==")]);
+    let mut cfg = config(&server.address);
+    cfg.vault_addr = None;
+    cfg.allowlist = Some(format!("https://vault.example.com,{}", server.address));
+    assert_eq!(unwrap(cfg, &server.address).await.unwrap(), vec![1]);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_token_fails_before_any_request() {
+    let mut cfg = config("http://127.0.0.1:1");
+    cfg.token = None;
+    let err = unwrap(cfg, "http://127.0.0.1:1").await.unwrap_err();
+    assert!(matches!(err, KeyError::NoCredentials { .. }), "{err:?}");
+    assert!(err.hint().unwrap().contains("VAULT_TOKEN"));
+}
+
+#[tokio::test]
+async fn server_answers_are_classified() {
+    let cases = [
+        (
+            response("403 Forbidden", r#"{"errors":["permission denied"]}"#),
+            "denied",
+        ),
+        (
+            response(
+                "503 Service Unavailable",
+                r#"{"errors":["Vault is sealed"]}"#,
+            ),
+            "sealed",
+        ),
+        (
+            response(
+                "400 Bad Request",
+                r#"{"errors":["encryption key not found"]}"#,
+            ),
+            "no transit key",
+        ),
+        (
+            response("502 Bad Gateway", "<html>proxy</html>"),
+            "HTTP 502",
+        ),
+        (response("200 OK", "not json"), "not a Vault"),
+        (decrypted("!!"), "not base64"),
+    ];
+    for (answer, expected) in cases {
+        let mut server = FakeVault::start(vec![answer]);
+        let err = unwrap(config(&server.address), &server.address)
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&server.address), "{text}");
+        let want = match expected {
+            "denied" => matches!(err, KeyError::Denied { .. }),
+            "sealed" => matches!(err, KeyError::Unreachable { .. }) && text.contains("sealed"),
+            "no transit key" => {
+                matches!(err, KeyError::NoCredentials { .. })
+                    && text.contains("team/transit/keys/k")
+            }
+            "not base64" => matches!(err, KeyError::CorruptEntry { .. }),
+            other => text.contains(other),
+        };
+        assert!(want, "{expected}: {err:?}");
+        assert!(!text.contains("s.test-token"), "{text}");
+        server.requests();
+    }
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() {
+    let mut server = FakeVault::start(vec![None]);
+    let started = std::time::Instant::now();
+    let err = unwrap(config(&server.address), &server.address)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KeyError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("no answer within 500ms"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    server.requests();
+}
+
+#[tokio::test]
+async fn nobody_listening_is_unreachable() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("http://127.0.0.1:{port}");
+    let err = unwrap(config(&address), &address).await.unwrap_err();
+    assert!(matches!(err, KeyError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+}
+
+#[tokio::test]
+async fn redirects_to_disallowed_addresses_are_not_followed() {
+    let mut elsewhere = FakeVault::start(vec![decrypted("AQ==")]);
+    let redirect = Some(format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: {}/v1/team/transit/decrypt/k\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        elsewhere.address
+    ));
+    let mut server = FakeVault::start(vec![redirect]);
+    let err = unwrap(config(&server.address), &server.address)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KeyError::Denied { .. }), "{err:?}");
+    assert!(err.to_string().contains("redirect"), "{err}");
+    server.requests();
+    TcpStream::connect(elsewhere.address.trim_start_matches("http://")).unwrap();
+    assert_eq!(elsewhere.requests(), vec![String::new()]);
+}
+
+#[tokio::test]
+async fn malformed_entries_are_corrupt() {
+    let mut e = entry("http://127.0.0.1:1");
+    e.fields.retain(|(k, _)| k != "enc");
+    let source = VaultKeySource::with_config(config("http://127.0.0.1:1"));
+    let err = source.unwrap(&e).await.unwrap_err();
+    assert!(matches!(err, KeyError::CorruptEntry { .. }), "{err:?}");
+    let e = entry("http://127.0.0.1:1/elsewhere");
+    let err = source.unwrap(&e).await.unwrap_err();
+    assert!(matches!(err, KeyError::CorruptEntry { .. }), "{err:?}");
+    assert_eq!(source.kind(), "hc_vault");
+    assert_eq!(
+        source.describe(&entry("http://h:8200")),
+        "http://h:8200/v1/team/transit/keys/k"
+    );
+}
