@@ -43,6 +43,10 @@ impl Default for KeyRegistry {
         sources.push(Box::new(rsops_vault::VaultKeySource::new()));
         #[cfg(feature = "aws")]
         sources.push(Box::new(rsops_aws_kms::AwsKmsKeySource::new()));
+        #[cfg(feature = "gcp")]
+        sources.push(Box::new(rsops_gcp_kms::GcpKmsKeySource::new()));
+        #[cfg(feature = "azure")]
+        sources.push(Box::new(rsops_azure_kv::AzureKvKeySource::new()));
         KeyRegistry { sources }
     }
 }

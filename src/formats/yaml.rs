@@ -1,16 +1,18 @@
 //! YAML, as the reference reads it with go-yaml v3 (`stores/yaml/store.go`)
 //! and prints it with go-yaml's encoder.
 //!
-//! Parsing uses saphyr's event parser and recovers comments from the text
-//! between events; printing is a port of go-yaml's emitter for the node
-//! shapes the reference builds.
+//! Parsing is a port of go-yaml's scanner and parser that records comments
+//! on the side; printing is a port of go-yaml's emitter for the node shapes
+//! the reference builds.
 
 mod comments;
 mod emit;
 mod load;
 mod node;
+mod parse;
 mod resolve;
 mod scalar;
+mod scan;
 #[cfg(test)]
 mod tests;
 mod time;

@@ -20,3 +20,9 @@ mod exec;
 mod vault;
 // AWS KMS against LocalStack: reference interop, contexts, roles, profiles, failures.
 mod aws;
+// Runs the GCP/Azure KMS emulators and builds reference files with cloud entries.
+mod cloud_emulator;
+// GCP Cloud KMS through the emulator: every credential path, errors, deadlines.
+mod gcp;
+// Azure Key Vault through the emulator: secret, workload and managed identity, errors.
+mod azure;

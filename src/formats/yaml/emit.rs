@@ -5,7 +5,7 @@
 //! comment placement (including its quirks) comes out byte for byte.
 
 use super::node::{Kind, Node};
-use super::scalar::{analyze, is_break, is_printable, select_style, ScalarStyle};
+use super::scalar::{is_break, is_printable, select_style, Analysis, ScalarStyle};
 
 /// One emitter event, borrowing its text from the node tree.
 enum Event<'a> {
@@ -30,6 +30,8 @@ enum Event<'a> {
     Scalar {
         value: &'a str,
         style: ScalarStyle,
+        tag: Option<&'static str>,
+        analysis: Analysis,
         head: &'a str,
         line: &'a str,
         foot: &'a str,
@@ -41,9 +43,11 @@ enum Event<'a> {
 /// to the following key (or the mapping end) as the tail comment.
 fn node_events<'a>(node: &'a Node, tail: &'a str, out: &mut Vec<Event<'a>>) {
     match &node.kind {
-        Kind::Scalar(value, style) => out.push(Event::Scalar {
-            value,
-            style: *style,
+        Kind::Scalar(scalar) => out.push(Event::Scalar {
+            value: &scalar.text,
+            style: scalar.style,
+            tag: scalar.tag,
+            analysis: scalar.analysis,
             head: &node.head,
             line: &node.line,
             foot: &node.foot,
@@ -83,9 +87,11 @@ fn node_events<'a>(node: &'a Node, tail: &'a str, out: &mut Vec<Event<'a>>) {
 /// A key's events with its foot comment left out (it travels as a tail).
 fn push_key<'a>(key: &'a Node, tail: &'a str, out: &mut Vec<Event<'a>>) {
     match &key.kind {
-        Kind::Scalar(value, style) => out.push(Event::Scalar {
-            value,
-            style: *style,
+        Kind::Scalar(scalar) => out.push(Event::Scalar {
+            value: &scalar.text,
+            style: scalar.style,
+            tag: scalar.tag,
+            analysis: scalar.analysis,
             head: &key.head,
             line: &key.line,
             foot: "",
@@ -344,7 +350,13 @@ impl Emitter {
     fn emit_node(&mut self, event: &Event, next: Option<&Event>, simple_key: bool) {
         self.simple_key_context = simple_key;
         match event {
-            Event::Scalar { value, style, .. } => self.emit_scalar(value, *style),
+            Event::Scalar {
+                value,
+                style,
+                tag,
+                analysis,
+                ..
+            } => self.emit_scalar(value, *style, *tag, analysis),
             Event::SeqStart { .. } => {
                 self.state = if self.flow_level > 0 || matches!(next, Some(Event::SeqEnd { .. })) {
                     self.enter_flow(b'[');
@@ -373,9 +385,17 @@ impl Emitter {
         self.flow_level += 1;
     }
 
-    fn emit_scalar(&mut self, value: &str, style: ScalarStyle) {
-        let analysis = analyze(value);
-        let style = select_style(style, value, &analysis, self.simple_key_context);
+    fn emit_scalar(
+        &mut self,
+        value: &str,
+        style: ScalarStyle,
+        tag: Option<&str>,
+        analysis: &Analysis,
+    ) {
+        let style = select_style(style, value, analysis, self.simple_key_context);
+        if let Some(tag) = tag {
+            self.write_tag(tag);
+        }
         self.increase_indent(true);
         match style {
             ScalarStyle::Plain => self.write_plain(value),
@@ -503,6 +523,16 @@ impl Emitter {
         self.indention = self.indention && is_indention;
     }
 
+    /// `yaml_emitter_process_tag` for a `!!` tag, which is written as is.
+    fn write_tag(&mut self, tag: &str) {
+        if !self.whitespace {
+            self.put(b' ');
+        }
+        self.write_str(tag);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
     fn write_comment(&mut self, comment: &str) {
         let mut breaks = false;
         let mut pound = false;
@@ -628,10 +658,17 @@ impl Emitter {
         }
     }
 
+    /// The reference's go-yaml (`go.yaml.in/yaml/v3`) ends the header line
+    /// itself when no comment does (`processLineCommentLinebreak(true)`),
+    /// so a value that starts with a line break gets an empty first line.
     fn write_literal(&mut self, value: &str) {
         self.write_indicator(b"|", true, false, false);
         self.write_block_hints(value);
-        self.process_line_comment();
+        if self.line_comment.is_empty() {
+            self.put_break();
+        } else {
+            self.process_line_comment();
+        }
         self.whitespace = true;
         let mut breaks = true;
         for c in value.chars() {
@@ -679,7 +716,12 @@ fn set_if_some(slot: &mut String, text: &str) {
 /// `yaml_emitter_check_simple_key`.
 fn check_simple_key(event: &Event, next: Option<&Event>) -> bool {
     match event {
-        Event::Scalar { value, .. } => !analyze(value).multiline && value.len() <= 128,
+        Event::Scalar {
+            value,
+            tag,
+            analysis,
+            ..
+        } => !analysis.multiline && value.len() + tag.map_or(0, str::len) <= 128,
         Event::SeqStart { .. } => matches!(next, Some(Event::SeqEnd { .. })),
         Event::MapStart { .. } => matches!(next, Some(Event::MapEnd { .. })),
         _ => false,

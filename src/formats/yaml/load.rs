@@ -1,4 +1,4 @@
-//! Parsing: saphyr events become the sops tree the reference's
+//! Loading: parser events become the sops tree the reference's
 //! `LoadPlainFile` builds from go-yaml nodes, with comments placed where
 //! go-yaml attaches them (head, line and foot comments, flattened into the
 //! ordered entries as `stores/yaml/store.go` does).
@@ -7,10 +7,11 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use base64::Engine;
-use saphyr_parser::{Event, Parser, ScalarStyle as Style, Span, StrInput, Tag};
 
-use super::comments::{Found, Scanner};
+use super::comments::{Found, Tracker};
+use super::parse::{Event, Parser, Props, Span};
 use super::resolve::{resolve_plain, Resolved};
+use super::scan::Style;
 use super::syntax;
 use crate::formats::FormatError;
 use crate::tree::{Comment, Entry, Map, Value};
@@ -29,15 +30,14 @@ type Res<T> = Result<T, FormatError>;
 struct Scalar<'a> {
     value: Cow<'a, str>,
     style: Style,
-    anchor: usize,
-    tag: Option<Cow<'a, Tag>>,
+    props: Props<'a>,
 }
 
 pub struct Loader<'a> {
-    parser: Parser<'a, StrInput<'a>>,
-    scanner: Scanner<'a>,
+    parser: Parser<'a>,
+    scanner: Tracker,
     peeked: Option<(Event<'a>, Span)>,
-    anchors: HashMap<usize, (Value, usize)>,
+    anchors: HashMap<&'a str, (Value, usize)>,
     alias_nodes: usize,
     /// Check keys for duplicates (the reference only checks the first document).
     unique_keys: bool,
@@ -46,8 +46,8 @@ pub struct Loader<'a> {
 impl<'a> Loader<'a> {
     pub fn new(text: &'a str) -> Loader<'a> {
         Loader {
-            parser: Parser::new_from_str(text),
-            scanner: Scanner::new(text),
+            parser: Parser::new(text),
+            scanner: Tracker::default(),
             peeked: None,
             anchors: HashMap::new(),
             alias_nodes: 0,
@@ -61,15 +61,15 @@ impl<'a> Loader<'a> {
         loop {
             let (event, _) = self.next()?;
             match event {
-                Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
-                Event::DocumentStart(_) => {
+                Event::DocumentEnd => {}
+                Event::DocumentStart => {
                     docs.push(self.document()?);
                     self.unique_keys = false;
                 }
                 _ => break,
             }
         }
-        self.scanner.finish();
+        self.scanner.finish(&mut self.parser.scanner.comments);
         if let Some(last) = docs.last_mut() {
             push_comments(last, self.scanner.pending.drain(..), false);
         } else {
@@ -81,30 +81,14 @@ impl<'a> Loader<'a> {
 
     fn peek(&mut self) -> Res<&(Event<'a>, Span)> {
         if self.peeked.is_none() {
-            let next = match self.parser.next_event() {
-                Some(Ok(pair)) => pair,
-                Some(Err(e)) => {
-                    let m = e.marker();
-                    return Err(syntax(format!(
-                        "{} at line {} column {}",
-                        e.info(),
-                        m.line(),
-                        m.col() + 1
-                    )));
-                }
-                None => (Event::StreamEnd, Span::empty(self.parser_mark())),
-            };
+            let next = self.parser.next_event()?;
             self.scanner
-                .advance(next.1.start.index(), next.1.end.index());
+                .advance(&mut self.parser.scanner.comments, &next.1);
             self.peeked = Some(next);
         }
         self.peeked
             .as_ref()
             .ok_or_else(|| syntax("unexpected end of input".into()))
-    }
-
-    fn parser_mark(&self) -> saphyr_parser::Marker {
-        saphyr_parser::Marker::new(usize::MAX, 0, 0)
     }
 
     fn next(&mut self) -> Res<(Event<'a>, Span)> {
@@ -119,12 +103,11 @@ impl<'a> Loader<'a> {
         let (event, span) = self.next()?;
         let mut map = match event {
             Event::MappingStart(..) => into_map(self.node(event, &span, 1)?.0),
-            Event::Scalar(value, style, _, tag) => {
+            Event::Scalar(value, style, props) => {
                 let s = Scalar {
                     value,
                     style,
-                    anchor: 0,
-                    tag,
+                    props,
                 };
                 if self.scalar_value(&s, &span)? != Value::Null {
                     return Err(at(
@@ -140,7 +123,7 @@ impl<'a> Loader<'a> {
                     "YAML documents that are sequences are not supported",
                 ));
             }
-            Event::Alias(id) => match self.alias(id, &span)? {
+            Event::Alias(name) => match self.alias(name, &span)? {
                 Value::Map(m) => m,
                 _ => {
                     return Err(at(
@@ -154,7 +137,7 @@ impl<'a> Loader<'a> {
         // Everything up to the document's end is a foot of its root mapping.
         while !matches!(
             self.peek()?.0,
-            Event::DocumentEnd | Event::StreamEnd | Event::DocumentStart(_)
+            Event::DocumentEnd | Event::StreamEnd | Event::DocumentStart
         ) {
             self.next()?;
         }
@@ -172,7 +155,7 @@ impl<'a> Loader<'a> {
         depth: usize,
     ) -> Res<(Map, Vec<Found>)> {
         check_depth(depth, start)?;
-        let indent = start.start.col();
+        let indent = start.start.col;
         let mut map = Vec::new();
         let mut escaped = Vec::new();
         let mut keys = HashSet::new();
@@ -217,23 +200,22 @@ impl<'a> Loader<'a> {
         span: &Span,
         keys: &mut HashSet<String>,
     ) -> Res<(String, usize)> {
-        let line = span.end.line();
+        let line = span.end.line;
         let key = match event {
-            Event::Scalar(value, style, anchor, tag) => {
+            Event::Scalar(value, style, props) => {
                 let s = Scalar {
                     value,
                     style,
-                    anchor,
-                    tag,
+                    props,
                 };
                 if self.unique_keys && !keys.insert(s.value.to_string()) {
                     return Err(at(span, "duplicate mapping key"));
                 }
                 let v = self.scalar_value(&s, span)?;
-                self.store_anchor(s.anchor, &v);
+                self.store_anchor(s.props.anchor, &v);
                 v
             }
-            Event::Alias(id) => self.alias(id, span)?,
+            Event::Alias(name) => self.alias(name, span)?,
             _ => return Err(at(span, "Tree contains a non-string key")),
         };
         match key {
@@ -252,11 +234,12 @@ impl<'a> Loader<'a> {
         depth: usize,
     ) -> Res<Value> {
         let (event, span) = self.next()?;
-        let block_scalar = matches!(
-            event,
-            Event::Scalar(_, Style::Literal | Style::Folded, _, _)
-        );
+        let block_scalar = matches!(event, Event::Scalar(_, Style::Literal | Style::Folded, _));
         let scalar_like = matches!(event, Event::Scalar(..) | Event::Alias(_));
+        let flow = matches!(
+            event,
+            Event::MappingStart(_, true) | Event::SequenceStart(_, true)
+        );
         // Between key and value: the key's line comment and a scalar's head
         // stay with the pair; a collection's own-line heads open it.
         let gap: Vec<Found> = self.scanner.pending.drain(..).collect();
@@ -274,7 +257,6 @@ impl<'a> Loader<'a> {
         }
         self.scanner.pending.extend(inner);
         let (mut value, end_line) = self.node(event, &span, depth + 1)?;
-        let flow = !scalar_like && is_flow(&span);
         if scalar_like || flow {
             self.peek()?;
             if let Some(c) = self.take_trailing(end_line) {
@@ -306,32 +288,33 @@ impl<'a> Loader<'a> {
     /// (for flow collections, the closing bracket's).
     fn node(&mut self, event: Event<'a>, span: &Span, depth: usize) -> Res<(Value, usize)> {
         check_depth(depth, span)?;
-        let line = span.end.line();
+        let line = span.end.line;
         let (value, anchor, line) = match event {
-            Event::Scalar(value, style, anchor, tag) => {
+            Event::Scalar(value, style, props) => {
                 let s = Scalar {
                     value,
                     style,
-                    anchor,
-                    tag,
+                    props,
                 };
-                (self.scalar_value(&s, span)?, anchor, line)
+                (self.scalar_value(&s, span)?, s.props.anchor, line)
             }
-            Event::Alias(id) => (self.alias(id, span)?, 0, line),
-            Event::MappingStart(anchor, _) if is_flow(span) => {
+            Event::Alias(name) => (self.alias(name, span)?, None, line),
+            Event::MappingStart(props, true) => {
                 let (v, end) = self.flow(span, true, depth)?;
-                (v, anchor, end)
+                (v, props.anchor, end)
             }
-            Event::MappingStart(anchor, _) => (
+            Event::MappingStart(props, false) => (
                 Value::Map(self.block_map(span, None, depth)?.0),
-                anchor,
+                props.anchor,
                 line,
             ),
-            Event::SequenceStart(anchor, _) if is_flow(span) => {
+            Event::SequenceStart(props, true) => {
                 let (v, end) = self.flow(span, false, depth)?;
-                (v, anchor, end)
+                (v, props.anchor, end)
             }
-            Event::SequenceStart(anchor, _) => (self.block_seq(span, depth)?, anchor, line),
+            Event::SequenceStart(props, false) => {
+                (self.block_seq(span, depth)?, props.anchor, line)
+            }
             _ => return Err(at(span, "unexpected YAML event")),
         };
         self.store_anchor(anchor, &value);
@@ -339,7 +322,7 @@ impl<'a> Loader<'a> {
     }
 
     fn block_seq(&mut self, start: &Span, depth: usize) -> Res<Value> {
-        let indent = start.start.col();
+        let indent = start.start.col;
         let mut list = Vec::new();
         loop {
             let (event, span) = self.next()?;
@@ -350,18 +333,15 @@ impl<'a> Loader<'a> {
             }
             push_items(&mut list, self.scanner.pending.drain(..), false);
             let item = match event {
-                Event::MappingStart(anchor, _) if !is_flow(&span) => {
+                Event::MappingStart(props, false) => {
                     check_depth(depth + 1, &span)?;
-                    let (map, escaped) =
-                        self.block_map(&span, Some(span.start.line()), depth + 1)?;
+                    let (map, escaped) = self.block_map(&span, Some(span.start.line), depth + 1)?;
                     push_items(&mut list, escaped.into_iter(), true);
                     let v = Value::Map(map);
-                    self.store_anchor(anchor, &v);
+                    self.store_anchor(props.anchor, &v);
                     v
                 }
-                Event::SequenceStart(..) if !is_flow(&span) => {
-                    self.node(event, &span, depth + 1)?.0
-                }
+                Event::SequenceStart(_, false) => self.node(event, &span, depth + 1)?.0,
                 _ => {
                     let (v, end_line) = self.node(event, &span, depth + 1)?;
                     self.peek()?;
@@ -389,10 +369,10 @@ impl<'a> Loader<'a> {
                 let items = self.scanner.pending.drain(..);
                 if is_map {
                     push_comments(&mut map, items, false);
-                    return Ok((Value::Map(map), span.end.line()));
+                    return Ok((Value::Map(map), span.end.line));
                 }
                 push_items(&mut list, items, false);
-                return Ok((Value::List(list), span.end.line()));
+                return Ok((Value::List(list), span.end.line));
             }
             if is_map {
                 push_comments(&mut map, self.scanner.pending.drain(..), false);
@@ -413,11 +393,7 @@ impl<'a> Loader<'a> {
 
     /// A scalar's tree value as go-yaml's `Node.Decode` into `interface{}` gives it.
     fn scalar_value(&self, s: &Scalar, span: &Span) -> Res<Value> {
-        let tag = s
-            .tag
-            .as_deref()
-            .map(|t| format!("{}{}", t.handle, t.suffix));
-        let tag = tag.as_deref().filter(|t| *t != "!");
+        let tag = s.props.tag.as_deref().filter(|t| *t != "!");
         let quoted = s.style != Style::Plain;
         let text: &str = &s.value;
         let resolved = match tag {
@@ -437,8 +413,8 @@ impl<'a> Loader<'a> {
             .ok_or_else(|| at(span, "integer out of range"))
     }
 
-    fn alias(&mut self, id: usize, span: &Span) -> Res<Value> {
-        let Some((value, size)) = self.anchors.get(&id) else {
+    fn alias(&mut self, name: &str, span: &Span) -> Res<Value> {
+        let Some((value, size)) = self.anchors.get(name) else {
             return Err(at(span, "unknown anchor"));
         };
         self.alias_nodes += size;
@@ -448,10 +424,10 @@ impl<'a> Loader<'a> {
         Ok(value.clone())
     }
 
-    fn store_anchor(&mut self, anchor: usize, value: &Value) {
-        if anchor > 0 {
+    fn store_anchor(&mut self, anchor: Option<&'a str>, value: &Value) {
+        if let Some(name) = anchor {
             self.anchors
-                .insert(anchor, (value.clone(), count_nodes(value)));
+                .insert(name, (value.clone(), count_nodes(value)));
         }
     }
 }
@@ -475,15 +451,14 @@ fn tagged(kind: &str, text: &str, span: &Span) -> Res<Resolved> {
     }
 }
 
-/// `!!binary`: base64 (line breaks allowed) holding text.
+/// `!!binary`: base64 (line breaks allowed). go-yaml decodes it into a Go
+/// string whatever the bytes are; bytes that are not UTF-8 are kept as such.
 fn binary(text: &str, span: &Span) -> Res<Value> {
     let compact: String = text.chars().filter(|c| *c != '\n' && *c != '\r').collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(compact)
         .map_err(|_| at(span, "!!binary value contains invalid base64 data"))?;
-    String::from_utf8(bytes)
-        .map(Value::Str)
-        .map_err(|_| at(span, "!!binary value is not UTF-8 text"))
+    Ok(String::from_utf8(bytes).map_or_else(|e| Value::Bytes(e.into_bytes()), Value::Str))
 }
 
 fn count_nodes(value: &Value) -> usize {
@@ -500,10 +475,6 @@ fn count_nodes(value: &Value) -> usize {
         Value::List(l) => 1 + l.iter().map(count_nodes).sum::<usize>(),
         _ => 1,
     }
-}
-
-fn is_flow(span: &Span) -> bool {
-    span.end.index() > span.start.index()
 }
 
 fn into_map(v: Value) -> Map {
@@ -523,8 +494,8 @@ fn check_depth(depth: usize, span: &Span) -> Res<()> {
 fn at(span: &Span, what: &str) -> FormatError {
     syntax(format!(
         "{what} at line {} column {}",
-        span.start.line(),
-        span.start.col() + 1
+        span.start.line,
+        span.start.col + 1
     ))
 }
 

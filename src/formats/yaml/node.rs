@@ -3,23 +3,24 @@
 //! `stores/yaml/store.go`). Comments land on nodes exactly as there, because
 //! go-yaml's emitter places them by node.
 
-use super::scalar::{scalar_text, ScalarStyle};
+use super::scalar::Scalar;
 use crate::tree::{Comment, Entry, Map, Value};
 
 /// A node kind with its children.
-pub enum Kind {
+pub enum Kind<'a> {
     /// A scalar, already in its printed text and style.
-    Scalar(String, ScalarStyle),
+    Scalar(Scalar<'a>),
     /// Key/value nodes, alternating.
-    Mapping(Vec<Node>),
+    Mapping(Vec<Node<'a>>),
     /// Items.
-    Sequence(Vec<Node>),
+    Sequence(Vec<Node<'a>>),
 }
 
-/// A `yaml.Node` reduced to what the encoder reads.
-pub struct Node {
+/// A `yaml.Node` reduced to what the encoder reads. Scalar texts borrow
+/// from the tree.
+pub struct Node<'a> {
     /// What the node holds.
-    pub kind: Kind,
+    pub kind: Kind<'a>,
     /// `HeadComment`, `#`-prefixed lines joined by `\n`.
     pub head: String,
     /// `LineComment`.
@@ -28,8 +29,8 @@ pub struct Node {
     pub foot: String,
 }
 
-impl Node {
-    fn new(kind: Kind) -> Node {
+impl<'a> Node<'a> {
+    fn new(kind: Kind<'a>) -> Node<'a> {
         Node {
             kind,
             head: String::new(),
@@ -79,7 +80,7 @@ fn add_tail(slot: &mut String, comments: &mut Vec<&Comment>) {
 }
 
 /// `appendTreeBranch`: a mapping node for a map.
-pub fn mapping(map: &Map) -> Node {
+pub fn mapping(map: &Map) -> Node<'_> {
     let mut node = Node::new(Kind::Mapping(Vec::new()));
     let mut content = Vec::new();
     let mut heads = Vec::new();
@@ -112,7 +113,7 @@ pub fn mapping(map: &Map) -> Node {
 }
 
 /// `appendSequence`: a sequence node for a list.
-fn sequence(items: &[Value]) -> Node {
+fn sequence(items: &[Value]) -> Node<'_> {
     let mut node = Node::new(Kind::Sequence(Vec::new()));
     let mut content: Vec<Node> = Vec::new();
     let mut heads = Vec::new();
@@ -142,30 +143,14 @@ fn sequence(items: &[Value]) -> Node {
 }
 
 /// `treeValueToNode`.
-pub fn value_node(value: &Value) -> Node {
+pub fn value_node(value: &Value) -> Node<'_> {
     match value {
         Value::Map(map) => mapping(map),
         Value::List(items) => sequence(items),
-        Value::Bytes(bytes) => {
-            // go-yaml encodes a `[]byte` like any other slice: a sequence of ints.
-            let items = bytes
-                .iter()
-                .map(|b| Node::new(Kind::Scalar(b.to_string(), ScalarStyle::Plain)))
-                .collect();
-            Node::new(Kind::Sequence(items))
-        }
-        other => {
-            let (text, style) = scalar_text(other);
-            Node::new(Kind::Scalar(text, style))
-        }
+        other => Node::new(Kind::Scalar(Scalar::of(other))),
     }
 }
 
-fn string_node(s: &str) -> Node {
-    value_node_str(s)
-}
-
-fn value_node_str(s: &str) -> Node {
-    let (text, style) = super::scalar::string_style(s);
-    Node::new(Kind::Scalar(text, style))
+fn string_node(s: &str) -> Node<'_> {
+    Node::new(Kind::Scalar(Scalar::string(s)))
 }

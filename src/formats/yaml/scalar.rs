@@ -6,6 +6,10 @@
 //! value once and parses it back, so a node's style is the style the emitter
 //! chose in that first pass; the final pass only re-checks it in context.
 
+use std::borrow::Cow;
+
+use base64::Engine;
+
 use super::resolve::{resolve_plain, Resolved};
 use crate::gofmt::{format_float, FloatFormat};
 use crate::tree::Value;
@@ -63,6 +67,16 @@ pub fn analyze(value: &str) -> Analysis {
             block: false,
         };
     }
+    // ASCII text (nearly every value) is walked by bytes, without decoding.
+    if value.is_ascii() {
+        analyze_chars(value, value.bytes().map(char::from))
+    } else {
+        analyze_chars(value, value.chars())
+    }
+}
+
+/// The body of [`analyze`] for a non-empty value, given its characters.
+fn analyze_chars(value: &str, chars: impl Iterator<Item = char>) -> Analysis {
     let mut flow_ind = false;
     let mut block_ind = false;
     if value.starts_with("---") || value.starts_with("...") {
@@ -75,7 +89,7 @@ pub fn analyze(value: &str) -> Analysis {
     let (mut break_space, mut space_break) = (false, false);
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_by_ws = true;
-    let mut chars = value.char_indices().peekable();
+    let mut chars = chars.enumerate().peekable();
     while let Some((i, c)) = chars.next() {
         let next = chars.peek().map(|&(_, n)| n);
         let followed_by_ws = next.is_none_or(|n| n == ' ' || n == '\t');
@@ -255,8 +269,9 @@ fn is_base60_float(s: &str) -> bool {
 }
 
 /// The style a string node gets from `Node.Encode`: `stringv`'s choice,
-/// then the first emitter pass's corrections.
-pub fn string_style(s: &str) -> (String, ScalarStyle) {
+/// then the first emitter pass's corrections. The analysis is returned for
+/// the final pass, which would compute the same.
+pub fn string_style(s: &str) -> (ScalarStyle, Analysis) {
     let style = if s.contains('\n') {
         ScalarStyle::Literal
     } else if resolve_plain(s) == Resolved::Str && !is_base60_float(s) && !is_old_bool(s) {
@@ -265,22 +280,93 @@ pub fn string_style(s: &str) -> (String, ScalarStyle) {
         ScalarStyle::Double
     };
     let a = analyze(s);
-    (s.to_string(), select_style(style, s, &a, false))
+    (select_style(style, s, &a, false), a)
 }
 
-/// Text and style of a non-collection value.
-pub fn scalar_text(value: &Value) -> (String, ScalarStyle) {
-    let plain = |s: String| (s, ScalarStyle::Plain);
-    match value {
-        Value::Str(s) => string_style(s),
-        Value::Int(i) => plain(i.to_string()),
-        Value::Float(f) => plain(float_text(*f)),
-        Value::Bool(b) => plain(b.to_string()),
-        Value::Time(t) => plain(t.clone()),
-        Value::Null | Value::Comment(_) | Value::Map(_) | Value::List(_) | Value::Bytes(_) => {
-            plain("null".to_string())
+/// A scalar node's content as the encoder prints it.
+pub struct Scalar<'a> {
+    pub text: Cow<'a, str>,
+    pub style: ScalarStyle,
+    /// An explicit tag (only `!!binary` is ever needed).
+    pub tag: Option<&'static str>,
+    pub analysis: Analysis,
+}
+
+impl<'a> Scalar<'a> {
+    /// A string node: its text as is, in the style `stringv` settles on.
+    pub fn string(s: &'a str) -> Scalar<'a> {
+        let (style, analysis) = string_style(s);
+        Scalar {
+            text: Cow::Borrowed(s),
+            style,
+            tag: None,
+            analysis,
         }
     }
+
+    /// A plain scalar such as a number.
+    fn plain(text: String) -> Scalar<'a> {
+        let analysis = analyze(&text);
+        Scalar {
+            text: Cow::Owned(text),
+            style: ScalarStyle::Plain,
+            tag: None,
+            analysis,
+        }
+    }
+
+    /// Bytes that are not UTF-8: `stringv` tags them `!!binary` and prints
+    /// them in base64, split into lines (so literal style) when long.
+    fn binary(bytes: &[u8]) -> Scalar<'a> {
+        let text = encode_base64(bytes);
+        let analysis = analyze(&text);
+        let style = if text.contains('\n') {
+            ScalarStyle::Literal
+        } else {
+            ScalarStyle::Plain
+        };
+        Scalar {
+            style: select_style(style, &text, &analysis, false),
+            text: Cow::Owned(text),
+            tag: Some("!!binary"),
+            analysis,
+        }
+    }
+
+    /// A non-collection value's scalar.
+    pub fn of(value: &'a Value) -> Scalar<'a> {
+        match value {
+            Value::Str(s) => Scalar::string(s),
+            Value::Int(i) => Scalar::plain(i.to_string()),
+            Value::Float(f) => Scalar::plain(float_text(*f)),
+            Value::Bool(b) => Scalar::plain(b.to_string()),
+            Value::Time(t) => Scalar::plain(t.clone()),
+            Value::Bytes(b) => match std::str::from_utf8(b) {
+                Ok(s) => Scalar::string(s),
+                Err(_) => Scalar::binary(b),
+            },
+            Value::Null | Value::Comment(_) | Value::Map(_) | Value::List(_) => {
+                Scalar::plain("null".to_string())
+            }
+        }
+    }
+}
+
+/// go-yaml's `encodeBase64`: standard base64, in lines of 70 characters
+/// each ending in a line break when there is more than one line's worth.
+fn encode_base64(bytes: &[u8]) -> String {
+    const LINE: usize = 70;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    if encoded.len() < LINE {
+        return encoded;
+    }
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / LINE + 1);
+    // Base64 is ASCII, so any byte offset is a character boundary.
+    for start in (0..encoded.len()).step_by(LINE) {
+        out.push_str(&encoded[start..(start + LINE).min(encoded.len())]);
+        out.push('\n');
+    }
+    out
 }
 
 /// go-yaml's `floatv`: Go's `'g'` format with YAML's infinity and NaN words.

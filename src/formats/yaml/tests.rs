@@ -122,3 +122,67 @@ fn deep_nesting_is_an_error() {
     let deep = "[".repeat(5000);
     assert!(parse(deep.as_bytes()).is_err());
 }
+
+#[test]
+fn block_scalar_headers() {
+    let doc = parse(b"a: |4+\n\nb: |4-\n\n    lead\nc: >\n  x\n  y\n\n  z\nd: \"q\\\n  r\"\n")
+        .expect("parses");
+    let values: Vec<&Value> = doc.branches[0]
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Pair(_, v) => Some(v),
+            Entry::Comment(_) => None,
+        })
+        .collect();
+    assert_eq!(values[0], &Value::Str("\n".into()));
+    assert_eq!(values[1], &Value::Str("\nlead".into()));
+    assert_eq!(values[2], &Value::Str("x y\nz\n".into()));
+    assert_eq!(values[3], &Value::Str("qr".into()));
+}
+
+#[test]
+fn invalid_utf8_prints_as_binary() {
+    let data = b"binary \x00\x01\xff content\nwith lines\n".to_vec();
+    let doc = crate::tree::Document::new(vec![vec![Entry::Pair(
+        "data".into(),
+        Value::Bytes(data.clone()),
+    )]]);
+    let out = emit(&doc, EmitOptions::default()).expect("emits");
+    let text = "data: !!binary YmluYXJ5IAAB/yBjb250ZW50CndpdGggbGluZXMK\n";
+    assert_eq!(String::from_utf8(out).expect("utf-8"), text);
+    let back = parse(text.as_bytes()).expect("parses");
+    assert_eq!(
+        back.branches[0][0],
+        Entry::Pair("data".into(), Value::Bytes(data))
+    );
+    let out = emit_value(&Value::Bytes(vec![0xff; 60]), EmitOptions::default()).expect("emits");
+    let long = "!!binary |\n    ".to_string() + &"/".repeat(70) + "\n    " + &"/".repeat(10) + "\n";
+    assert_eq!(String::from_utf8(out).expect("utf-8"), long);
+    let text = parse(b"a: !!binary aGk=\n").expect("parses");
+    assert_eq!(
+        text.branches[0][0],
+        Entry::Pair("a".into(), Value::Str("hi".into()))
+    );
+}
+
+#[test]
+fn plain_scalars_split_at_indicators() {
+    let doc = parse(b"k: abcdefgh:ijklmnop qrstuvwxyz\t0123456789\n  and more\nl: [a:b, c]\n")
+        .expect("parses");
+    assert_eq!(
+        doc.branches[0][0],
+        Entry::Pair(
+            "k".into(),
+            Value::Str("abcdefgh:ijklmnop qrstuvwxyz\t0123456789 and more".into())
+        )
+    );
+    assert!(parse(b"k: abcdefghijklmnopqrstuvwxyz: x\n").is_err());
+}
+
+#[test]
+fn no_input_prefix_panics() {
+    let text = "%YAML 1.2\n%TAG !e! tag:example.com,2000:\n--- # c\na: &x {b: [1, \"q\\u00e9\\\n  r\", 'it''s'], ? c : d}\ne: *x\nf: !!binary aGk=\ng: |2-\n   x\n  # not\nh: >+\n  y\n\n- ü: ,\n...\n";
+    for end in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+        let _ = parse(&text.as_bytes()[..end]);
+    }
+}
