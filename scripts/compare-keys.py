@@ -18,6 +18,7 @@ Usage: scripts/compare-keys.py [--rsops target/release/rsops] [--cap 90]
 
 import argparse
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -123,6 +124,8 @@ def main():
         age_line_start = shamir.rindex("age:", 0, start)
         shamir = shamir[:age_line_start] + dead_entries(port, 0).strip().replace(
             "\n", "\n" + " " * (age_line_start - group_indent)) + "\n" + shamir[end:]
+        # sops 3.11 writes an empty `hc_vault: []` in every group: let ours replace it.
+        shamir = re.sub(r"- hc_vault: \[\]\n( +)hc_vault:", "- hc_vault:", shamir)
         shamir_path = os.path.join(work, "shamir.enc.yaml")
         open(shamir_path, "w").write(shamir)
 

@@ -26,3 +26,5 @@ mod cloud_emulator;
 mod gcp;
 // Azure Key Vault through the emulator: secret, workload and managed identity, errors.
 mod azure;
+// Key services that never answer: no delay for usable keys, deadlines, full reports.
+mod deadlines;
