@@ -2,18 +2,7 @@
 //! Go's `time.Time.MarshalText` (RFC 3339 with nanoseconds) prints them,
 //! because the tree keeps timestamps as that text.
 
-/// A parsed timestamp's fields.
-struct Stamp {
-    year: u32,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-    nanos: u32,
-    /// Offset east of UTC in minutes; `None` for UTC.
-    offset: Option<i32>,
-}
+use crate::timefmt::{days_in_month, Timestamp};
 
 /// Parses `s` with go-yaml's timestamp layouts, returning Go's RFC3339Nano text.
 pub fn parse_timestamp(s: &str) -> Option<String> {
@@ -23,7 +12,7 @@ pub fn parse_timestamp(s: &str) -> Option<String> {
     }
     let mut cur = Cursor { b, i: 0 };
     let stamp = cur.stamp()?;
-    (cur.i == b.len()).then(|| format_stamp(&stamp))
+    (cur.i == b.len()).then(|| stamp.rfc3339_nano())
 }
 
 struct Cursor<'a> {
@@ -58,7 +47,7 @@ impl Cursor<'_> {
         Some(u32::from(c - b'0'))
     }
 
-    fn stamp(&mut self) -> Option<Stamp> {
+    fn stamp(&mut self) -> Option<Timestamp> {
         let mut year = 0;
         for _ in 0..4 {
             year = year * 10 + self.digit()?;
@@ -67,18 +56,14 @@ impl Cursor<'_> {
         let month = self.num12().filter(|m| (1..=12).contains(m))?;
         self.eat(b'-')?;
         let day = self.num12()?;
-        if day < 1 || day > days_in_month(year, month) {
+        if day < 1 || day > days_in_month(year as i32, month) {
             return None;
         }
-        let mut stamp = Stamp {
-            year,
-            month,
-            day,
-            hour: 0,
-            minute: 0,
-            second: 0,
+        let mut stamp = Timestamp {
+            date: (year as i32, month, day),
+            time: (0, 0, 0),
             nanos: 0,
-            offset: None,
+            offset: 0,
         };
         let with_zone = match self.peek() {
             None => return Some(stamp),
@@ -89,17 +74,18 @@ impl Cursor<'_> {
         self.i += 1;
         self.clock(&mut stamp)?;
         if with_zone {
-            stamp.offset = self.zone()?;
+            stamp.offset = self.zone()?.unwrap_or(0) * 60;
         }
         Some(stamp)
     }
 
-    fn clock(&mut self, stamp: &mut Stamp) -> Option<()> {
-        stamp.hour = self.num12().filter(|h| *h < 24)?;
+    fn clock(&mut self, stamp: &mut Timestamp) -> Option<()> {
+        let hour = self.num12().filter(|h| *h < 24)?;
         self.eat(b':')?;
-        stamp.minute = self.num12().filter(|m| *m < 60)?;
+        let minute = self.num12().filter(|m| *m < 60)?;
         self.eat(b':')?;
-        stamp.second = self.num12().filter(|s| *s < 60)?;
+        let second = self.num12().filter(|s| *s < 60)?;
+        stamp.time = (hour, minute, second);
         let frac_follows = matches!(self.peek(), Some(b'.' | b','))
             && self.b.get(self.i + 1).is_some_and(u8::is_ascii_digit);
         if frac_follows {
@@ -137,37 +123,6 @@ impl Cursor<'_> {
     fn two_digits(&mut self) -> Option<u32> {
         Some(self.digit()? * 10 + self.digit()?)
     }
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Go's RFC3339Nano layout: trailing fractional zeros dropped, `Z` for UTC.
-fn format_stamp(s: &Stamp) -> String {
-    let mut out = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        s.year, s.month, s.day, s.hour, s.minute, s.second
-    );
-    if s.nanos > 0 {
-        let frac = format!("{:09}", s.nanos);
-        out.push('.');
-        out.push_str(frac.trim_end_matches('0'));
-    }
-    match s.offset {
-        None => out.push('Z'),
-        Some(m) => {
-            let sign = if m < 0 { '-' } else { '+' };
-            let m = m.unsigned_abs();
-            out.push_str(&format!("{sign}{:02}:{:02}", m / 60, m % 60));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
