@@ -38,7 +38,31 @@ pub fn parse(input: &[u8]) -> Result<Document, FormatError> {
     let text = std::str::from_utf8(input)
         .map_err(|e| syntax(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    check_characters(text)?;
     Ok(Document::new(load::Loader::new(text).documents()?))
+}
+
+/// go-yaml's reader refuses control characters before scanning; the
+/// scanner relies on that (it reads a NUL as the end of the input).
+fn check_characters(text: &str) -> Result<(), FormatError> {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7E}' | '\u{85}')
+            || matches!(c, '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    };
+    let plain_ascii = |b: &u8| matches!(b, b'\t' | b'\n' | b'\r' | 0x20..=0x7E);
+    if text.as_bytes().iter().all(plain_ascii) {
+        return Ok(());
+    }
+    match text.char_indices().find(|&(_, c)| !allowed(c)) {
+        None => Ok(()),
+        Some((at, _)) => {
+            let line = text[..at].matches('\n').count() + 1;
+            let column = at - text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
+            Err(syntax(format!(
+                "control characters are not allowed (line {line} column {column})"
+            )))
+        }
+    }
 }
 
 /// Prints a document as `EmitPlainFile` does.

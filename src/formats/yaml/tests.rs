@@ -186,3 +186,16 @@ fn no_input_prefix_panics() {
         let _ = parse(&text.as_bytes()[..end]);
     }
 }
+
+/// Found by fuzzing: a NUL inside a quoted scalar made the scanner spin forever.
+#[test]
+fn control_characters_are_refused_not_looped_on() {
+    for input in [&b"\"\0"[..], b"a: \"x\0y\"\n", b"a: b\x07\n", b"'\0"] {
+        let error = super::parse(input).unwrap_err().to_string();
+        assert!(
+            error.contains("control characters are not allowed"),
+            "{error}"
+        );
+    }
+    assert!(super::parse(b"a: \"tab\there\"\r\n").is_ok());
+}
