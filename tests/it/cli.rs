@@ -54,22 +54,8 @@ fn extract_paths() {
         r#"["nope"]"#,
         "bad",
     ] {
-        let reference = run(
-            sandbox
-                .sops()
-                .env("SOPS_AGE_KEY_FILE", &key_file)
-                .args(["decrypt", "--extract", path])
-                .arg(&encrypted),
-            b"",
-        );
-        let ours = run(
-            sandbox
-                .rsops()
-                .env("SOPS_AGE_KEY_FILE", &key_file)
-                .args(["decrypt", "--extract", path])
-                .arg(&encrypted),
-            b"",
-        );
+        let (reference, ours) =
+            sandbox.both(&key_file, &["decrypt", "--extract", path], &encrypted);
         assert_same(path, &reference, &ours);
     }
 }
@@ -193,23 +179,7 @@ fn indent_from_flag_and_config() {
     // sops 3.11 honours --indent only in the legacy `-d` form; 3.13 and
     // rsops also take it before the `decrypt` subcommand.
     for file in [&encrypted, &json] {
-        let args = ["--indent", "2", "-d"];
-        let reference = run(
-            sandbox
-                .sops()
-                .env("SOPS_AGE_KEY_FILE", &key_file)
-                .args(args)
-                .arg(file),
-            b"",
-        );
-        let ours = run(
-            sandbox
-                .rsops()
-                .env("SOPS_AGE_KEY_FILE", &key_file)
-                .args(args)
-                .arg(file),
-            b"",
-        );
+        let (reference, ours) = sandbox.both(&key_file, &["--indent", "2", "-d"], file);
         assert_same(&format!("--indent 2 {}", file.display()), &reference, &ours);
     }
     sandbox.write(
@@ -217,22 +187,7 @@ fn indent_from_flag_and_config() {
         b"stores:\n    yaml:\n        indent: 2\n    json:\n        indent: 3\n",
     );
     for file in [&encrypted, &json] {
-        let reference = run(
-            sandbox
-                .sops()
-                .env("SOPS_AGE_KEY_FILE", &key_file)
-                .arg("decrypt")
-                .arg(file),
-            b"",
-        );
-        let ours = run(
-            sandbox
-                .rsops()
-                .env("SOPS_AGE_KEY_FILE", &key_file)
-                .arg("decrypt")
-                .arg(file),
-            b"",
-        );
+        let (reference, ours) = sandbox.both(&key_file, &["decrypt"], file);
         assert_same(
             &format!("config indent {}", file.display()),
             &reference,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::util::{assert_same, fixture, run, Sandbox};
+use crate::util::{assert_same, fixture, Sandbox};
 
 /// The encryption rules, as `.sops.yaml` creation-rule lines.
 const RULES: &[(&str, &str)] = &[
@@ -66,9 +66,8 @@ fn decrypt_keys(keys: Keys) -> &'static [usize] {
 }
 
 /// Encrypts `fixture_name` with the reference under every rule and key
-/// layout, then compares `sops decrypt` and `rsops decrypt` (plus `extra`
-/// args for both, e.g. a format override).
-fn check_fixture(fixture_name: &str, type_args: &[&str]) {
+/// layout, then compares `sops decrypt` and `rsops decrypt`.
+fn check_fixture(fixture_name: &str) {
     for keys in [Keys::One, Keys::Several, Keys::Shamir] {
         for (rule_name, rule) in RULES {
             let sandbox = Sandbox::new(3);
@@ -77,35 +76,15 @@ fn check_fixture(fixture_name: &str, type_args: &[&str]) {
                 .extension()
                 .and_then(|e| e.to_str())
                 .unwrap_or("bin");
-            let encrypted = sandbox.sops_encrypt(
-                &fixture(fixture_name),
-                type_args,
-                &format!("secret.enc.{ext}"),
-            );
+            let encrypted =
+                sandbox.sops_encrypt(&fixture(fixture_name), &[], &format!("secret.enc.{ext}"));
             let key_file = sandbox.key_file(decrypt_keys(keys));
             let what = format!("{fixture_name} / {keys:?} / {rule_name}");
-            let reference = run(
-                sandbox
-                    .sops()
-                    .env("SOPS_AGE_KEY_FILE", &key_file)
-                    .arg("decrypt")
-                    .args(type_args)
-                    .arg(&encrypted),
-                b"",
-            );
+            let (reference, ours) = sandbox.both(&key_file, &["decrypt"], &encrypted);
             assert!(
                 reference.status.success(),
                 "{what}: reference failed: {}",
                 String::from_utf8_lossy(&reference.stderr)
-            );
-            let ours = run(
-                sandbox
-                    .rsops()
-                    .env("SOPS_AGE_KEY_FILE", &key_file)
-                    .arg("decrypt")
-                    .args(type_args)
-                    .arg(&encrypted),
-                b"",
             );
             assert_same(&what, &reference, &ours);
         }
@@ -114,33 +93,33 @@ fn check_fixture(fixture_name: &str, type_args: &[&str]) {
 
 #[test]
 fn yaml() {
-    check_fixture("basic.yaml", &[]);
+    check_fixture("basic.yaml");
 }
 
 #[test]
 fn yaml_multi_document() {
-    check_fixture("multidoc.yaml", &[]);
+    check_fixture("multidoc.yaml");
 }
 
 #[test]
 fn json() {
-    check_fixture("basic.json", &[]);
+    check_fixture("basic.json");
 }
 
 #[test]
 fn dotenv() {
-    check_fixture("basic.env", &[]);
+    check_fixture("basic.env");
 }
 
 #[test]
 fn ini() {
-    check_fixture("basic.ini", &[]);
+    check_fixture("basic.ini");
 }
 
 #[test]
 fn binary() {
-    check_fixture("basic.bin", &[]);
-    check_fixture("short.txt", &[]);
+    check_fixture("basic.bin");
+    check_fixture("short.txt");
 }
 
 /// Every fixture printed in every other format, as `--output-type` asks.
@@ -164,22 +143,7 @@ fn output_type_conversions() {
         let encrypted = sandbox.sops_encrypt(&fixture(name), &[], &format!("{name}.enc.{ext}"));
         for output_type in ["yaml", "json", "dotenv", "ini", "binary"] {
             let args = ["decrypt", "--output-type", output_type];
-            let reference = run(
-                sandbox
-                    .sops()
-                    .env("SOPS_AGE_KEY_FILE", &key_file)
-                    .args(args)
-                    .arg(&encrypted),
-                b"",
-            );
-            let ours = run(
-                sandbox
-                    .rsops()
-                    .env("SOPS_AGE_KEY_FILE", &key_file)
-                    .args(args)
-                    .arg(&encrypted),
-                b"",
-            );
+            let (reference, ours) = sandbox.both(&key_file, &args, &encrypted);
             let what = format!("{name} as {output_type}");
             if reference.status.success() {
                 assert_same(&what, &reference, &ours);
@@ -214,21 +178,6 @@ fn unquoted_lastmodified() {
         .unwrap();
     let unquoted = line.replace('"', "");
     let old = sandbox.write("old2.enc.yaml", text.replace(line, &unquoted).as_bytes());
-    let reference = run(
-        sandbox
-            .sops()
-            .env("SOPS_AGE_KEY_FILE", &key_file)
-            .arg("decrypt")
-            .arg(&old),
-        b"",
-    );
-    let ours = run(
-        sandbox
-            .rsops()
-            .env("SOPS_AGE_KEY_FILE", &key_file)
-            .arg("decrypt")
-            .arg(&old),
-        b"",
-    );
+    let (reference, ours) = sandbox.both(&key_file, &["decrypt"], &old);
     assert_same("unquoted lastmodified", &reference, &ours);
 }

@@ -98,6 +98,18 @@ impl Sandbox {
         self.command(&rsops_bin())
     }
 
+    /// Runs the reference and rsops with the same arguments, then `file`,
+    /// finding age keys in `key_file`; returns (reference, rsops) outputs.
+    pub fn both(&self, key_file: &Path, args: &[&str], file: &Path) -> (Output, Output) {
+        let run_with = |mut cmd: Command| {
+            run(
+                cmd.env("SOPS_AGE_KEY_FILE", key_file).args(args).arg(file),
+                b"",
+            )
+        };
+        (run_with(self.sops()), run_with(self.rsops()))
+    }
+
     /// Encrypts `plain` with the reference and returns the encrypted file's path.
     pub fn sops_encrypt(&self, plain: &Path, args: &[&str], out_name: &str) -> PathBuf {
         let output = self
