@@ -8,7 +8,8 @@ use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::aes::Aes256;
 use aes_gcm::AesGcm;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::Engine;
 use regex::Regex;
 use zeroize::Zeroizing;
@@ -63,6 +64,8 @@ fn enc_pattern() -> &'static Regex {
 
 fn parse(value: &str) -> Result<Parsed<'_>, CipherError> {
     // Fast path for well-formed values: base64 never contains `,` or `]`.
+    // A line break is left to the pattern, whose `.` does not match one
+    // (neither does Go's), so such a value is refused as the reference does.
     if let Some(rest) = value.strip_prefix("ENC[AES256_GCM,data:") {
         let mut parts = rest.splitn(4, ',');
         if let (Some(data), Some(iv), Some(tag), Some(kind)) =
@@ -73,7 +76,8 @@ fn parse(value: &str) -> Result<Parsed<'_>, CipherError> {
                 tag.strip_prefix("tag:"),
                 kind.strip_prefix("type:").and_then(|k| k.strip_suffix(']')),
             ) {
-                if !data.is_empty()
+                if !rest.contains('\n')
+                    && !data.is_empty()
                     && !iv.is_empty()
                     && !tag.is_empty()
                     && !kind.is_empty()
@@ -101,6 +105,24 @@ fn parse(value: &str) -> Result<Parsed<'_>, CipherError> {
     })
 }
 
+/// Go's `base64.StdEncoding`, which the reference decodes `ENC[...]` fields
+/// with: padding is required, but the unused bits of the last character need
+/// not be zero (a file edited by another tool may carry such values), and
+/// line breaks anywhere are skipped.
+fn decode_base64(field: &'static str, text: &str) -> Result<Vec<u8>, CipherError> {
+    const GO_STD_ENCODING: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    let decoded = if text.contains(['\r', '\n']) {
+        let compact: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+        GO_STD_ENCODING.decode(compact)
+    } else {
+        GO_STD_ENCODING.decode(text)
+    };
+    decoded.map_err(|_| CipherError::BadBase64(field))
+}
+
 /// Decrypts `ENC[...]` values with one data key.
 pub struct ValueCipher {
     aead: SopsAesGcm,
@@ -122,15 +144,9 @@ impl ValueCipher {
             return Ok(Value::Str(String::new()));
         }
         let parsed = parse(value)?;
-        let mut message = STANDARD
-            .decode(parsed.data)
-            .map_err(|_| CipherError::BadBase64("data"))?;
-        let iv = STANDARD
-            .decode(parsed.iv)
-            .map_err(|_| CipherError::BadBase64("iv"))?;
-        let tag = STANDARD
-            .decode(parsed.tag)
-            .map_err(|_| CipherError::BadBase64("tag"))?;
+        let mut message = decode_base64("data", parsed.data)?;
+        let iv = decode_base64("iv", parsed.iv)?;
+        let tag = decode_base64("tag", parsed.tag)?;
         if iv.len() != 32 {
             return Err(CipherError::BadLength("iv"));
         }
@@ -315,6 +331,49 @@ mod tests {
             Err(CipherError::BadLength("iv"))
         );
         assert_eq!(cipher.decrypt("", "a:"), Ok(Value::Str(String::new())));
+    }
+
+    /// Go's `base64.StdEncoding` ignores the unused low bits of the last
+    /// character and skips line breaks; the reference decrypts such values.
+    #[test]
+    fn base64_is_decoded_as_go_does() {
+        let cipher = ValueCipher::new(&[b'f'; 32]).unwrap();
+        let decrypt = |iv: &str, tag: &str| {
+            cipher.decrypt(
+                &format!("ENC[AES256_GCM,data:oYyi,iv:{iv},tag:{tag},type:str]"),
+                "bar:",
+            )
+        };
+        let iv = "MyIDYbT718JRr11QtBkcj3Dwm4k1aCGZBVeZf0EyV8o=";
+        let tag = "t5z2Z023Up0kxwCgw1gNxg==";
+        let foo = Ok(Value::Str("foo".into()));
+        // Non-zero padding bits: `o`→`r` (2 bits), `g`→`v` (4 bits).
+        let loose_iv = iv.replace("8o=", "8r=");
+        let loose_tag = tag.replace("Nxg==", "Nxv==");
+        assert_eq!(decrypt(&loose_iv, &loose_tag), foo);
+        assert_eq!(decrypt(&iv.replace("BVeZ", "BV\reZ"), tag), foo);
+        // Still refused: missing or extra padding, a foreign character.
+        assert_eq!(
+            decrypt(iv.trim_end_matches('='), tag),
+            Err(CipherError::BadBase64("iv"))
+        );
+        assert_eq!(
+            decrypt(iv, "t5z2Z023Up0kxwCgw1gNxg="),
+            Err(CipherError::BadBase64("tag"))
+        );
+        assert_eq!(
+            decrypt(iv, "t5z2Z023Up0kxwCgw1gNxg==="),
+            Err(CipherError::BadBase64("tag"))
+        );
+        assert_eq!(
+            decrypt(&iv.replace('M', "-"), tag),
+            Err(CipherError::BadBase64("iv"))
+        );
+        // A line break does not match the reference's pattern at all.
+        assert_eq!(
+            decrypt(&iv.replace("BVeZ", "BV\neZ"), tag),
+            Err(CipherError::NotEncrypted)
+        );
     }
 
     #[test]

@@ -170,6 +170,11 @@ pub struct LaunchArgs {
     /// Deprecated (as in sops): do not wait for the command.
     #[arg(long)]
     pub background: bool,
+
+    /// After SIGTERM, how long the command has to exit before its process
+    /// group is killed; also the grace its leftovers get after it exits.
+    #[arg(long, env = "RSOPS_KILL_AFTER", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub kill_after: Duration,
 }
 
 /// `rsops exec-env`.
@@ -207,11 +212,11 @@ pub struct ExecFileArgs {
     #[command(flatten)]
     pub launch: LaunchArgs,
 
-    /// Write a regular file (mode 0600) instead of a FIFO.
+    /// Write a regular file (mode 0600) to `$TMPDIR` instead of serving it from memory.
     #[arg(long)]
     pub no_fifo: bool,
 
-    /// Name of the FIFO or file inside the private directory (default `tmp-file`).
+    /// Name of the file inside the private directory (default `tmp-file`).
     #[arg(long, value_name = "NAME")]
     pub filename: Option<String>,
 }

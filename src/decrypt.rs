@@ -1,6 +1,8 @@
 //! The decrypt pipeline: parse → extract metadata → get the data key →
 //! decrypt every value → verify the MAC. Nothing here prints.
 
+use zeroize::Zeroizing;
+
 use crate::cipher::{CipherError, ValueCipher};
 use crate::formats::{Format, FormatError};
 use crate::keys::{Attempt, DataKeyError, KeyRegistry, UnwrapOptions};
@@ -40,7 +42,10 @@ pub struct KeyCheck {
     pub recoverable: bool,
 }
 
-/// Why a file could not be decrypted. Messages never contain plaintext.
+/// Why a file could not be decrypted. Messages never contain plaintext, nor
+/// anything computed from it: not even the MAC, which is an unsalted SHA-512
+/// of the values and would let whoever reads the message test guesses of a
+/// short secret offline.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecryptError {
@@ -60,13 +65,11 @@ pub enum DecryptError {
     #[error("cannot decrypt the MAC: {0}")]
     MacUnreadable(CipherError),
     /// The MAC does not match the content: the file was modified.
-    #[error("MAC mismatch: the file was modified after it was encrypted (stored {stored}, computed {computed})")]
-    MacMismatch {
-        /// The MAC stored in the file (or `no MAC`).
-        stored: String,
-        /// The MAC of the decrypted content.
-        computed: String,
-    },
+    #[error("MAC mismatch: the decrypted values do not match the file's MAC, so the file was modified after it was encrypted (or values were copied in from another file)\n\nhint: check that this is the file you meant; if you trust its content as it is, --ignore-mac decrypts it anyway")]
+    MacMismatch,
+    /// The file has no MAC at all, so nothing vouches for its content.
+    #[error("MAC mismatch: the file has no MAC, so nothing shows that its values are the ones that were encrypted\n\nhint: if you trust its content as it is, --ignore-mac decrypts it anyway")]
+    MacMissing,
 }
 
 impl DecryptError {
@@ -76,7 +79,9 @@ impl DecryptError {
             DecryptError::Format(_) | DecryptError::Metadata(_) => 1,
             DecryptError::DataKey(_) => 128,
             DecryptError::Walk(_) => 25,
-            DecryptError::MacUnreadable(_) | DecryptError::MacMismatch { .. } => 51,
+            DecryptError::MacUnreadable(_)
+            | DecryptError::MacMismatch
+            | DecryptError::MacMissing => 51,
         }
     }
 }
@@ -94,9 +99,10 @@ pub async fn decrypt(
     let cipher =
         ValueCipher::new(key.expose()).map_err(|_| DataKeyError::BadLength(key.expose().len()))?;
     drop(key);
-    let computed = walk::decrypt_document(&mut document, &metadata, &cipher)?;
+    // A hash of the plaintext: wiped like it, whether it is checked or not.
+    let computed = Zeroizing::new(walk::decrypt_document(&mut document, &metadata, &cipher)?);
     if !options.ignore_mac {
-        verify_mac(&metadata, &cipher, computed)?;
+        verify_mac(&metadata, &cipher, &computed)?;
     }
     Ok(Decrypted {
         document,
@@ -132,33 +138,72 @@ pub async fn check_keys(
 }
 
 /// Checks the stored MAC, whose additional data is `lastmodified` re-printed
-/// in Go's RFC 3339 form.
+/// in Go's RFC 3339 form. Both MACs are hashes of the plaintext: the stored
+/// one is wiped here, and neither goes into the error.
 fn verify_mac(
     metadata: &Metadata,
     cipher: &ValueCipher,
-    computed: String,
+    computed: &str,
 ) -> Result<(), DecryptError> {
     let aad = crate::timefmt::parse_rfc3339(&metadata.last_modified)
         .map(|t| t.rfc3339())
         .unwrap_or_default();
-    let stored = match cipher
+    let mut stored = cipher
         .decrypt(&metadata.mac, &aad)
-        .map_err(DecryptError::MacUnreadable)?
-    {
-        Value::Str(s) => s,
-        _ => {
-            return Err(DecryptError::MacUnreadable(CipherError::BadPlaintext(
-                "str",
-            )))
-        }
+        .map_err(DecryptError::MacUnreadable)?;
+    let verdict = match &stored {
+        Value::Str(s) if s.is_empty() => Err(DecryptError::MacMissing),
+        Value::Str(s) if s.as_bytes() == computed.as_bytes() => Ok(()),
+        Value::Str(_) => Err(DecryptError::MacMismatch),
+        _ => Err(DecryptError::MacUnreadable(CipherError::BadPlaintext(
+            "str",
+        ))),
     };
-    if stored != computed {
-        let stored = if stored.is_empty() {
-            "no MAC".into()
-        } else {
-            stored
-        };
-        return Err(DecryptError::MacMismatch { stored, computed });
+    crate::tree::wipe_value(&mut stored);
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::CryptRule;
+
+    const LAST_MODIFIED: &str = "2026-11-26T06:36:35Z";
+
+    fn metadata_with_mac(cipher: &ValueCipher, mac: &str) -> Metadata {
+        Metadata {
+            last_modified: LAST_MODIFIED.into(),
+            mac: cipher
+                .encrypt(&Value::Str(mac.into()), LAST_MODIFIED)
+                .unwrap_or_default(),
+            version: Some("3.11.0".into()),
+            rule: CryptRule::UnencryptedSuffix("_unencrypted".into()),
+            mac_only_encrypted: false,
+            shamir_threshold: 0,
+            key_groups: Vec::new(),
+        }
     }
-    Ok(())
+
+    /// The MACs are unsalted hashes of the plaintext: no message shows them.
+    #[test]
+    fn mismatch_names_no_hash() {
+        let cipher = ValueCipher::new(&[7; 32]).unwrap();
+        let stored = "A".repeat(128);
+        let computed = "B".repeat(128);
+        let meta = metadata_with_mac(&cipher, &stored);
+        assert!(verify_mac(&meta, &cipher, &stored).is_ok());
+        let err = verify_mac(&meta, &cipher, &computed).unwrap_err();
+        assert!(matches!(err, DecryptError::MacMismatch));
+        assert_eq!(err.exit_code(), 51);
+        let message = err.to_string();
+        assert!(message.starts_with("MAC mismatch: "), "{message}");
+        assert!(message.contains("--ignore-mac"), "{message}");
+        assert!(!message.contains("AAAA") && !message.contains("BBBB"));
+
+        let missing = metadata_with_mac(&cipher, "");
+        let err = verify_mac(&missing, &cipher, &stored).unwrap_err();
+        assert!(matches!(err, DecryptError::MacMissing));
+        assert_eq!(err.exit_code(), 51);
+        assert!(err.to_string().contains("has no MAC"));
+    }
 }

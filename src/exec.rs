@@ -5,29 +5,37 @@
 //! must behave exactly as if the client had started it: it runs through
 //! `/bin/sh -c`, keeps rsops' standard input, output and error untouched, and
 //! rsops exits with its exit code. On top of what the reference does, rsops
-//! forwards the signals it is sent, removes its temporary files on every way
-//! out, and never waits on a FIFO nobody reads.
+//! forwards the signals it is sent to the command's whole process group
+//! exactly once, leaves nothing of that group behind, serves `exec-file`'s
+//! plaintext from memory to every reader, removes its temporary files on
+//! every way out, and turns core dumps off while it holds plaintext.
 //!
 //! One job per module: [`env`] turns a document into variables and builds the
 //! child's environment, [`placeholder`] puts the file's path into the command,
-//! `private_dir` and `fifo` hold the plaintext for `exec-file`, `spawn` starts
-//! the shell, `supervise` forwards signals and waits, [`user`] switches user.
+//! `private_dir` and `memory_file` hold the plaintext for `exec-file`,
+//! `inherited` keeps what the command must get back, `spawn` starts the
+//! shell, `terminal` hands it the terminal, `supervise` forwards signals and
+//! waits, [`user`] switches user.
 
 pub mod env;
-mod fifo;
+mod inherited;
+mod memory_file;
 pub mod placeholder;
 mod private_dir;
 mod spawn;
 mod supervise;
+mod terminal;
 pub mod user;
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
 pub use env::{variables, EnvBlock, EnvError, Inherit, Variable};
+pub use inherited::Inherited;
 pub use user::{switch_user, UserError};
 
 /// The file name `exec-file` uses when `--filename` is not given (the reference's).
@@ -52,7 +60,10 @@ pub enum ExecError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The FIFO or file holding the plaintext could not be created.
+    /// `$TMPDIR` can be written by other users and lacks the sticky bit.
+    #[error("refusing to put the decrypted file in {0}: other users can write to it and it lacks the sticky bit, so they could swap the file for their own or read it\n\nhint: set TMPDIR to a directory only you can write to, such as $XDG_RUNTIME_DIR")]
+    UnsafeTempDir(PathBuf),
+    /// The file holding the plaintext could not be created.
     #[error("cannot create {path}: {source}")]
     SecretFile {
         /// The FIFO or file.
@@ -91,80 +102,114 @@ pub enum Wait {
 /// How `exec-file` offers the plaintext.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
-    /// A FIFO (mode 0600): the plaintext never touches a disk, and every
-    /// open of the path while the command runs reads the whole of it.
-    Fifo,
-    /// A regular file (mode 0600), for programs that seek or `stat` it.
+    /// In memory (the default, where the reference uses a FIFO): the
+    /// plaintext never touches a disk, and every open of the path while the
+    /// command runs — any number, at the same moment or not — reads the
+    /// whole of it.
+    Memory,
+    /// A regular file (mode 0600), written to `$TMPDIR` (`--no-fifo`).
     Regular,
 }
 
-/// Runs `command` with `/bin/sh -c` in the environment `env`.
-///
-/// With [`Wait::Foreground`] the signals rsops is sent are forwarded to the
-/// command and the result is the command's exit code, or 128+N if a signal N
-/// killed it. `env` is wiped as soon as the command has started, so rsops
-/// holds no secret while it waits.
-pub fn run(command: &[u8], env: EnvBlock, wait: Wait) -> Result<u8, ExecError> {
-    let command = shell_command(command)?;
-    match wait {
-        Wait::Background => {
-            spawn::spawn_shell(&command, &env)?;
-            Ok(0)
-        }
-        Wait::Foreground => {
-            // Handlers first: a signal that arrives from here on is forwarded
-            // instead of killing rsops.
-            let supervisor = supervise::Supervisor::install()?;
-            let child = spawn::spawn_shell(&command, &env)?;
-            drop(env);
-            supervisor.wait(child)
+/// Starts commands the way the user's environment asked for, and stops
+/// them completely.
+pub struct Launcher {
+    inherited: Inherited,
+    kill_after: Duration,
+}
+
+impl Launcher {
+    /// Records what the command must inherit and turns core dumps off for
+    /// rsops. Call it before decrypting. `kill_after` is how long the
+    /// command gets to exit after SIGTERM before its group is killed.
+    pub fn new(kill_after: Duration) -> Launcher {
+        Launcher {
+            inherited: Inherited::capture(),
+            kill_after,
         }
     }
-}
 
-/// Runs `command` with every `{}` replaced by the path of a FIFO or file
-/// holding `plaintext`, in a fresh 0700 directory under `$TMPDIR`.
-///
-/// The directory is removed however this ends: the command exits or is
-/// killed, rsops is sent SIGTERM, SIGINT or SIGHUP (forwarded, then the same
-/// path), or the command cannot be started.
-pub fn run_with_file(
-    command: &[u8],
-    plaintext: Zeroizing<Vec<u8>>,
-    kind: FileKind,
-    filename: &str,
-    env: EnvBlock,
-) -> Result<u8, ExecError> {
-    check_filename(filename)?;
-    let supervisor = supervise::Supervisor::install()?;
-    let dir = private_dir::PrivateDir::create()?;
-    let path = dir.path().join(filename);
-    let server = match kind {
-        FileKind::Fifo => Some(fifo::FifoServer::start(&path, plaintext)?),
-        FileKind::Regular => {
-            private_dir::write_private_file(&path, &plaintext)?;
-            drop(plaintext);
-            None
+    /// Runs `command` with `/bin/sh -c` in the environment `env`.
+    ///
+    /// With [`Wait::Foreground`] the signals rsops is sent are forwarded to
+    /// the command's process group and the result is the command's exit
+    /// code, or 128+N if a signal N killed it. `env` is wiped as soon as the
+    /// command has started, so rsops holds no secret while it waits.
+    pub fn run(&self, command: &[u8], env: EnvBlock, wait: Wait) -> Result<u8, ExecError> {
+        scrub_stack();
+        let command = shell_command(command)?;
+        match wait {
+            Wait::Background => {
+                spawn::spawn_shell(&command, &env, &self.inherited, spawn::Placement::Detached)?;
+                Ok(0)
+            }
+            Wait::Foreground => {
+                // Handlers first: a signal that arrives from here on is
+                // forwarded instead of killing rsops.
+                let supervisor = supervise::Supervisor::install(&self.inherited)?;
+                supervisor.run(&command, env, &self.inherited, self.kill_after)
+            }
         }
-    };
-    let command = shell_command(&placeholder::substitute(
-        command,
-        path.as_os_str().as_bytes(),
-    ))?;
-    let code = spawn::spawn_shell(&command, &env).and_then(|child| supervisor.wait(child));
-    drop(server);
-    let removed = dir.remove();
-    let code = code?;
-    removed?;
-    Ok(code)
-}
+    }
 
-/// Replaces rsops with `/bin/sh -c command` (`--same-process`). Returns only
-/// if that fails.
-pub fn replace_process(command: &[u8], env: &EnvBlock) -> ExecError {
-    match shell_command(command) {
-        Ok(command) => spawn::exec_shell(&command, env),
-        Err(e) => e,
+    /// Runs `command` with every `{}` replaced by the path of a file holding
+    /// `plaintext`, in a fresh 0700 directory under `$TMPDIR` (see
+    /// [`placeholder`] for paths the shell would misread).
+    ///
+    /// The directory is removed however this ends: the command exits or is
+    /// killed, rsops is sent a signal (forwarded, then the same path), or
+    /// the command cannot be started.
+    pub fn run_with_file(
+        &self,
+        command: &[u8],
+        plaintext: Zeroizing<Vec<u8>>,
+        kind: FileKind,
+        filename: &str,
+        mut env: EnvBlock,
+    ) -> Result<u8, ExecError> {
+        check_filename(filename)?;
+        scrub_stack();
+        let supervisor = supervise::Supervisor::install(&self.inherited)?;
+        let dir = private_dir::PrivateDir::create()?;
+        let path = dir.path().join(filename);
+        let memory = match kind {
+            FileKind::Memory => {
+                let file = memory_file::MemoryFile::create(plaintext).map_err(|source| {
+                    ExecError::SecretFile {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                dir.link(filename, &file.proc_path())?;
+                Some(file)
+            }
+            FileKind::Regular => {
+                dir.write_file(filename, &plaintext)?;
+                drop(plaintext);
+                None
+            }
+        };
+        let path_bytes = path.as_os_str().as_bytes();
+        if placeholder::needs_variable(path_bytes) {
+            env.set(placeholder::PATH_VARIABLE.as_bytes(), path_bytes)
+                .map_err(|_| ExecError::NulInCommand)?;
+        }
+        let command = shell_command(&placeholder::substitute(command, path_bytes))?;
+        let code = supervisor.run(&command, env, &self.inherited, self.kill_after);
+        drop(memory);
+        let removed = dir.remove();
+        let code = code?;
+        removed?;
+        Ok(code)
+    }
+
+    /// Replaces rsops with `/bin/sh -c command` (`--same-process`). Returns
+    /// only if that fails.
+    pub fn replace_process(&self, command: &[u8], env: &EnvBlock) -> ExecError {
+        match shell_command(command) {
+            Ok(command) => spawn::exec_shell(&command, env, &self.inherited),
+            Err(e) => e,
+        }
     }
 }
 
@@ -176,6 +221,20 @@ pub fn check_filename(name: &str) -> Result<(), ExecError> {
     } else {
         Err(ExecError::BadFilename(name.to_string()))
     }
+}
+
+/// How much of the stack below the caller [`scrub_stack`] overwrites.
+const STACK_SCRUB: usize = 256 * 1024;
+
+/// Overwrites the stack below the caller's frame. Decryption's deeper
+/// frames (a hasher's block buffer, a parser's scratch space) leave
+/// plaintext there, which a debugger or a core dump would find while the
+/// command runs for hours.
+#[inline(never)]
+fn scrub_stack() {
+    let mut area = [0u8; STACK_SCRUB];
+    zeroize::Zeroize::zeroize(&mut area[..]);
+    std::hint::black_box(&area);
 }
 
 fn shell_command(command: &[u8]) -> Result<CString, ExecError> {

@@ -6,6 +6,7 @@
 //! does (numbers or booleans written as strings are accepted).
 
 mod flatten;
+mod version;
 
 use regex::Regex;
 use rsops_keysource::KeyEntry;
@@ -43,7 +44,9 @@ pub struct Metadata {
     pub last_modified: String,
     /// The encrypted MAC (`ENC[...]`), possibly empty.
     pub mac: String,
-    /// The sops version that wrote the file, if recorded.
+    /// The sops version that wrote the file. [`extract`] refuses a file
+    /// without one (or with one that is not a semantic version), as the
+    /// reference does.
     pub version: Option<String>,
     /// The encryption rule.
     pub rule: CryptRule,
@@ -320,7 +323,7 @@ fn from_tree(map: &Map) -> Result<Metadata, MetadataError> {
     if !crate::timefmt::is_rfc3339(&last_modified) {
         return Err(invalid("`lastmodified` is not an RFC 3339 timestamp"));
     }
-    Ok(Metadata {
+    let metadata = Metadata {
         last_modified,
         mac: string_field(map, "mac")?.unwrap_or_default(),
         version: non_empty(map, "version")?,
@@ -328,5 +331,16 @@ fn from_tree(map: &Map) -> Result<Metadata, MetadataError> {
         mac_only_encrypted: bool_field(map, "mac_only_encrypted")?,
         shamir_threshold: int_field(map, "shamir_threshold")?,
         key_groups: key_groups(map)?,
-    })
+    };
+    // Checked last, as the reference checks it only once the metadata loaded.
+    let shown = metadata.version.as_deref().unwrap_or_default();
+    if let Some(why) = version::problem(shown) {
+        return Err(invalid(match &metadata.version {
+            None => format!("`version` is missing, and sops refuses such files ({why})"),
+            Some(v) => format!(
+                "`version` {v:?} is not a semantic version, and sops refuses such files ({why})"
+            ),
+        }));
+    }
+    Ok(metadata)
 }

@@ -5,11 +5,17 @@
 //! additional authenticated data, comments are items in the same ordered lists
 //! as values, and the MAC hashes leaves in document order. Formats turn bytes
 //! into a [`Document`] and back; nothing else in rsops knows about syntax.
+//!
+//! A decrypted tree is plaintext, so its `Debug` output shows only its shape
+//! (keys, kinds, lengths), never a value or a comment: a `{:?}` in a log line
+//! or a panic message must not leak a secret.
+
+use std::fmt;
 
 use zeroize::Zeroize;
 
 /// A comment line, without its leading marker (`#` or `;`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Comment {
     /// The text after the marker, verbatim (a leading space is kept).
     pub text: String,
@@ -28,7 +34,7 @@ impl Comment {
 }
 
 /// One item of a map: a key with its value, or a comment between entries.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Entry {
     /// `key: value`.
     Pair(String, Value),
@@ -40,7 +46,7 @@ pub enum Entry {
 pub type Map = Vec<Entry>;
 
 /// A node of the tree.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Value {
     /// A nested map.
     Map(Map),
@@ -56,12 +62,61 @@ pub enum Value {
     Bool(bool),
     /// A timestamp, held as the RFC 3339 text Go's `time.Time.MarshalText` prints.
     Time(String),
-    /// Raw bytes (from a `type:bytes` value).
+    /// A string whose bytes are not UTF-8: Go strings hold any bytes (a
+    /// binary file's `data`, a Latin-1 dotenv value), and every format prints
+    /// these as the reference prints such a string. A `type:bytes` value
+    /// also decrypts to this; the reference cannot decrypt those at all.
     Bytes(Vec<u8>),
     /// An explicit null; never encrypted and never hashed.
     Null,
     /// A comment inside a list.
     Comment(Comment),
+}
+
+impl fmt::Debug for Comment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Comment")
+            .field("text", &Redacted(self.text.len()))
+            .field("inline", &self.inline)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entry::Pair(key, value) => f.debug_tuple("Pair").field(key).field(value).finish(),
+            Entry::Comment(comment) => comment.fmt(f),
+        }
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, len) = match self {
+            Value::Map(map) => return f.debug_tuple("Map").field(map).finish(),
+            Value::List(items) => return f.debug_tuple("List").field(items).finish(),
+            Value::Null => return f.write_str("Null"),
+            Value::Comment(comment) => return comment.fmt(f),
+            Value::Str(s) => ("Str", s.len()),
+            Value::Time(s) => ("Time", s.len()),
+            Value::Bytes(b) => ("Bytes", b.len()),
+            // Numbers and booleans are secrets too; their size says nothing.
+            Value::Int(_) => return f.write_str("Int(<redacted>)"),
+            Value::Float(_) => return f.write_str("Float(<redacted>)"),
+            Value::Bool(_) => return f.write_str("Bool(<redacted>)"),
+        };
+        f.debug_tuple(kind).field(&Redacted(len)).finish()
+    }
+}
+
+/// Stands for a secret of `.0` bytes in `Debug` output.
+struct Redacted(usize);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
 }
 
 impl Value {
@@ -122,5 +177,48 @@ pub fn wipe_value(value: &mut Value) {
         Value::Float(f) => f.zeroize(),
         Value::Bool(b) => *b = false,
         Value::Null => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_shape_but_no_value() {
+        let doc = Document::new(vec![vec![
+            Entry::Comment(Comment::new(" s3cr3t note")),
+            Entry::Pair(
+                "db".into(),
+                Value::Map(vec![
+                    Entry::Pair("password".into(), Value::Str("s3cr3t".into())),
+                    Entry::Pair("port".into(), Value::Int(5432)),
+                    Entry::Pair("ratio".into(), Value::Float(3.25)),
+                    Entry::Pair("on".into(), Value::Bool(true)),
+                    Entry::Pair("raw".into(), Value::Bytes(b"s3cr3t\xff".to_vec())),
+                    Entry::Pair("at".into(), Value::Time("2024-01-02T03:04:05Z".into())),
+                    Entry::Pair("none".into(), Value::Null),
+                ]),
+            ),
+            Entry::Pair(
+                "tags".into(),
+                Value::List(vec![
+                    Value::Str("s3cr3t".into()),
+                    Value::Comment(Comment::new("s3cr3t")),
+                ]),
+            ),
+        ]]);
+        let shown = format!("{doc:?}");
+        for secret in ["s3cr3t", "5432", "3.25", "true", "2024"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(
+            shown,
+            "Document { branches: [[Comment { text: <12 bytes>, inline: false }, \
+             Pair(\"db\", Map([Pair(\"password\", Str(<6 bytes>)), Pair(\"port\", Int(<redacted>)), \
+             Pair(\"ratio\", Float(<redacted>)), Pair(\"on\", Bool(<redacted>)), \
+             Pair(\"raw\", Bytes(<7 bytes>)), Pair(\"at\", Time(<20 bytes>)), Pair(\"none\", Null)])), \
+             Pair(\"tags\", List([Str(<6 bytes>), Comment { text: <6 bytes>, inline: false }]))]] }"
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use rsops::exec::{self, EnvBlock, FileKind, Inherit, Wait};
+use rsops::exec::{self, EnvBlock, FileKind, Inherit, Launcher, Wait};
 use tokio::runtime::Runtime;
 use zeroize::Zeroizing;
 
@@ -24,6 +24,10 @@ const CONFLICTING_PARAMETERS: i32 = 8;
 fn fail(e: impl std::fmt::Display) -> Failure {
     Failure::new(1, e.to_string())
 }
+
+/// The reference's exit code when the plaintext cannot be printed in the
+/// output format (nested values as dotenv, say).
+const COULD_NOT_PRINT: i32 = 4;
 
 /// The reference's exit code when the encrypted file cannot be read.
 const COULD_NOT_READ_INPUT: i32 = 2;
@@ -102,27 +106,28 @@ pub fn run_env(cli: &Cli, args: &ExecEnvArgs, runtime: &Runtime) -> Result<ExitC
     }
     let input = input(cli, &args.file, &args.input, "exec-env")?;
     let inherit = inherit(&args.launch)?;
+    let launcher = Launcher::new(args.launch.kill_after);
     let decrypted = decrypt(runtime, &input, &args.input)?;
     let variables = exec::variables(&decrypted.document).map_err(fail)?;
     drop(decrypted);
     let user_env = switch_user(&args.launch)?;
-    let overrides = user_env.iter().map(|(k, v)| (*k, v.as_str())).chain(
+    let overrides = user_env.iter().map(|(k, v)| (*k, v.as_bytes())).chain(
         variables
             .iter()
-            .map(|v| (v.name.as_str(), v.value.as_str())),
+            .map(|v| (v.name.as_str(), v.value.as_slice())),
     );
     let env = EnvBlock::build(&inherit, overrides).map_err(fail)?;
     drop(variables);
     let command = args.command.as_bytes();
     if args.same_process {
-        return Err(fail(exec::replace_process(command, &env)));
+        return Err(fail(launcher.replace_process(command, &env)));
     }
     let wait = if args.launch.background {
         Wait::Background
     } else {
         Wait::Foreground
     };
-    exec::run(command, env, wait).map(exit).map_err(fail)
+    launcher.run(command, env, wait).map(exit).map_err(fail)
 }
 
 /// Runs `rsops exec-file`.
@@ -136,11 +141,12 @@ pub fn run_file(cli: &Cli, args: &ExecFileArgs, runtime: &Runtime) -> Result<Exi
         // backgrounded command could not rely on it: rsops waits instead.
         warn_background("exec-file");
     }
+    let launcher = Launcher::new(args.launch.kill_after);
     let decrypted = decrypt(runtime, &input, &args.input)?;
     let plaintext = input
         .output_format
         .emit(&decrypted.document, input.emit)
-        .map_err(|e| fail(format!("cannot print the plaintext: {e}")))?;
+        .map_err(|e| Failure::new(COULD_NOT_PRINT, format!("cannot print the plaintext: {e}")))?;
     let plaintext = Zeroizing::new(plaintext);
     drop(decrypted);
     let user_env = switch_user(&args.launch)?;
@@ -149,9 +155,10 @@ pub fn run_file(cli: &Cli, args: &ExecFileArgs, runtime: &Runtime) -> Result<Exi
     let kind = if args.no_fifo {
         FileKind::Regular
     } else {
-        FileKind::Fifo
+        FileKind::Memory
     };
-    exec::run_with_file(args.command.as_bytes(), plaintext, kind, filename, env)
+    launcher
+        .run_with_file(args.command.as_bytes(), plaintext, kind, filename, env)
         .map(exit)
         .map_err(fail)
 }

@@ -41,8 +41,9 @@ pub enum EnvError {
 pub struct Variable {
     /// The key.
     pub name: String,
-    /// The value, formatted as the reference does.
-    pub value: Zeroizing<String>,
+    /// The value, formatted as the reference does. Bytes, not text: a value
+    /// may be any bytes, as a Go string may.
+    pub value: Zeroizing<Vec<u8>>,
 }
 
 /// The top-level values of the first document, as `sops exec-env` turns
@@ -68,26 +69,25 @@ pub fn variables(document: &Document) -> Result<Vec<Variable>, EnvError> {
     Ok(vars)
 }
 
-/// Formats a scalar as the reference's `stores.ValToString` (and Go's `%v`)
-/// does; `None` for maps and lists.
-pub fn format_value(value: &Value) -> Option<Zeroizing<String>> {
+/// Formats a scalar as the reference does: a string as it is, anything else
+/// as `stores.ValToString` (and Go's `%v`) prints it; `None` for maps and lists.
+pub fn format_value(value: &Value) -> Option<Zeroizing<Vec<u8>>> {
     let text = match value {
         Value::Map(_) | Value::List(_) => return None,
         Value::Str(s) => s.clone(),
+        // A `str` value that is not UTF-8 (a Go string holds any bytes): the
+        // reference passes its bytes on unchanged. (A `type:bytes` value
+        // also lands here; the reference cannot decrypt those at all.)
+        Value::Bytes(b) => return Some(Zeroizing::new(b.clone())),
         Value::Int(i) => i.to_string(),
         Value::Float(f) => format_go_float(*f),
         Value::Bool(b) => b.to_string(),
         // Go prints a time.Time with the RFC 3339 layout: whole seconds.
         Value::Time(t) => parse_rfc3339(t).map_or_else(|| t.clone(), |t| t.rfc3339()),
-        // Go's `%v` of a []byte: its decimal bytes in brackets.
-        Value::Bytes(b) => {
-            let bytes: Vec<String> = b.iter().map(u8::to_string).collect();
-            format!("[{}]", bytes.join(" "))
-        }
         Value::Null => "<nil>".to_string(),
         Value::Comment(c) => c.text.clone(),
     };
-    Some(Zeroizing::new(text))
+    Some(Zeroizing::new(text.into_bytes()))
 }
 
 /// `strconv.FormatFloat(f, 'G', -1, 64)`, with `.0` added when that reads as
@@ -143,10 +143,11 @@ pub struct EnvBlock {
 
 impl EnvBlock {
     /// rsops' inherited variables, filtered by `inherit`, then `overrides`
-    /// in order (the `--user` variables, then the secrets).
-    pub fn build<'a>(
+    /// in order (the `--user` variables, then the secrets). Values are bytes
+    /// (`&str` or `&[u8]`), as an environment's are.
+    pub fn build<'a, V: AsRef<[u8]>>(
         inherit: &Inherit,
-        overrides: impl IntoIterator<Item = (&'a str, &'a str)>,
+        overrides: impl IntoIterator<Item = (&'a str, V)>,
     ) -> Result<EnvBlock, EnvError> {
         let mut block = EnvBlock::default();
         for (name, value) in std::env::vars_os() {
@@ -165,12 +166,12 @@ impl EnvBlock {
             if name.contains('=') {
                 return Err(EnvError::KeyWithEquals(name.to_string()));
             }
-            block.set(name.as_bytes(), value.as_bytes())?;
+            block.set(name.as_bytes(), value.as_ref())?;
         }
         Ok(block)
     }
 
-    fn set(&mut self, name: &[u8], value: &[u8]) -> Result<(), EnvError> {
+    pub(crate) fn set(&mut self, name: &[u8], value: &[u8]) -> Result<(), EnvError> {
         if name.contains(&0) || value.contains(&0) {
             return Err(EnvError::Nul(String::from_utf8_lossy(name).into_owned()));
         }
@@ -226,7 +227,9 @@ mod tests {
     }
 
     fn formatted(v: Value) -> String {
-        format_value(&v).map(|s| s.to_string()).unwrap_or_default()
+        format_value(&v)
+            .map(|s| String::from_utf8_lossy(&s).into_owned())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -248,8 +251,26 @@ mod tests {
             formatted(Value::Time("2024-01-02T03:04:05.5+01:00".into())),
             "2024-01-02T03:04:05+01:00"
         );
-        assert_eq!(formatted(Value::Bytes(b"hi".to_vec())), "[104 105]");
         assert_eq!(formatted(Value::Null), "<nil>");
+    }
+
+    /// A `str` value holding `caf\xe9` (Latin-1) reaches the child as those
+    /// four bytes, as with the reference, not as Go's `%v` of a byte slice.
+    #[test]
+    fn strings_that_are_not_utf8_keep_their_bytes() {
+        let raw = b"caf\xe9\n\x01".to_vec();
+        let value = format_value(&Value::Bytes(raw.clone()));
+        assert_eq!(value.as_deref().map(Vec::as_slice), Some(&raw[..]));
+        let d = doc(vec![pair("LATIN", Value::Bytes(raw.clone()))]);
+        let vars = variables(&d).unwrap_or_default();
+        let block = EnvBlock::build(
+            &Inherit::Only(vec![]),
+            vars.iter().map(|v| (v.name.as_str(), v.value.as_slice())),
+        )
+        .unwrap_or_default();
+        assert_eq!(block.get("LATIN"), Some(&raw[..]));
+        let entries: Vec<&CStr> = block.entries().iter().map(AsRef::as_ref).collect();
+        assert_eq!(entries[0].to_bytes(), b"LATIN=caf\xe9\n\x01");
     }
 
     #[test]

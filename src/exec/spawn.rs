@@ -1,53 +1,170 @@
 //! Starting `/bin/sh -c COMMAND` with an environment rsops built itself.
 //!
-//! `posix_spawn` (not `std::process::Command`) takes the environment block
-//! as rsops made it, so the only copies of the secrets are the block's own
-//! buffers, which are wiped when it is dropped. The child gets rsops'
-//! standard input, output and error as they are.
+//! rsops forks and execs by hand (not `std::process::Command`, not
+//! `posix_spawn`) because the child has work to do between the two that
+//! neither offers: join a process group of its own, take the terminal's
+//! foreground, ask to be sent SIGTERM if rsops dies, and put back what rsops
+//! inherited (see `inherited`). The environment block goes to `execve` as
+//! rsops made it, so the only copies of the secrets are the block's own
+//! buffers, wiped when it is dropped. The child gets rsops' standard input,
+//! output and error as they are.
+//!
+//! Between `fork` and `exec` the child makes only system calls: no
+//! allocation, no lock, nothing a thread of the parent could be holding.
 
-use std::ffi::{CStr, CString};
+use std::ffi::{c_char, CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
-use nix::spawn::{posix_spawn, PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
-use nix::sys::signal::{pthread_sigmask, SigHandler, SigSet, SigmaskHow, Signal};
-use nix::unistd::Pid;
+use nix::fcntl::OFlag;
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{pipe2, read, setpgid, Pid};
 
 use super::env::EnvBlock;
+use super::inherited::Inherited;
 use super::ExecError;
 
 const SHELL: &CStr = c"/bin/sh";
 
-fn argv(command: &CStr) -> [&CStr; 3] {
-    [SHELL, c"-c", command]
+/// Where the child goes.
+pub(crate) enum Placement<'a> {
+    /// rsops' own process group, nothing else (the deprecated `--background`).
+    Detached,
+    /// A process group of its own, the terminal's foreground if rsops had
+    /// it, and SIGTERM when rsops dies.
+    Supervised {
+        /// The terminal to take, when rsops is in its foreground.
+        terminal: Option<BorrowedFd<'a>>,
+        /// Signals rsops catches, reset to their default action in the child.
+        caught: &'a [Signal],
+    },
+}
+
+/// Starts the shell and returns its pid, which is also its process group's
+/// id when [`Placement::Supervised`].
+pub(crate) fn spawn_shell(
+    command: &CString,
+    env: &EnvBlock,
+    inherited: &Inherited,
+    placement: Placement<'_>,
+) -> Result<Pid, ExecError> {
+    let argv = [
+        SHELL.as_ptr(),
+        c"-c".as_ptr(),
+        command.as_ptr(),
+        std::ptr::null(),
+    ];
+    let envp: Vec<*const c_char> = env
+        .entries()
+        .iter()
+        .map(|entry| entry.as_ref().as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let (report_read, report_write) = pipe2(OFlag::O_CLOEXEC).map_err(spawn_error)?;
+    let parent = nix::unistd::getpid();
+
+    // Signals stay blocked across the fork, so no rsops handler can run in
+    // the child before it has reset them.
+    let mut previous = SigSet::empty();
+    pthread_sigmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut previous),
+    )
+    .map_err(spawn_error)?;
+    // SAFETY: the child branch only makes async-signal-safe system calls on
+    // memory prepared above, then execs or exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: see above; never returns.
+        unsafe {
+            exec_child(
+                &argv,
+                &envp,
+                inherited,
+                &placement,
+                parent,
+                report_write.as_raw_fd(),
+            )
+        }
+    }
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
+    if pid < 0 {
+        return Err(spawn_error(Errno::last()));
+    }
+    let child = Pid::from_raw(pid);
+    drop(report_write);
+    if let Placement::Supervised { .. } = placement {
+        // Also from this side, so the group exists whichever runs first.
+        // EACCES: the child has exec'd, after joining it.
+        let _ = setpgid(child, child);
+    }
+    let mut errno = [0u8; 4];
+    let mut got = 0;
+    while got < errno.len() {
+        match read(&report_read, &mut errno[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => {}
+            Err(_) => break,
+        }
+    }
+    if got == errno.len() {
+        // exec failed: the child has exited with 127; reap it.
+        let _ = waitpid(child, None);
+        return Err(spawn_error(Errno::from_raw(i32::from_ne_bytes(errno))));
+    }
+    Ok(child)
+}
+
+/// The child's half of [`spawn_shell`].
+///
+/// # Safety
+/// Must only run in a freshly forked child: it never returns.
+unsafe fn exec_child(
+    argv: &[*const c_char; 4],
+    envp: &[*const c_char],
+    inherited: &Inherited,
+    placement: &Placement<'_>,
+    parent: Pid,
+    report: i32,
+) -> ! {
+    if let Placement::Supervised { terminal, caught } = placement {
+        libc::setpgid(0, 0);
+        if let Some(terminal) = terminal {
+            // SIGTTOU is blocked (all signals are), so this cannot stop us.
+            libc::tcsetpgrp(terminal.as_raw_fd(), libc::getpid());
+        }
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        if libc::getppid() != parent.as_raw() {
+            // rsops died before the request above took effect.
+            libc::_exit(128 + libc::SIGTERM);
+        }
+        inherited.restore(caught);
+    } else {
+        inherited.restore(&[]);
+    }
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
+    let errno = *libc::__errno_location();
+    let bytes = errno.to_ne_bytes();
+    libc::write(report, bytes.as_ptr().cast(), bytes.len());
+    libc::_exit(127)
 }
 
 fn spawn_error(e: Errno) -> ExecError {
     ExecError::Spawn(e.into())
 }
 
-/// Starts the shell. Like `std::process::Command`, it gives the child an
-/// empty signal mask and the default SIGPIPE action, which Rust programs
-/// ignore but shell pipelines rely on.
-pub(crate) fn spawn_shell(command: &CString, env: &EnvBlock) -> Result<Pid, ExecError> {
-    let mut attr = PosixSpawnAttr::init().map_err(spawn_error)?;
-    attr.set_flags(
-        PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
-    )
-    .map_err(spawn_error)?;
-    attr.set_sigmask(&SigSet::empty()).map_err(spawn_error)?;
-    attr.set_sigdefault(&SigSet::from(Signal::SIGPIPE))
-        .map_err(spawn_error)?;
-    let actions = PosixSpawnFileActions::init().map_err(spawn_error)?;
-    posix_spawn(SHELL, &actions, &attr, &argv(command), env.entries()).map_err(spawn_error)
-}
-
 /// Replaces rsops with the shell (`--same-process`); returns only on failure.
-pub(crate) fn exec_shell(command: &CString, env: &EnvBlock) -> ExecError {
-    // SAFETY: restoring the default action installs no Rust handler; rsops
-    // is about to be replaced, and nothing relies on SIGPIPE being ignored.
-    let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+pub(crate) fn exec_shell(command: &CString, env: &EnvBlock, inherited: &Inherited) -> ExecError {
+    inherited.restore(&[]);
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    match nix::unistd::execve(SHELL, &argv(command), env.entries()) {
+    let argv = [SHELL, c"-c", command.as_c_str()];
+    match nix::unistd::execve(SHELL, &argv, env.entries()) {
         Err(e) => spawn_error(e),
         Ok(never) => match never {},
     }

@@ -37,6 +37,10 @@ pub fn switch_user(name: &str) -> Result<Vec<(&'static str, String)>, UserError>
     initgroups(&c_name, user.gid).map_err(fail)?;
     setgid(user.gid).map_err(fail)?;
     setuid(user.uid).map_err(fail)?;
+    // Changing user makes the kernel mark rsops undumpable, which also
+    // closes its /proc/<pid>/fd to that user — where `exec-file`'s command
+    // opens the secret file. Core dumps stay off through the resource limit.
+    nix::sys::prctl::set_dumpable(true).map_err(fail)?;
     Ok(vec![
         ("HOME", user.dir.to_string_lossy().into_owned()),
         ("USER", user.name.clone()),

@@ -313,7 +313,9 @@ fn copies_in_memory(pid: u32, needle: &[u8]) -> usize {
 
 // exec-env: variables, their formatting, --pristine/--keep, --same-process, --background.
 mod env;
-// exec-file: FIFO and file modes, {} substitution, repeated reads, argument checks.
+// exec-file: in-memory and file modes, {} substitution, repeated reads, argument checks.
 mod file;
 // Both: exit codes, signals, cleanup, what rsops' process reveals, --user.
 mod process;
+// The launcher's promises under hostile conditions (issue 11).
+mod hostile;

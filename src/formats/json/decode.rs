@@ -2,12 +2,16 @@
 //! state machine driven by the store's recursive `treeBranchFromJSONDecoder`.
 //!
 //! Mirroring that structure (rather than using a general JSON parser) keeps
-//! the reference's quirks: duplicate keys are kept in order, anything after
-//! the top-level object is never read, and an end of input where a value
-//! should start quietly ends the enclosing object (so `{"a": 1, "b":` parses
-//! as `{"a": 1}`). Numbers become `Int` when they fit an `i64`, else `Float`,
-//! as sops 3.13's `normalizeJSONNumber` does; strings are decoded as Go does,
-//! with invalid UTF-8 and lone surrogates turned into U+FFFD.
+//! the reference's quirks: duplicate keys are kept in order, and an end of
+//! input where a value should start quietly ends the enclosing object (so
+//! `{"a": 1, "b":` parses as `{"a": 1}`). Anything but whitespace after the
+//! top-level object is refused, as sops up to 3.12 refuses it (its
+//! `json.Unmarshal` of the whole file fails with "invalid character … after
+//! top-level value"); sops 3.13 stopped reading there and silently drops it,
+//! which would hide whatever a bad merge or a concatenation appended.
+//! Numbers become `Int` when they fit an `i64`, else `Float`, as sops 3.13's
+//! `normalizeJSONNumber` does; strings are decoded as Go does, with invalid
+//! UTF-8 and lone surrogates turned into U+FFFD.
 
 use crate::tree::{Entry, Map, Value};
 
@@ -69,11 +73,22 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// Reads the top-level object (Go's `treeBranchFromJSON`).
+    /// Reads the top-level object (Go's `treeBranchFromJSON`), then checks
+    /// that only whitespace follows it.
     pub(super) fn top_level(&mut self) -> Result<Map, DecodeError> {
         let start = self.skip_space();
         match self.token() {
-            Ok(Token::ObjOpen) => self.branch(1),
+            Ok(Token::ObjOpen) => {
+                let map = self.branch(1)?;
+                let end = self.skip_space();
+                if end < self.input.len() {
+                    return Err(DecodeError::Syntax(
+                        end,
+                        "unexpected data after the top-level object",
+                    ));
+                }
+                Ok(map)
+            }
             Ok(_) => Err(DecodeError::Syntax(
                 start,
                 "the top-level value must be an object",

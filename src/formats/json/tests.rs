@@ -167,12 +167,31 @@ fn strings_decode_as_go() {
 }
 
 #[test]
-fn duplicates_and_trailing_input_are_kept_and_ignored() {
-    let input = r#"{"d": 1, "d": {"x": 1, "x": 2}} ] garbage"#;
+fn duplicates_are_kept_in_order() {
+    let input = r#"{"d": 1, "d": {"x": 1, "x": 2}}"#;
     assert_eq!(
         roundtrip(input),
         "{\n\t\"d\": 1,\n\t\"d\": {\n\t\t\"x\": 1,\n\t\t\"x\": 2\n\t}\n}\n"
     );
+}
+
+/// sops 3.11's `json.Unmarshal` refuses anything after the top-level object;
+/// rsops does too, naming where it starts.
+#[test]
+fn trailing_input_is_refused_with_its_position() {
+    assert_eq!(roundtrip("{\"a\": 1}\n \t\r\n"), "{\n\t\"a\": 1\n}\n");
+    for (input, at) in [
+        (r#"{"d": 1} ] garbage"#, "line 1, column 10"),
+        ("{\"a\": 1}\n{\"s3cr3t\": 2}\n", "line 2, column 1"),
+        ("{}x", "line 1, column 3"),
+        ("{\"a\": {}}}", "line 1, column 10"),
+    ] {
+        let err = parse(input.as_bytes()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("invalid json: unexpected data after the top-level object at {at}")
+        );
+    }
 }
 
 #[test]

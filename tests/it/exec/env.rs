@@ -253,3 +253,39 @@ fn background_returns_at_once_and_the_command_runs_on() {
     fs::write(&gate, b"").expect("open the gate");
     wait_for_line(&done, SECRET);
 }
+
+/// A `str` value whose bytes are not UTF-8 reaches the command as those
+/// bytes, as with the reference (which holds it in a Go string), not as
+/// Go's `%v` of a byte slice (`[99 97 102 233]`).
+#[test]
+fn values_that_are_not_utf8_reach_the_command_as_their_bytes() {
+    let setup = Setup::new();
+    let recipient = setup.sandbox.keys[0].recipient.clone();
+    let encrypt = |name: &str, plain: &[u8]| {
+        let plain_path = setup.sandbox.write(name, plain);
+        let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+        let encrypted = setup.sandbox.sops_encrypt(
+            &plain_path,
+            &["--age", &recipient],
+            &format!("{stem}.enc.{ext}"),
+        );
+        fs::remove_file(plain_path).expect("remove plaintext");
+        encrypted
+    };
+    // Latin-1 `café` and stray bytes in a dotenv file, and the same as YAML
+    // `!!binary` strings.
+    let dotenv = encrypt("latin1.env", b"LATIN=caf\xe9\nMIXED=\xff\xfeok\x80\n");
+    let yaml = encrypt(
+        "binary.yaml",
+        b"LATIN: !!binary Y2Fm6Q==\nMIXED: !!binary //5va4A=\n",
+    );
+    let command = "printf %s \"$LATIN|$MIXED\" | od -An -tx1";
+    for file in [&dotenv, &yaml] {
+        let what = file.display().to_string();
+        let reference = run(setup.sops().arg("exec-env").arg(file).arg(command), b"");
+        let ours = run(setup.rsops().arg("exec-env").arg(file).arg(command), b"");
+        assert_same(&what, &reference, &ours);
+        let dump: String = text(&ours.stdout).split_whitespace().collect();
+        assert_eq!(dump, "636166e97cfffe6f6b80", "{what}");
+    }
+}

@@ -1,4 +1,4 @@
-//! `exec-file`: the decrypted file at a private path, as a FIFO every open
+//! `exec-file`: the decrypted file at a private path, in memory, every open
 //! can read or as a 0600 file, and the checks on its arguments.
 
 use super::*;
@@ -43,13 +43,32 @@ fn exec_file_serves_json_rpc_and_every_read_gets_the_whole_file() {
 }
 
 #[test]
-fn exec_file_offers_a_private_fifo_or_file_in_a_private_directory() {
+fn exec_file_offers_a_private_memory_file_or_file_in_a_private_directory() {
     let setup = Setup::new();
     let file = setup.dotenv();
-    let command = "stat -c '%F %a' {}; stat -c '%F %a' \"$(dirname {})\"; basename {}";
+    let command = "stat -L -c '%F %a' {}; stat -c '%F %a' \"$(dirname {})\"; basename {}";
     let ours = run(setup.rsops().arg("exec-file").arg(&file).arg(command), b"");
-    assert_ok("fifo", &ours);
-    assert_eq!(text(&ours.stdout), "fifo 600\ndirectory 700\ntmp-file\n");
+    assert_ok("memory", &ours);
+    assert_eq!(
+        text(&ours.stdout),
+        "regular file 600\ndirectory 700\ntmp-file\n"
+    );
+    // In memory: a link into rsops' /proc, nothing on the filesystem.
+    let ours = run(
+        setup
+            .rsops()
+            .arg("exec-file")
+            .arg(&file)
+            .arg("readlink {}; echo $PPID"),
+        b"",
+    );
+    assert_ok("memory link", &ours);
+    let out = text(&ours.stdout);
+    let (target, rsops) = out.trim().split_once('\n').unwrap_or_default();
+    assert!(
+        target.starts_with(&format!("/proc/{rsops}/fd/")),
+        "{target} ({rsops})"
+    );
     let ours = run(
         setup
             .rsops()
@@ -127,10 +146,10 @@ fn placeholders_repeat_and_survive_a_tmpdir_with_spaces_and_quotes() {
 }
 
 #[test]
-fn a_command_that_never_opens_the_fifo_does_not_hang_rsops() {
+fn a_command_that_never_opens_the_file_does_not_hang_rsops() {
     let setup = Setup::new();
     let file = setup.dotenv();
-    for command in ["exit 3", "test -p {} && exit 3", "exec 3<&-; exit 3"] {
+    for command in ["exit 3", "test -r {} && exit 3", "exec 3<&-; exit 3"] {
         let ours = run(setup.rsops().arg("exec-file").arg(&file).arg(command), b"");
         assert_eq!(
             ours.status.code(),
