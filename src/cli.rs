@@ -9,7 +9,13 @@ use clap::{Args, Parser, Subcommand};
 
 /// A fast, SOPS-compatible secrets decryptor and secret launcher.
 #[derive(Debug, Parser)]
-#[command(name = "rsops", version, about, propagate_version = true)]
+#[command(
+    name = "rsops",
+    version,
+    long_version = long_version(),
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -54,6 +60,48 @@ pub enum Command {
     /// List a file's key groups and entries and whether each can be unwrapped here,
     /// without decrypting the file.
     Keys(KeysArgs),
+    /// Print a shell completion script, e.g. `source <(rsops completion bash)`.
+    Completion(CompletionArgs),
+    /// Print the manual page (roff), e.g. `rsops man > ~/.local/share/man/man1/rsops.1`.
+    Man,
+}
+
+/// `rsops completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// The key sources this binary was built with (cargo features), by the
+/// names `.sops.yaml` and the file metadata use.
+pub fn key_sources() -> Vec<&'static str> {
+    [
+        (cfg!(feature = "age"), "age"),
+        (cfg!(feature = "pgp"), "pgp"),
+        (cfg!(feature = "aws"), "kms"),
+        (cfg!(feature = "gcp"), "gcp_kms"),
+        (cfg!(feature = "azure"), "azure_kv"),
+        (cfg!(feature = "vault"), "hc_vault"),
+    ]
+    .into_iter()
+    .filter_map(|(enabled, name)| enabled.then_some(name))
+    .collect()
+}
+
+/// `rsops --version`: also the key sources built in and the sops file
+/// format rsops reads and writes.
+fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{}\nsops file format: reads sops 3.x files, writes version {}\nkey sources: {}",
+            env!("CARGO_PKG_VERSION"),
+            rsops::metadata::WRITTEN_VERSION,
+            key_sources().join(", ")
+        )
+    })
 }
 
 /// How keys are tried: shared by every command that unwraps the data key.
@@ -228,7 +276,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
     let is_subcommand = |a: &OsString| {
         matches!(
             a.to_str(),
-            Some("decrypt" | "exec-env" | "exec-file" | "keys" | "help")
+            Some("decrypt" | "exec-env" | "exec-file" | "keys" | "completion" | "man" | "help")
         )
     };
     // Only a `-d` before any subcommand name is the legacy flag; later ones

@@ -2,6 +2,7 @@
 
 mod config;
 mod decrypt;
+mod docs;
 mod exec;
 mod input;
 mod keys;
@@ -51,6 +52,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::ExecEnv(ref args) => exec::run_env(&cli, args, &runtime),
         Command::ExecFile(ref args) => exec::run_file(&cli, args, &runtime),
         Command::Keys(ref args) => runtime.block_on(keys::run(&cli, args)),
+        Command::Completion(ref args) => docs::completion(args.shell),
+        Command::Man => docs::man(),
     }
 }
 

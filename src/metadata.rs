@@ -14,6 +14,11 @@ use rsops_keysource::KeyEntry;
 use crate::formats::MetadataLayout;
 use crate::tree::{Document, Entry, Map, Value};
 
+/// The sops version rsops writes into `sops.version`: that of the reference
+/// binary whose output rsops is compared with byte for byte (a reader uses
+/// the field only to work around bugs of sops before 3.7).
+pub const WRITTEN_VERSION: &str = "3.11.0";
+
 /// The key lists a key group may hold, in the order the reference reads them.
 pub const KEY_KINDS: [&str; 7] = [
     "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "age", "pgp",

@@ -237,3 +237,56 @@ fn age_ssh_identities() {
     );
     assert_same("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &reference, &ours);
 }
+
+#[test]
+fn version_names_the_key_sources_and_the_file_format() {
+    let sandbox = Sandbox::new(0);
+    let ours = run(sandbox.rsops().arg("--version"), b"");
+    assert!(ours.status.success());
+    let text = String::from_utf8_lossy(&ours.stdout);
+    assert!(text.starts_with("rsops "), "{text}");
+    assert!(text.contains("writes version 3.11.0"), "{text}");
+    let sources = text
+        .lines()
+        .find_map(|l| l.strip_prefix("key sources: "))
+        .unwrap_or_default();
+    for source in ["age", "pgp", "kms", "gcp_kms", "azure_kv", "hc_vault"] {
+        assert!(sources.split(", ").any(|s| s == source), "{text}");
+    }
+}
+
+#[test]
+fn completions_load_in_their_shells_and_the_man_page_renders() {
+    let sandbox = Sandbox::new(0);
+    // The spelling sops 3.11 has: `completion bash`, `completion zsh`.
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let ours = run(sandbox.rsops().args(["completion", shell]), b"");
+        assert!(ours.status.success(), "{shell}");
+        assert!(
+            String::from_utf8_lossy(&ours.stdout).contains("exec-file"),
+            "{shell}"
+        );
+    }
+    let script = sandbox.write(
+        "completion.bash",
+        &run(sandbox.rsops().args(["completion", "bash"]), b"").stdout,
+    );
+    let loaded = run(
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("source {} && complete -p rsops", script.display())),
+        b"",
+    );
+    assert!(
+        String::from_utf8_lossy(&loaded.stdout).contains("rsops"),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let page = run(sandbox.rsops().arg("man"), b"");
+    assert!(page.status.success());
+    let page = String::from_utf8_lossy(&page.stdout);
+    assert!(page.contains(".TH rsops 1"), "{page}");
+    assert!(page.contains("exec\\-env"), "{page}");
+    let unknown = run(sandbox.rsops().args(["completion", "tcsh"]), b"");
+    assert_eq!(unknown.status.code(), Some(2));
+}

@@ -230,8 +230,39 @@ fn response(id: usize, value: &str) -> String {
     format!("{{\"jsonrpc\": \"2.0\", \"id\": {id}, \"result\": {{\"value\": \"{value}\"}}}}\n")
 }
 
+/// The trap script's files for run `name`: where it notes signals, and
+/// where it says it is ready.
+struct Trap {
+    marker: PathBuf,
+    ready: PathBuf,
+}
+
+impl Trap {
+    fn new(setup: &Setup, name: &str) -> Trap {
+        Trap {
+            marker: setup.path(&format!("{name}.signals")),
+            ready: setup.path(&format!("{name}.ready")),
+        }
+    }
+
+    /// `rsops SUBCOMMAND EXTRA… FILE 'exec python3 trap.py …'` (reading the
+    /// file first under exec-file), not started.
+    fn command(&self, setup: &Setup, subcommand: &str, extra: &[&str], file: &Path) -> Command {
+        let read = if subcommand == "exec-file" { " {}" } else { "" };
+        let script = format!(
+            "exec python3 {} {} {}{read}",
+            setup.path("trap.py").display(),
+            self.marker.display(),
+            self.ready.display()
+        );
+        let mut cmd = setup.rsops();
+        cmd.arg(subcommand).args(extra).arg(file).arg(script);
+        cmd
+    }
+}
+
 /// Starts `rsops SUBCOMMAND FILE 'python3 trap.py …'` and waits until the
-/// command is ready. Returns the child and the marker file.
+/// command is ready. Returns the child, the marker file and the ready file.
 fn start_trap(
     setup: &Setup,
     subcommand: &str,
@@ -239,25 +270,10 @@ fn start_trap(
     file: &Path,
     name: &str,
 ) -> (Child, PathBuf, PathBuf) {
-    let marker = setup.path(&format!("{name}.signals"));
-    let ready = setup.path(&format!("{name}.ready"));
-    let read = if subcommand == "exec-file" { " {}" } else { "" };
-    let command = format!(
-        "exec python3 {} {} {}{read}",
-        setup.path("trap.py").display(),
-        marker.display(),
-        ready.display()
-    );
-    let child = start(
-        setup
-            .rsops()
-            .arg(subcommand)
-            .args(extra)
-            .arg(file)
-            .arg(command),
-    );
-    wait_for(&ready);
-    (child, marker, ready)
+    let trap = Trap::new(setup, name);
+    let child = start(&mut trap.command(setup, subcommand, extra, file));
+    wait_for(&trap.ready);
+    (child, trap.marker, trap.ready)
 }
 
 #[track_caller]

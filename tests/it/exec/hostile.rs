@@ -124,29 +124,19 @@ fn signals_ignored_under_nohup_stay_ignored_like_the_reference() {
         assert_eq!(output.status.code(), Some(0), "{tool}: SIGHUP not ignored");
     }
     // rsops ignores it too: a SIGHUP is neither forwarded nor fatal.
-    let marker = setup.path("nohup.signals");
-    let ready = setup.path("nohup.ready");
-    let command = format!(
-        "exec python3 {} {} {}",
-        setup.path("trap.py").display(),
-        marker.display(),
-        ready.display()
-    );
-    let mut cmd = setup.rsops();
-    ignoring(&mut cmd, Signal::SIGHUP)
-        .arg("exec-env")
-        .arg(&file)
-        .arg(command);
+    let trap = Trap::new(&setup, "nohup");
+    let mut cmd = trap.command(&setup, "exec-env", &[], &file);
+    ignoring(&mut cmd, Signal::SIGHUP);
     let child = start(&mut cmd);
-    wait_for(&ready);
+    wait_for(&trap.ready);
     let rsops = Pid::from_raw(child.id() as i32);
     kill(rsops, Signal::SIGHUP).expect("signal rsops");
     kill(rsops, Signal::SIGUSR1).expect("signal rsops");
-    wait_for_line(&marker, "SIGUSR1");
+    wait_for_line(&trap.marker, "SIGUSR1");
     kill(rsops, Signal::SIGTERM).expect("signal rsops");
     assert_eq!(finish(child).status.code(), Some(42));
     assert_eq!(
-        fs::read_to_string(&marker).unwrap_or_default(),
+        fs::read_to_string(&trap.marker).unwrap_or_default(),
         "SIGUSR1\nSIGTERM\n"
     );
 }
@@ -367,21 +357,9 @@ fn a_core_dump_during_exec_holds_no_plaintext() {
         // A crash, with core dumps allowed: rsops turns them off.
         let cwd = setup.path(&format!("{name}.cwd"));
         fs::create_dir(&cwd).expect("mkdir");
-        let marker = setup.path(&format!("{name}.signals"));
-        let ready = setup.path(&format!("{name}.ready"));
-        let read = if subcommand == "exec-file" { " {}" } else { "" };
-        let command = format!(
-            "exec python3 {} {} {}{read}",
-            setup.path("trap.py").display(),
-            marker.display(),
-            ready.display()
-        );
-        let mut cmd = setup.rsops();
-        cmd.current_dir(&cwd)
-            .arg(subcommand)
-            .args(extra)
-            .arg(&file)
-            .arg(command);
+        let trap = Trap::new(&setup, &format!("{name}-crash"));
+        let mut cmd = trap.command(&setup, subcommand, extra, &file);
+        cmd.current_dir(&cwd);
         // SAFETY: only setrlimit between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
@@ -394,7 +372,7 @@ fn a_core_dump_during_exec_holds_no_plaintext() {
             });
         }
         let child = start(&mut cmd);
-        wait_for(&ready);
+        wait_for(&trap.ready);
         kill(Pid::from_raw(child.id() as i32), Signal::SIGABRT).expect("abort rsops");
         let output = finish(child);
         assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{name}");
@@ -423,7 +401,7 @@ fn a_core_dump_during_exec_holds_no_plaintext() {
             }
         }
         // The command was sent SIGTERM when rsops died.
-        wait_for_line(&marker, "SIGTERM");
+        wait_for_line(&trap.marker, "SIGTERM");
     }
 }
 
