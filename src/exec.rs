@@ -49,8 +49,8 @@ pub enum ExecError {
     /// The command contains a NUL byte, which no `exec` can pass on.
     #[error("the command contains a NUL byte")]
     NulInCommand,
-    /// `--filename` is not a plain file name.
-    #[error("--filename `{0}` is not a plain file name\n\nhint: give a name such as `config.env`, without `/` or `..`")]
+    /// The secret file's name is not a plain file name.
+    #[error("`{0}` is not a plain file name")]
     BadFilename(String),
     /// The private temporary directory could not be created.
     #[error("cannot create a private directory in {dir}: {source}")]
@@ -61,7 +61,7 @@ pub enum ExecError {
         source: std::io::Error,
     },
     /// `$TMPDIR` can be written by other users and lacks the sticky bit.
-    #[error("refusing to put the decrypted file in {0}: other users can write to it and it lacks the sticky bit, so they could swap the file for their own or read it\n\nhint: set TMPDIR to a directory only you can write to, such as $XDG_RUNTIME_DIR")]
+    #[error("refusing to put the decrypted file in {0}: other users can write to it and it lacks the sticky bit, so they could swap the file for their own or read it")]
     UnsafeTempDir(PathBuf),
     /// The file holding the plaintext could not be created.
     #[error("cannot create {path}: {source}")]

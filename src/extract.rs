@@ -30,6 +30,9 @@ pub enum ExtractError {
     /// The path names nothing in the document (reference exit code 1).
     #[error("error truncating tree: component {0} not found")]
     NotFound(Step),
+    /// The file holds no document at all.
+    #[error("the file has no document to extract from")]
+    NoDocument,
 }
 
 /// Parses an extract path as the reference's `parseTreePath` does.

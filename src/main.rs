@@ -10,11 +10,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse_from(cli::normalize_args(std::env::args_os()));
-    match commands::run(cli) {
+    match commands::run(&cli) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("rsops: {failure}");
-            ExitCode::from(failure.exit_code())
+            eprintln!("rsops: {}", failure.report());
+            ExitCode::from(failure.exit_code(&cli.command))
         }
     }
 }

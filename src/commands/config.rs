@@ -42,15 +42,14 @@ pub fn store_indent(explicit: Option<&Path>, format: Format) -> Result<Option<us
     let Some(path) = explicit.map(Path::to_path_buf).or_else(find_config) else {
         return Ok(None);
     };
-    let bytes = std::fs::read(&path).map_err(|e| {
-        Failure::new(
-            1,
-            format!("cannot read config file {}: {e}", path.display()),
-        )
+    let bytes = std::fs::read(&path).map_err(|e| Failure::Config {
+        path: path.clone(),
+        message: format!("cannot read it: {e}"),
     })?;
-    let doc = Format::Yaml
-        .parse(&bytes)
-        .map_err(|e| Failure::new(1, format!("config file {}: {e}", path.display())))?;
+    let doc = Format::Yaml.parse(&bytes).map_err(|e| Failure::Config {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     let indent = doc
         .branches
         .first()
@@ -67,12 +66,9 @@ pub fn store_indent(explicit: Option<&Path>, format: Format) -> Result<Option<us
         None => Ok(None),
         Some(Value::Int(n)) if *n > 0 => Ok(usize::try_from(*n).ok()),
         Some(Value::Int(0)) => Ok(None),
-        Some(_) => Err(Failure::new(
-            1,
-            format!(
-                "config file {}: stores.{store}.indent must be a non-negative integer",
-                path.display()
-            ),
-        )),
+        Some(_) => Err(Failure::Config {
+            path,
+            message: format!("stores.{store}.indent must be a non-negative integer"),
+        }),
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use rsops::extract::{self, ExtractError, Target};
 use rsops::formats::{Format, FormatError};
-use rsops::tree::Value;
+use rsops::tree::{Document, Value};
 use zeroize::Zeroizing;
 
 use super::input::Input;
@@ -23,17 +23,13 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
         args.input.output_type.as_deref(),
     )?;
     let steps = match &args.extract {
-        Some(path) => extract::parse_path(path).map_err(|e| Failure::new(91, e.to_string()))?,
+        Some(path) => extract::parse_path(path).map_err(Failure::ExtractSyntax)?,
         None => Vec::new(),
     };
     let mut decrypted = input.decrypt(&args.input).await?;
-    let dump_failure = |e: FormatError| {
-        let hint = if input.output_format == Format::Binary {
-            "\n\nhint: this is likely not an encrypted binary file; choose the format with --output-type"
-        } else {
-            ""
-        };
-        Failure::new(4, format!("cannot print the plaintext: {e}{hint}"))
+    let dump_failure = |source: FormatError| Failure::Print {
+        source,
+        as_binary: input.output_format == Format::Binary,
     };
     let output = if steps.is_empty() {
         Zeroizing::new(
@@ -44,18 +40,17 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
         )
     } else {
         let Some(root) = decrypted.document.branches.first_mut() else {
-            return Err(Failure::new(1, "the file has no document to extract from"));
+            return Err(Failure::ExtractNotFound(ExtractError::NoDocument));
         };
-        let target = extract::find(root, &steps)
-            .map_err(|e: ExtractError| Failure::new(1, e.to_string()))?;
+        let target = extract::find(root, &steps).map_err(Failure::ExtractNotFound)?;
         match target {
             Target::Map(map) => {
-                let map = map.clone();
-                *root = map;
+                // A document of its own, wiped when dropped like the whole.
+                let extracted = Document::new(vec![map.clone()]);
                 Zeroizing::new(
                     input
                         .output_format
-                        .emit(&decrypted.document, input.emit)
+                        .emit(&extracted, input.emit)
                         .map_err(dump_failure)?,
                 )
             }
@@ -79,7 +74,10 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
 /// the same directory is renamed over the target, so readers never see a
 /// partial file.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure::new(3, format!("cannot write {}: {e}", path.display()));
+    let fail = |source: std::io::Error| Failure::Write {
+        what: path.display().to_string(),
+        source,
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

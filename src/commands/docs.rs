@@ -22,7 +22,10 @@ pub fn man() -> Result<ExitCode, Failure> {
     let mut page = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut page)
-        .map_err(|e| Failure::new(1, format!("cannot render the manual page: {e}")))?;
+        .map_err(|source| Failure::Internal {
+            what: "cannot render the manual page",
+            source,
+        })?;
     write_stdout(&page)?;
     Ok(ExitCode::SUCCESS)
 }

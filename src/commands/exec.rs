@@ -18,42 +18,21 @@ use super::input::Input;
 use super::Failure;
 use crate::cli::{Cli, ExecEnvArgs, ExecFileArgs, InputArgs, LaunchArgs};
 
-/// The reference's exit code for flags that cannot go together.
-const CONFLICTING_PARAMETERS: i32 = 8;
-
-fn fail(e: impl std::fmt::Display) -> Failure {
-    Failure::new(1, e.to_string())
-}
-
-/// The reference's exit code when the plaintext cannot be printed in the
-/// output format (nested values as dotenv, say).
-const COULD_NOT_PRINT: i32 = 4;
-
-/// The reference's exit code when the encrypted file cannot be read.
-const COULD_NOT_READ_INPUT: i32 = 2;
-
-/// Decrypts, with the reference's exec-* exit code for a missing file (2:
-/// "could not read", where `decrypt` says 100: "file not found").
 fn decrypt(
     runtime: &Runtime,
     input: &Input,
     args: &InputArgs,
 ) -> Result<rsops::Decrypted, Failure> {
-    runtime
-        .block_on(input.decrypt(args))
-        .map_err(|failure| match failure.exit_code() {
-            100 => Failure::new(COULD_NOT_READ_INPUT, failure.to_string()),
-            _ => failure,
-        })
+    runtime.block_on(input.decrypt(args))
 }
 
 /// Checks the file argument and reads the format flags, before any I/O.
 fn input(cli: &Cli, file: &Path, args: &InputArgs, command: &str) -> Result<Input, Failure> {
     if file.as_os_str() == "-" {
-        return Err(Failure::new(
-            1,
-            format!("{command} reads the encrypted file from a path, not standard input\n\nhint: standard input belongs to the command"),
-        ));
+        return Err(Failure::Usage {
+            message: format!("{command} reads the encrypted file from a path, not standard input"),
+            hint: Some("standard input belongs to the command"),
+        });
     }
     Input::new(
         cli,
@@ -66,7 +45,7 @@ fn input(cli: &Cli, file: &Path, args: &InputArgs, command: &str) -> Result<Inpu
 
 fn inherit(launch: &LaunchArgs) -> Result<Inherit, Failure> {
     if launch.pristine {
-        Inherit::pristine(&launch.keep).map_err(fail)
+        Ok(Inherit::pristine(&launch.keep)?)
     } else {
         Ok(Inherit::All)
     }
@@ -75,7 +54,7 @@ fn inherit(launch: &LaunchArgs) -> Result<Inherit, Failure> {
 /// `--user`: becomes the user and returns its `HOME`, `USER`, `LOGNAME`.
 fn switch_user(launch: &LaunchArgs) -> Result<Vec<(&'static str, String)>, Failure> {
     match &launch.user {
-        Some(name) => exec::switch_user(name).map_err(fail),
+        Some(name) => Ok(exec::switch_user(name)?),
         None => Ok(Vec::new()),
     }
 }
@@ -91,15 +70,15 @@ fn exit(code: u8) -> ExitCode {
 /// Runs `rsops exec-env`.
 pub fn run_env(cli: &Cli, args: &ExecEnvArgs, runtime: &Runtime) -> Result<ExitCode, Failure> {
     if args.input.output_type.is_some() {
-        return Err(fail(
-            "--output-type does not apply to exec-env, which sets variables",
-        ));
+        return Err(Failure::Usage {
+            message: "--output-type does not apply to exec-env, which sets variables".into(),
+            hint: None,
+        });
     }
     if args.launch.background {
         warn_background("exec-env");
         if args.same_process {
-            return Err(Failure::new(
-                CONFLICTING_PARAMETERS,
+            return Err(Failure::Conflict(
                 "--same-process cannot be used with --background",
             ));
         }
@@ -108,7 +87,7 @@ pub fn run_env(cli: &Cli, args: &ExecEnvArgs, runtime: &Runtime) -> Result<ExitC
     let inherit = inherit(&args.launch)?;
     let launcher = Launcher::new(args.launch.kill_after);
     let decrypted = decrypt(runtime, &input, &args.input)?;
-    let variables = exec::variables(&decrypted.document).map_err(fail)?;
+    let variables = exec::variables(&decrypted.document)?;
     drop(decrypted);
     let user_env = switch_user(&args.launch)?;
     let overrides = user_env.iter().map(|(k, v)| (*k, v.as_bytes())).chain(
@@ -116,24 +95,24 @@ pub fn run_env(cli: &Cli, args: &ExecEnvArgs, runtime: &Runtime) -> Result<ExitC
             .iter()
             .map(|v| (v.name.as_str(), v.value.as_slice())),
     );
-    let env = EnvBlock::build(&inherit, overrides).map_err(fail)?;
+    let env = EnvBlock::build(&inherit, overrides)?;
     drop(variables);
     let command = args.command.as_bytes();
     if args.same_process {
-        return Err(fail(launcher.replace_process(command, &env)));
+        return Err(launcher.replace_process(command, &env).into());
     }
     let wait = if args.launch.background {
         Wait::Background
     } else {
         Wait::Foreground
     };
-    launcher.run(command, env, wait).map(exit).map_err(fail)
+    Ok(exit(launcher.run(command, env, wait)?))
 }
 
 /// Runs `rsops exec-file`.
 pub fn run_file(cli: &Cli, args: &ExecFileArgs, runtime: &Runtime) -> Result<ExitCode, Failure> {
     let filename = args.filename.as_deref().unwrap_or(exec::DEFAULT_FILENAME);
-    exec::check_filename(filename).map_err(fail)?;
+    exec::check_filename(filename)?;
     let input = input(cli, &args.file, &args.input, "exec-file")?;
     let inherit = inherit(&args.launch)?;
     if args.launch.background {
@@ -146,19 +125,24 @@ pub fn run_file(cli: &Cli, args: &ExecFileArgs, runtime: &Runtime) -> Result<Exi
     let plaintext = input
         .output_format
         .emit(&decrypted.document, input.emit)
-        .map_err(|e| Failure::new(COULD_NOT_PRINT, format!("cannot print the plaintext: {e}")))?;
+        .map_err(|source| Failure::Print {
+            source,
+            as_binary: input.output_format == rsops::Format::Binary,
+        })?;
     let plaintext = Zeroizing::new(plaintext);
     drop(decrypted);
     let user_env = switch_user(&args.launch)?;
-    let env =
-        EnvBlock::build(&inherit, user_env.iter().map(|(k, v)| (*k, v.as_str()))).map_err(fail)?;
+    let env = EnvBlock::build(&inherit, user_env.iter().map(|(k, v)| (*k, v.as_str())))?;
     let kind = if args.no_fifo {
         FileKind::Regular
     } else {
         FileKind::Memory
     };
-    launcher
-        .run_with_file(args.command.as_bytes(), plaintext, kind, filename, env)
-        .map(exit)
-        .map_err(fail)
+    Ok(exit(launcher.run_with_file(
+        args.command.as_bytes(),
+        plaintext,
+        kind,
+        filename,
+        env,
+    )?))
 }

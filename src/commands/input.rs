@@ -25,11 +25,9 @@ pub struct Input {
 }
 
 fn format_named(name: &str, flag: &str) -> Result<Format, Failure> {
-    Format::from_name(name).ok_or_else(|| {
-        Failure::new(
-            1,
-            format!("unknown {flag} `{name}`\n\nhint: use one of yaml, json, dotenv, ini, binary"),
-        )
+    Format::from_name(name).ok_or_else(|| Failure::Usage {
+        message: format!("unknown {flag} `{name}`"),
+        hint: Some("use one of yaml, json, dotenv, ini, binary"),
     })
 }
 
@@ -81,22 +79,26 @@ impl Input {
         let mut bytes = Zeroizing::new(Vec::new());
         match &self.path {
             Some(path) => {
+                let read_error = |source| Failure::Read {
+                    what: path.display().to_string(),
+                    source,
+                };
                 let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => {
-                        Failure::new(100, format!("{}: no such file", path.display()))
-                    }
-                    _ => Failure::new(2, format!("cannot read {}: {e}", path.display())),
+                    std::io::ErrorKind::NotFound => Failure::NotFound(path.clone()),
+                    _ => read_error(e),
                 })?;
                 let len = file.metadata().map(|m| m.len()).unwrap_or(0);
                 bytes.reserve(usize::try_from(len).unwrap_or(0));
                 let mut file = file;
-                file.read_to_end(&mut bytes)
-                    .map_err(|e| Failure::new(2, format!("cannot read {}: {e}", path.display())))?;
+                file.read_to_end(&mut bytes).map_err(read_error)?;
             }
             None => {
                 std::io::stdin()
                     .read_to_end(&mut bytes)
-                    .map_err(|e| Failure::new(2, format!("cannot read standard input: {e}")))?;
+                    .map_err(|source| Failure::Read {
+                        what: "standard input".into(),
+                        source,
+                    })?;
             }
         }
         Ok(bytes)
@@ -112,7 +114,7 @@ impl Input {
         let registry = KeyRegistry::default();
         let decrypted = rsops::decrypt(&bytes, self.input_format, &registry, &options)
             .await
-            .map_err(|e| Failure::new(e.exit_code(), format!("{}: {e}", self.display())))?;
+            .map_err(|source| self.decrypt_failure(source))?;
         if self.verbose {
             for attempt in &decrypted.attempts {
                 eprintln!(
@@ -131,7 +133,14 @@ impl Input {
         let registry = KeyRegistry::default();
         rsops::check_keys(&bytes, self.input_format, &registry, &unwrap_options(args))
             .await
-            .map_err(|e| Failure::new(e.exit_code(), format!("{}: {e}", self.display())))
+            .map_err(|source| self.decrypt_failure(source))
+    }
+
+    fn decrypt_failure(&self, source: rsops::DecryptError) -> Failure {
+        Failure::Decrypt {
+            input: self.display(),
+            source,
+        }
     }
 }
 

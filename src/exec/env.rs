@@ -32,8 +32,8 @@ pub enum EnvError {
     /// A key or value contains a NUL byte, which no environment can hold.
     #[error("cannot use {0} in environment: its key or value contains a NUL byte")]
     Nul(String),
-    /// A `--keep` name is not a variable name.
-    #[error("--keep `{0}` is not a variable name")]
+    /// A name of a variable to keep is not a variable name.
+    #[error("`{0}` is not a variable name to keep")]
     BadKeep(String),
 }
 

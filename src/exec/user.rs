@@ -14,7 +14,7 @@ pub enum UserError {
     #[error("unknown user `{0}`")]
     Unknown(String),
     /// The user database could not be read, or a call was refused.
-    #[error("cannot switch to user `{name}`: {source}\n\nhint: only root can run a command as another user")]
+    #[error("cannot switch to user `{name}`: {source}")]
     Switch {
         /// The user.
         name: String,

@@ -1,0 +1,303 @@
+//! Every way a command can fail, and — in [`Failure::exit_code`] and
+//! [`Failure::hint`], and nowhere else — which exit code and which hint each
+//! gets. The codes are the reference's, so scripts written for sops keep
+//! working; the library knows none of them.
+
+use std::path::PathBuf;
+
+use rsops::exec::{EnvError, ExecError, UserError};
+use rsops::extract::ExtractError;
+use rsops::formats::FormatError;
+use rsops::DecryptError;
+
+use crate::cli::Command;
+
+/// A command's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The encrypted file does not exist.
+    #[error("{0}: no such file")]
+    NotFound(PathBuf),
+    /// The encrypted file or standard input could not be read.
+    #[error("cannot read {what}: {source}")]
+    Read {
+        /// The file, or "standard input".
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file could not be decrypted.
+    #[error("{input}: {source}")]
+    Decrypt {
+        /// The file, or "standard input".
+        input: String,
+        /// Why.
+        source: DecryptError,
+    },
+    /// The plaintext cannot be printed in the output format.
+    #[error("cannot print the plaintext: {source}")]
+    Print {
+        /// Why.
+        source: FormatError,
+        /// The output format is binary (the usual cause: a structured file
+        /// read without its format).
+        as_binary: bool,
+    },
+    /// The output could not be written.
+    #[error("cannot write {what}: {source}")]
+    Write {
+        /// The file, or "standard output".
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `--extract` is not a path.
+    #[error(transparent)]
+    ExtractSyntax(ExtractError),
+    /// `--extract` names nothing in the file.
+    #[error(transparent)]
+    ExtractNotFound(ExtractError),
+    /// A flag's value is unusable.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// What to give instead.
+        hint: Option<&'static str>,
+    },
+    /// Two flags cannot go together.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// The sops config file is unreadable or wrong.
+    #[error("config file {path}: {message}")]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The command could not be run.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// The file's values cannot become environment variables, or `--keep` is wrong.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// `--user` failed.
+    #[error(transparent)]
+    User(#[from] UserError),
+    /// Something rsops itself needs failed (the async runtime, rendering docs).
+    #[error("{what}: {source}")]
+    Internal {
+        /// What rsops was doing.
+        what: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl Failure {
+    /// The reference's exit code for this failure under `command`.
+    pub fn exit_code(&self, command: &Command) -> u8 {
+        let exec = matches!(command, Command::ExecEnv(_) | Command::ExecFile(_));
+        match self {
+            // sops: 100 "file not found" from decrypt, 2 "could not read"
+            // from exec-env and exec-file.
+            Failure::NotFound(_) if exec => 2,
+            Failure::NotFound(_) => 100,
+            Failure::Read { .. } => 2,
+            Failure::Decrypt { source, .. } => match source {
+                DecryptError::Format(_) | DecryptError::Metadata(_) => 1,
+                DecryptError::DataKey(_) => 128,
+                DecryptError::Walk(_) => 25,
+                DecryptError::MacUnreadable(_)
+                | DecryptError::MacMismatch
+                | DecryptError::MacMissing => 51,
+                _ => 1,
+            },
+            Failure::Print { .. } => 4,
+            Failure::Write { .. } => 3,
+            Failure::ExtractSyntax(_) => 91,
+            Failure::Conflict(_) => 8,
+            Failure::ExtractNotFound(_)
+            | Failure::Usage { .. }
+            | Failure::Config { .. }
+            | Failure::Exec(_)
+            | Failure::Env(_)
+            | Failure::User(_)
+            | Failure::Internal { .. } => 1,
+        }
+    }
+
+    /// What the user can do about it, when rsops knows.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Failure::Decrypt { source, .. } => match source {
+                DecryptError::MacMismatch => Some(
+                    "check that this is the file you meant; if you trust its content as it is, --ignore-mac decrypts it anyway",
+                ),
+                DecryptError::MacMissing => {
+                    Some("if you trust its content as it is, --ignore-mac decrypts it anyway")
+                }
+                _ => None,
+            },
+            Failure::Print {
+                as_binary: true, ..
+            } => Some(
+                "this is likely not an encrypted binary file; choose the format with --output-type",
+            ),
+            Failure::Usage { hint, .. } => *hint,
+            Failure::Exec(ExecError::BadFilename(_)) => {
+                Some("give --filename a name such as `config.env`, without `/` or `..`")
+            }
+            Failure::Exec(ExecError::UnsafeTempDir(_)) => {
+                Some("set TMPDIR to a directory only you can write to, such as $XDG_RUNTIME_DIR")
+            }
+            Failure::Env(EnvError::BadKeep(_)) => {
+                Some("give --keep variable names, e.g. `--keep PATH,HOME`")
+            }
+            Failure::User(UserError::Switch { .. }) => {
+                Some("only root can run a command as another user (--user)")
+            }
+            _ => None,
+        }
+    }
+
+    /// The message and its hint, in the one layout every failure uses.
+    pub fn report(&self) -> String {
+        match self.hint() {
+            Some(hint) => format!("{self}\n\nhint: {hint}"),
+            None => self.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn command(args: &[&str]) -> Command {
+        Cli::parse_from(args).command
+    }
+
+    fn io() -> std::io::Error {
+        std::io::Error::other("boom")
+    }
+
+    /// One row per failure type: the reference's exit code for it.
+    #[test]
+    fn exit_codes_are_the_references() {
+        let decrypt = command(&["rsops", "decrypt", "f"]);
+        let exec = command(&["rsops", "exec-env", "f", "true"]);
+        let format = || FormatError::Syntax {
+            format: "JSON",
+            message: "x".into(),
+        };
+        let table: Vec<(Failure, &Command, u8)> = vec![
+            (Failure::NotFound("f".into()), &decrypt, 100),
+            (Failure::NotFound("f".into()), &exec, 2),
+            (
+                Failure::Read {
+                    what: "f".into(),
+                    source: io(),
+                },
+                &decrypt,
+                2,
+            ),
+            (
+                Failure::Decrypt {
+                    input: "f".into(),
+                    source: DecryptError::Format(format()),
+                },
+                &decrypt,
+                1,
+            ),
+            (
+                Failure::Decrypt {
+                    input: "f".into(),
+                    source: DecryptError::MacMismatch,
+                },
+                &exec,
+                51,
+            ),
+            (
+                Failure::Decrypt {
+                    input: "f".into(),
+                    source: DecryptError::MacMissing,
+                },
+                &decrypt,
+                51,
+            ),
+            (
+                Failure::Print {
+                    source: format(),
+                    as_binary: false,
+                },
+                &decrypt,
+                4,
+            ),
+            (
+                Failure::Write {
+                    what: "f".into(),
+                    source: io(),
+                },
+                &decrypt,
+                3,
+            ),
+            (
+                Failure::ExtractSyntax(ExtractError::Syntax("x".into())),
+                &decrypt,
+                91,
+            ),
+            (
+                Failure::ExtractNotFound(ExtractError::Syntax("x".into())),
+                &decrypt,
+                1,
+            ),
+            (
+                Failure::Usage {
+                    message: "x".into(),
+                    hint: None,
+                },
+                &decrypt,
+                1,
+            ),
+            (Failure::Conflict("x"), &exec, 8),
+            (
+                Failure::Config {
+                    path: "c".into(),
+                    message: "x".into(),
+                },
+                &decrypt,
+                1,
+            ),
+            (Failure::Exec(ExecError::NulInCommand), &exec, 1),
+            (Failure::Env(EnvError::EmptyKey), &exec, 1),
+            (Failure::User(UserError::Unknown("u".into())), &exec, 1),
+            (
+                Failure::Internal {
+                    what: "x",
+                    source: io(),
+                },
+                &decrypt,
+                1,
+            ),
+        ];
+        for (failure, command, code) in table {
+            assert_eq!(failure.exit_code(command), code, "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn hints_share_one_layout() {
+        let failure = Failure::Decrypt {
+            input: "f.yaml".into(),
+            source: DecryptError::MacMismatch,
+        };
+        let report = failure.report();
+        assert!(report.starts_with("f.yaml: MAC mismatch"), "{report}");
+        assert!(report.contains("\n\nhint: check that"), "{report}");
+        assert_eq!(report.matches("hint:").count(), 1);
+    }
+}
