@@ -113,10 +113,26 @@ pub(crate) struct Job<'a> {
     source: &'a dyn KeySource,
 }
 
+impl Job<'_> {
+    /// The record of this entry with `outcome`.
+    fn record(&self, outcome: Outcome, elapsed: Duration) -> Attempt {
+        Attempt {
+            group: self.group,
+            kind: self.entry.kind.clone(),
+            id: self.source.describe(self.entry),
+            outcome,
+            elapsed,
+        }
+    }
+}
+
 /// Runs one attempt, bounded by its deadline when the source is remote.
-async fn attempt(job: Job<'_>, deadline: Option<Duration>) -> (usize, Attempt, Option<DataKey>) {
-    let started = Instant::now();
-    let id = job.source.describe(job.entry);
+/// Returns the attempt's slot, its outcome and the key it unwrapped.
+async fn attempt(
+    slot: usize,
+    job: &Job<'_>,
+    deadline: Option<Duration>,
+) -> (usize, Outcome, Option<DataKey>) {
     let result = match deadline {
         Some(limit) => match tokio::time::timeout(limit, job.source.unwrap(job.entry)).await {
             Ok(result) => result.map_err(Outcome::Failed),
@@ -124,18 +140,10 @@ async fn attempt(job: Job<'_>, deadline: Option<Duration>) -> (usize, Attempt, O
         },
         None => job.source.unwrap(job.entry).await.map_err(Outcome::Failed),
     };
-    let (outcome, key) = match result {
-        Ok(key) => (Outcome::Unwrapped, Some(key)),
-        Err(outcome) => (outcome, None),
-    };
-    let record = Attempt {
-        group: job.group,
-        kind: job.entry.kind.clone(),
-        id,
-        outcome,
-        elapsed: started.elapsed(),
-    };
-    (job.group, record, key)
+    match result {
+        Ok(key) => (slot, Outcome::Unwrapped, Some(key)),
+        Err(outcome) => (slot, outcome, None),
+    }
 }
 
 /// The number of key groups whose share is needed to rebuild the data key.
@@ -159,10 +167,31 @@ pub async fn data_key(
 ) -> Result<(DataKey, Vec<Attempt>), DataKeyError> {
     let groups = meta.key_groups.len();
     let needed = groups_needed(meta);
-    let started = Instant::now();
+    let (jobs, mut attempts) = plan(meta, registry, options);
+    let (shares, tried) = run(jobs, groups, needed, options).await;
+    attempts.extend(tried);
+    attempts.sort_by_key(|a| a.group);
+    let got = shares.iter().flatten().count();
+    if got < needed {
+        return Err(DataKeyError::Unwrap {
+            needed,
+            got,
+            groups,
+            attempts,
+        });
+    }
+    Ok((combine(shares)?, attempts))
+}
 
-    let mut attempts = Vec::new();
+/// The entries to try, best first, and the records of those no compiled-in
+/// source handles.
+fn plan<'a>(
+    meta: &'a Metadata,
+    registry: &'a KeyRegistry,
+    options: &UnwrapOptions,
+) -> (Vec<Job<'a>>, Vec<Attempt>) {
     let mut jobs = Vec::new();
+    let mut unsupported = Vec::new();
     for (group, entries) in meta.key_groups.iter().enumerate() {
         for entry in entries {
             match registry.source_for(&entry.kind) {
@@ -171,7 +200,7 @@ pub async fn data_key(
                     entry,
                     source,
                 }),
-                None => attempts.push(Attempt {
+                None => unsupported.push(Attempt {
                     group,
                     kind: entry.kind.clone(),
                     id: report::describe_unknown(entry),
@@ -184,52 +213,78 @@ pub async fn data_key(
         }
     }
     jobs.sort_by_key(|job| rank(&job.entry.kind, job.source.is_local(), &options.order));
-    let mut queue = jobs.into_iter();
+    (jobs, unsupported)
+}
 
+/// Runs the jobs, at most [`MAX_CONCURRENT`] at a time, until `needed`
+/// groups have a share (or every job ran, with `try_all`). Returns each
+/// group's share and a record of every job: attempts still running when
+/// enough groups were unwrapped are recorded as cancelled, with the time
+/// they had run; jobs never started, as not needed.
+async fn run(
+    jobs: Vec<Job<'_>>,
+    groups: usize,
+    needed: usize,
+    options: &UnwrapOptions,
+) -> (Vec<Option<DataKey>>, Vec<Attempt>) {
+    let started = Instant::now();
     let mut shares: Vec<Option<DataKey>> = (0..groups).map(|_| None).collect();
     let mut got = 0;
+    let mut records: Vec<Option<Attempt>> = jobs.iter().map(|_| None).collect();
+    let mut started_at: Vec<Option<Instant>> = jobs.iter().map(|_| None).collect();
+    let mut queue = jobs.iter().enumerate();
     let mut running = FuturesUnordered::new();
     loop {
         while running.len() < MAX_CONCURRENT {
-            let Some(job) = queue.next() else { break };
+            let Some((slot, job)) = queue.next() else {
+                break;
+            };
             // Entries of groups already unwrapped are not needed, unless asked to try all.
             if !options.try_all && shares[job.group].is_some() {
-                attempts.push(report::not_needed(&job));
+                records[slot] = Some(job.record(Outcome::NotNeeded, Duration::ZERO));
                 continue;
             }
             let deadline = (!job.source.is_local()).then(|| {
                 let remaining = options.overall_timeout.saturating_sub(started.elapsed());
                 options.attempt_timeout.min(remaining)
             });
-            running.push(attempt(job, deadline));
+            started_at[slot] = Some(Instant::now());
+            running.push(attempt(slot, job, deadline));
         }
         if got >= needed && !options.try_all {
             break;
         }
-        let Some((group, record, key)) = running.next().await else {
+        let Some((slot, outcome, key)) = running.next().await else {
             break;
         };
+        let job = &jobs[slot];
         if let Some(key) = key {
-            if shares[group].is_none() {
-                shares[group] = Some(key);
+            if shares[job.group].is_none() {
+                shares[job.group] = Some(key);
                 got += 1;
             }
         }
-        attempts.push(record);
+        let elapsed = started_at[slot].map_or(Duration::ZERO, |t| t.elapsed());
+        records[slot] = Some(job.record(outcome, elapsed));
     }
     drop(running);
-    attempts.extend(queue.map(|job| report::not_needed(&job)));
-    attempts.sort_by_key(|a| a.group);
+    let attempts = jobs
+        .iter()
+        .zip(records)
+        .zip(started_at)
+        .map(|((job, record), start)| match (record, start) {
+            (Some(record), _) => record,
+            (None, Some(start)) => job.record(Outcome::Cancelled, start.elapsed()),
+            (None, None) => job.record(Outcome::NotNeeded, Duration::ZERO),
+        })
+        .collect();
+    (shares, attempts)
+}
 
-    if got < needed {
-        return Err(DataKeyError::Unwrap {
-            needed,
-            got,
-            groups,
-            attempts,
-        });
-    }
-    let key = if groups > 1 {
+/// The data key from the groups' shares: the one share itself with a
+/// single group, else the Shamir combination of the shares present.
+fn combine(shares: Vec<Option<DataKey>>) -> Result<DataKey, DataKeyError> {
+    let key = if shares.len() > 1 {
         let parts: Vec<&[u8]> = shares.iter().flatten().map(|k| k.expose()).collect();
         let mut combined = shamir::combine(&parts).map_err(DataKeyError::Shamir)?;
         DataKey::new(std::mem::take(&mut *combined))
@@ -243,7 +298,7 @@ pub async fn data_key(
     if key.expose().len() != 32 {
         return Err(DataKeyError::BadLength(key.expose().len()));
     }
-    Ok((key, attempts))
+    Ok(key)
 }
 
 #[cfg(test)]

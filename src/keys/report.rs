@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use rsops_keysource::{KeyEntry, KeyError};
 
-use super::Job;
 use crate::shamir;
 
 /// How one key entry fared.
@@ -21,6 +20,8 @@ pub enum Outcome {
     TimedOut(Duration),
     /// Not tried: enough groups were already unwrapped.
     NotNeeded,
+    /// Still running when enough groups were unwrapped, and stopped.
+    Cancelled,
 }
 
 /// One key entry and what happened when it was tried.
@@ -50,6 +51,7 @@ impl fmt::Display for Outcome {
         match self {
             Outcome::Unwrapped => f.write_str("unwrapped"),
             Outcome::NotNeeded => f.write_str("not needed"),
+            Outcome::Cancelled => f.write_str("cancelled: enough key groups were unwrapped"),
             Outcome::TimedOut(limit) => write!(f, "timed out after {} ms", limit.as_millis()),
             Outcome::Failed(error) => {
                 let label = match error {
@@ -146,30 +148,19 @@ impl fmt::Display for DataKeyError {
     }
 }
 
-/// The record of an entry that was not tried because its group was done.
-pub(super) fn not_needed(job: &Job<'_>) -> Attempt {
-    Attempt {
-        group: job.group,
-        kind: job.entry.kind.clone(),
-        id: job.source.describe(job.entry),
-        outcome: Outcome::NotNeeded,
-        elapsed: Duration::ZERO,
-    }
-}
-
-/// An identifier for an entry no compiled-in source handles.
+/// An identifier for an entry no compiled-in source handles. Field names
+/// are each backend's business, so this shows every field but the two the
+/// sops format gives every entry (`enc`, the wrapped key, and `created_at`).
 pub(super) fn describe_unknown(entry: &KeyEntry) -> String {
-    [
-        "recipient",
-        "fp",
-        "arn",
-        "resource_id",
-        "vault_url",
-        "vault_address",
-        "key_id",
-    ]
-    .iter()
-    .find_map(|f| entry.field(f))
-    .unwrap_or("?")
-    .to_string()
+    let fields: Vec<String> = entry
+        .fields
+        .iter()
+        .filter(|(name, _)| name != "enc" && name != "created_at")
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    if fields.is_empty() {
+        "?".to_string()
+    } else {
+        fields.join(", ")
+    }
 }

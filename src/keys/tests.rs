@@ -115,9 +115,13 @@ async fn a_hanging_remote_entry_does_not_delay_a_local_key() {
         ]],
         0,
     );
+    let started = tokio::time::Instant::now();
     let (key, attempts) = data_key(&meta, &registry(), &UnwrapOptions::default())
         .await
         .unwrap();
+    // The clock is paused and moves only when every task waits on a timer:
+    // waiting for the hanging entry would show its 10 s deadline here.
+    assert_eq!(started.elapsed(), Duration::ZERO);
     assert_eq!(key.expose(), &[9; 32]);
     assert!(attempts.iter().any(|a| a.id == "age1me" && a.succeeded()));
 }
@@ -135,7 +139,10 @@ async fn remote_attempts_time_out_and_every_entry_is_reported() {
         attempt_timeout: Duration::from_millis(1500),
         ..UnwrapOptions::default()
     };
+    let started = tokio::time::Instant::now();
     let error = data_key(&meta, &registry(), &options).await.unwrap_err();
+    // Given up exactly at the deadline (paused clock), not later.
+    assert_eq!(started.elapsed(), Duration::from_millis(1500));
     let text = error.to_string();
     assert!(
         text.contains("kms arn:dead: timed out after 1500 ms"),
@@ -157,9 +164,12 @@ async fn shamir_threshold_is_met_without_waiting_for_a_dead_group() {
         ],
         2,
     );
+    let started = tokio::time::Instant::now();
     let (key, _) = data_key(&meta, &registry(), &UnwrapOptions::default())
         .await
         .unwrap();
+    // No virtual time passed: the dead group's 10 s deadline was not awaited.
+    assert_eq!(started.elapsed(), Duration::ZERO);
     assert_eq!(key.expose(), &[7; 32]);
 }
 

@@ -1,6 +1,14 @@
 """Azure Key Vault emulator for rsops' tests, over HTTPS (certificate from a
 CA written to ca.pem).
 
+The vault is served as https://rsops-test.vault.azure.net, a subdomain of the
+challenge's resource https://vault.azure.net as every real vault is, so the
+SDK's challenge check runs as in production: the client reaches it through
+the tunnelling proxy in info.json's `https_proxy` (HTTPS_PROXY), which routes
+that host (and the emulator's own 127.0.0.1 address) here. `direct_url`, the
+emulator's 127.0.0.1 address, is not under the resource: a vault there must
+be refused before it gets a token.
+
   POST /keys/{name}/{version}/encrypt|decrypt?api-version=…   Key Vault keys
       API with RSA-OAEP-256. A request without a token gets the 401 bearer
       challenge the SDK expects first; then the token must be one this
@@ -13,8 +21,11 @@ CA written to ca.pem).
       (IDENTITY_ENDPOINT / IDENTITY_HEADER). The header value `expired`
       yields a token the vault will reject as expired.
 
-Keys: `sops` works, `denied` answers 403, `disabled` 403 KeyDisabled, `slow`
-answers after 60 s; any other name or version is 404.
+Keys: `sops` works, `denied` answers 403, `disabled` 403 KeyDisabled; `slow`
+works too, but its decrypt answers only after 60 s (or the seconds in
+STATE_DIR/delay-slow, read at each request); any other name or version is 404.
+Every key operation is logged to requests.log as `KEYOP host=… key=… op=…
+bearer=yes|no`, every proxy tunnel to proxy.log.
 
 Usage: azure_kv.py STATE_DIR                            serve; writes info.json
        azure_kv.py STATE_DIR encrypt KEY PLAINTEXT_B64  prints `enc` (base64url)
@@ -35,6 +46,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 import common
 
 VAULT_RESOURCE = "https://vault.azure.net"
+VAULT_HOST = "rsops-test.vault.azure.net"
+VAULT_URL = f"https://{VAULT_HOST}"
 TENANT = "00000000-0000-0000-0000-00000000abcd"
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
@@ -88,10 +101,15 @@ class State:
                 "aud": aud, "iat": t - 10, "exp": t + lifetime}))
         return path
 
-    def info(self, port):
+    def info(self, port, proxy_port):
         base = f"https://127.0.0.1:{port}"
         return {
-            "vault_url": base,
+            "vault_url": VAULT_URL,
+            "vault_host": VAULT_HOST,
+            "direct_url": base,
+            "https_proxy": f"http://127.0.0.1:{proxy_port}",
+            "proxy_log": os.path.join(self.dir, "proxy.log"),
+            "requests_log": os.path.join(self.dir, "requests.log"),
             "authority_host": base,
             "identity_endpoint": f"{base}/msi/token",
             "identity_header": self.identity_header,
@@ -151,6 +169,9 @@ def make_handler(state: State):
         def key_operation(self, name, version, operation, query):
             body = self.body()
             token = self.bearer()
+            with open(self.log_path, "a") as f:
+                f.write(f"KEYOP host={self.headers.get('Host')} key={name} op={operation} "
+                        f"bearer={'yes' if token else 'no'}\n")
             if token is None:
                 return self.challenge("AKV10000: Request is missing a Bearer or PoP token.")
             problem = state.check_bearer(token)
@@ -175,9 +196,11 @@ def make_handler(state: State):
             if name == "disabled":
                 return self.reply(403, kv_error(
                     "Forbidden", f"Operation {operation} is not allowed on a disabled key.", "KeyDisabled"))
-            if name == "slow":
-                time.sleep(SLOW_SECONDS)
-            key_id = f"https://127.0.0.1:{self.server.server_address[1]}/keys/{name}/{entry[0]}"
+            if operation == "decrypt":
+                delay = common.decrypt_delay(state.dir, name, SLOW_SECONDS if name == "slow" else 0)
+                if delay:
+                    time.sleep(delay)
+            key_id = f"{VAULT_URL}/keys/{name}/{entry[0]}"
             try:
                 value = common.b64url_decode(request.get("value", ""))
                 if operation == "encrypt":
@@ -230,7 +253,7 @@ def client_encrypt(state_dir, key, plaintext_b64):
     version = info["versions"][key]
     value = common.b64url(base64.b64decode(plaintext_b64))
     request = urllib.request.Request(
-        f"{info['vault_url']}/keys/{key}/{version}/encrypt?api-version=2025-07-01",
+        f"{info['direct_url']}/keys/{key}/{version}/encrypt?api-version=2025-07-01",
         data=json.dumps({"alg": "RSA-OAEP-256", "value": value}).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="POST")
@@ -243,8 +266,14 @@ def main():
     if len(sys.argv) > 2 and sys.argv[2] == "encrypt":
         return client_encrypt(state_dir, sys.argv[3], sys.argv[4])
     state = State(state_dir)
-    server = common.serve(make_handler(state), common.make_tls(state_dir))
-    common.write_info(state_dir, state.info(server.server_address[1]))
+    server = common.serve(make_handler(state), common.make_tls(state_dir, [VAULT_HOST]))
+    port = server.server_address[1]
+    emulator = ("127.0.0.1", port)
+    proxy = common.serve_connect_proxy(
+        {f"{VAULT_HOST}:443": emulator, f"127.0.0.1:{port}": emulator},
+        os.path.join(state_dir, "proxy.log"),
+    )
+    common.write_info(state_dir, state.info(port, proxy.server_address[1]))
     common.run_until_stdin_closes()
 
 

@@ -15,6 +15,9 @@ import hmac
 import json
 import os
 import secrets
+import select
+import socket
+import socketserver
 import ssl
 import sys
 import threading
@@ -119,9 +122,19 @@ def time_problem(claims: dict, skew: int = 60):
     return None
 
 
-def make_tls(state_dir: str) -> ssl.SSLContext:
+def decrypt_delay(state_dir: str, key: str, default: float) -> float:
+    """Seconds the `key`'s decrypt waits before answering: STATE_DIR/delay-KEY
+    if the test wrote one (read at every request), else `default`."""
+    try:
+        with open(os.path.join(state_dir, f"delay-{key}")) as f:
+            return float(f.read().strip())
+    except FileNotFoundError:
+        return default
+
+
+def make_tls(state_dir: str, dns_names=()) -> ssl.SSLContext:
     """A CA (written to ca.pem for the client's SSL_CERT_FILE) and a server
-    certificate it signed for 127.0.0.1 and localhost."""
+    certificate it signed for 127.0.0.1, localhost and `dns_names`."""
     ca_key = rsa_key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsops test CA")])
     start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
@@ -160,6 +173,7 @@ def make_tls(state_dir: str) -> ssl.SSLContext:
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                + [x509.DNSName(name) for name in dns_names]
             ),
             critical=False,
         )
@@ -252,3 +266,61 @@ def run_until_stdin_closes():
         sys.stdin.read()
     finally:
         os._exit(0)
+
+
+class _ConnectProxy(socketserver.BaseRequestHandler):
+    """An HTTP proxy that only tunnels (CONNECT), and only to the targets in
+    `routes` (`host:port` -> loopback address); anything else gets 403."""
+
+    routes = {}
+    log_path = None
+
+    def log(self, text):
+        if self.log_path:
+            with open(self.log_path, "a") as f:
+                f.write(text + "\n")
+
+    def handle(self):
+        client = self.request
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(4096)
+            if not chunk or len(head) > 65536:
+                return
+            head += chunk
+        head, rest = head.split(b"\r\n\r\n", 1)
+        parts = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+        target = parts[1] if len(parts) == 3 and parts[0] == "CONNECT" else None
+        upstream_address = self.routes.get(target)
+        self.log(f"{' '.join(parts[:2])} {'tunnelled' if upstream_address else 'refused'}")
+        if upstream_address is None:
+            client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return
+        upstream = socket.create_connection(upstream_address)
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        if rest:
+            upstream.sendall(rest)
+        peers = {client: upstream, upstream: client}
+        try:
+            while True:
+                readable, _, _ = select.select(list(peers), [], [])
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+        except OSError:
+            return
+        finally:
+            upstream.close()
+
+
+def serve_connect_proxy(routes: dict, log_path: str) -> socketserver.ThreadingTCPServer:
+    """Starts a tunnelling proxy (HTTPS_PROXY for the client) on a free
+    loopback port: the client resolves no name itself, so a production-like
+    host name such as `<vault>.vault.azure.net` reaches a loopback emulator."""
+    handler = type("Proxy", (_ConnectProxy,), {"routes": dict(routes), "log_path": log_path})
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

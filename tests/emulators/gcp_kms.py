@@ -11,8 +11,9 @@ Every KMS call needs a bearer token: one this emulator issued (HS256, with
 `aud` = the KMS audience and an `exp`), or a service account's self-signed
 JWT (RS256, verified against the account's public key, with the
 cloud-platform scope or the KMS audience). Keys: `sops` works, `denied`
-answers 403, `disabled` 400 FAILED_PRECONDITION, `slow` answers after 60 s;
-any other name is 404.
+answers 403, `disabled` 400 FAILED_PRECONDITION; `slow` works too, but its
+decrypt answers only after 60 s (or the seconds in STATE_DIR/delay-slow, read
+at each request); any other name is 404.
 
 Usage: gcp_kms.py STATE_DIR           serve; writes STATE_DIR/info.json
        gcp_kms.py STATE_DIR encrypt KEY PLAINTEXT_B64   prints the ciphertext (base64)
@@ -195,8 +196,10 @@ def make_kms_handler(state: State):
                     400, "FAILED_PRECONDITION",
                     f"{name}/cryptoKeyVersions/1 is not enabled, current state is: DISABLED.",
                 ))
-            if short == "slow":
-                time.sleep(SLOW_SECONDS)
+            if method == "decrypt":
+                delay = common.decrypt_delay(state.dir, short, SLOW_SECONDS if short == "slow" else 0)
+                if delay:
+                    time.sleep(delay)
             aad = base64.b64decode(body.get("additionalAuthenticatedData") or "")
             try:
                 if method == "encrypt":

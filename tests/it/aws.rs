@@ -8,12 +8,14 @@
 //! no credentials, an endpoint that refuses or never answers) exit 128 with
 //! a message naming the ARN, and never hang.
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{assert_same, fixture, run, Sandbox};
+use crate::util::{assert_same_success, fixture, run, Sandbox};
 
 /// What `localstack/start` exported.
 struct LocalStack {
@@ -117,7 +119,7 @@ impl AwsSandbox {
             String::from_utf8_lossy(&reference.stderr)
         );
         let ours = run(self.rsops(creds).arg("decrypt").arg(file), b"");
-        assert_same(&file.display().to_string(), &reference, &ours);
+        assert_same_success(&file.display().to_string(), &reference, &ours);
     }
 
     /// A copy of `file` with every `from` replaced by `to`.
@@ -221,7 +223,7 @@ fn alias_arn_and_region_from_the_arn() {
         b"",
     );
     assert!(reference.status.success());
-    assert_same("eu-west-1 key", &reference, &ours);
+    assert_same_success("eu-west-1 key", &reference, &ours);
 }
 
 #[test]
@@ -261,6 +263,113 @@ fn wrong_encryption_context() {
     assert_fails(&ours, &s.ls.arn, "encryption context");
 }
 
+/// One request that went through the [`Recorder`] and LocalStack's answer.
+struct Exchange {
+    request: String,
+    response: String,
+}
+
+/// A plain-HTTP proxy in front of LocalStack (rsops' `AWS_ENDPOINT_URL`)
+/// that records every request and answer: LocalStack accepts any
+/// credentials, so only the traffic shows which calls were made and with
+/// whose keys. One request per connection (`Connection: close` both ways).
+struct Recorder {
+    endpoint: String,
+    exchanges: Arc<Mutex<Vec<Exchange>>>,
+}
+
+impl Recorder {
+    fn start(upstream: &str) -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the recorder");
+        let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let exchanges = Arc::new(Mutex::new(Vec::new()));
+        let log = exchanges.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (upstream, log) = (upstream.clone(), log.clone());
+                std::thread::spawn(move || forward(client, &upstream, &log));
+            }
+        });
+        Recorder {
+            endpoint,
+            exchanges,
+        }
+    }
+
+    fn exchanges(&self) -> std::sync::MutexGuard<'_, Vec<Exchange>> {
+        self.exchanges.lock().expect("recorder log")
+    }
+}
+
+/// One HTTP/1.1 message's head and `Content-Length` body from `stream`.
+fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return Some(data);
+            }
+        }
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// `message` with its `Connection` header replaced by `Connection: close`.
+fn closing(message: &[u8]) -> Vec<u8> {
+    let Some(end) = message.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return message.to_vec();
+    };
+    let head = String::from_utf8_lossy(&message[..end]);
+    let mut out: String = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    out.push_str("Connection: close\r\n\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(&message[end + 4..]);
+    out
+}
+
+fn forward(mut client: TcpStream, upstream: &str, log: &Mutex<Vec<Exchange>>) {
+    let Some(request) = read_request(&mut client) else {
+        return;
+    };
+    let mut response = Vec::new();
+    if let Ok(mut server) = TcpStream::connect(upstream) {
+        if server.write_all(&closing(&request)).is_ok() {
+            server.read_to_end(&mut response).ok();
+        }
+    }
+    log.lock().expect("recorder log").push(Exchange {
+        request: String::from_utf8_lossy(&request).into_owned(),
+        response: String::from_utf8_lossy(&response).into_owned(),
+    });
+    client.write_all(&closing(&response)).ok();
+}
+
+/// The text between `start` and `end` in `text`.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    Some(&text[from..from + text[from..].find(end)?])
+}
+
+/// The role is used, not just accepted: rsops calls STS AssumeRole for
+/// exactly the entry's role, with the environment's keys, and signs the KMS
+/// Decrypt with the temporary keys that call returned (LocalStack would
+/// decrypt with any keys, so the output alone proves nothing about the role).
 #[test]
 fn role_assumed_with_sts() {
     let s = AwsSandbox::new(0);
@@ -275,6 +384,56 @@ fn role_assumed_with_sts() {
         .expect("read")
         .contains(&format!("role: {}", s.ls.role_arn)));
     s.assert_decrypts_like_sops(&file, Creds::Env);
+
+    let recorder = Recorder::start(&s.ls.endpoint);
+    let reference = run(s.sops(Creds::Env).arg("decrypt").arg(&file), b"");
+    let ours = run(
+        s.rsops_at(&recorder.endpoint, Creds::Env)
+            .arg("decrypt")
+            .arg(&file),
+        b"",
+    );
+    assert_same_success("role through the recorder", &reference, &ours);
+    let exchanges = recorder.exchanges();
+    let calls: Vec<&str> = exchanges
+        .iter()
+        .map(|e| e.request.lines().next().unwrap_or_default())
+        .collect();
+    let assume = exchanges
+        .iter()
+        .find(|e| e.request.contains("Action=AssumeRole"))
+        .unwrap_or_else(|| panic!("no STS AssumeRole call; calls: {calls:?}"));
+    let role = s.ls.role_arn.replace(':', "%3A").replace('/', "%2F");
+    assert!(
+        assume.request.contains(&format!("RoleArn={role}")),
+        "AssumeRole of another role: {}",
+        assume.request
+    );
+    assert!(
+        assume.request.contains("Credential=test/"),
+        "AssumeRole not signed with the environment's keys: {}",
+        assume.request
+    );
+    let temporary = between(&assume.response, "<AccessKeyId>", "</AccessKeyId>")
+        .unwrap_or_else(|| panic!("no AccessKeyId in: {}", assume.response));
+    assert_ne!(temporary, "test");
+    let decrypts: Vec<&Exchange> = exchanges
+        .iter()
+        .filter(|e| e.request.contains("TrentService.Decrypt"))
+        .collect();
+    assert!(
+        !decrypts.is_empty(),
+        "no KMS Decrypt call; calls: {calls:?}"
+    );
+    for decrypt in decrypts {
+        assert!(
+            decrypt
+                .request
+                .contains(&format!("Credential={temporary}/")),
+            "KMS Decrypt not signed with the role's keys ({temporary}): {}",
+            decrypt.request
+        );
+    }
 }
 
 /// Writes `~/.aws/config` and `~/.aws/credentials` into the sandbox's HOME.
@@ -329,7 +488,11 @@ fn named_profile_wins_over_environment_credentials() {
     let reference = run(s.sops(Creds::Env).arg("decrypt").arg(&file), b"");
     assert_eq!(reference.status.code(), Some(128), "the reference fails");
     let ours = run(s.rsops(Creds::Env).arg("decrypt").arg(&file), b"");
-    assert_fails(&ours, &s.ls.arn, "credential");
+    assert_fails(
+        &ours,
+        &s.ls.arn,
+        "could not get AWS credentials: Error retrieving credentials: external process exited",
+    );
 }
 
 #[test]
@@ -362,7 +525,7 @@ fn mixed_with_age() {
             .arg(&file),
         b"",
     );
-    assert_same("age without AWS credentials", &reference, &ours);
+    assert_same_success("age without AWS credentials", &reference, &ours);
 }
 
 #[test]
@@ -396,7 +559,8 @@ fn disabled_and_unknown_keys() {
     let disabled = s.edited(&file, &s.ls.arn, &s.ls.disabled_arn, "disabled.tmp.yaml");
     let disabled = s.edited(&disabled, &enc, &s.ls.disabled_enc, "disabled.enc.yaml");
     let ours = run(s.rsops(Creds::Env).arg("decrypt").arg(&disabled), b"");
-    assert_fails(&ours, &s.ls.disabled_arn, "disabled");
+    // Not just "disabled": the file is called disabled.enc.yaml.
+    assert_fails(&ours, &s.ls.disabled_arn, "the KMS key is disabled");
 
     let unknown_arn = "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-4000-8000-000000000000";
     let unknown = s.edited(&file, &s.ls.arn, unknown_arn, "unknown.enc.yaml");
@@ -447,18 +611,18 @@ fn endpoint_that_never_answers() {
     let silent = TcpListener::bind("127.0.0.1:0").expect("listener");
     let endpoint = format!("http://{}", silent.local_addr().expect("address"));
 
+    // A deadline shorter than the SDK's own timeouts: the report must name
+    // exactly it (a missing deadline would show the SDK's error instead).
     let ours = run_with_watchdog(
         s.rsops_at(&endpoint, Creds::Env)
-            .arg("decrypt")
+            .args(["decrypt", "--key-timeout", "2s"])
             .arg(&kms_only),
         Duration::from_secs(60),
     );
-    // Either the SDK's own timeout or rsops' per-attempt deadline ends it.
-    assert_fails(&ours, &s.ls.arn, "");
-    let stderr = String::from_utf8_lossy(&ours.stderr);
-    assert!(
-        stderr.contains("could not reach AWS KMS") || stderr.contains("timed out"),
-        "{stderr}"
+    assert_fails(
+        &ours,
+        &s.ls.arn,
+        &format!("kms {}: timed out after 2000 ms", s.ls.arn),
     );
 
     // With an age key at hand the silent KMS does not matter.
@@ -477,6 +641,6 @@ fn endpoint_that_never_answers() {
             .arg(&mixed),
         b"",
     );
-    assert_same("age beside a silent KMS", &reference, &ours);
+    assert_same_success("age beside a silent KMS", &reference, &ours);
     drop(silent);
 }

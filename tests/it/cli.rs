@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::util::{assert_same, fixture, run, Sandbox};
+use crate::util::{assert_same, assert_same_success, fixture, run, Sandbox};
 
 fn setup() -> (Sandbox, std::path::PathBuf, std::path::PathBuf) {
     let sandbox = Sandbox::new(1);
@@ -36,27 +36,37 @@ fn legacy_decrypt_flags() {
                 .arg(&encrypted),
             b"",
         );
-        assert_same(flag, &reference, &ours);
+        assert_same_success(flag, &reference, &ours);
     }
 }
 
 #[test]
 fn extract_paths() {
     let (sandbox, encrypted, key_file) = setup();
-    for path in [
-        r#"["database"]["password"]"#,
-        r#"["database"]"#,
-        r#"["database"]["port"]"#,
-        r#"["tokens"]"#,
-        r#"["tokens"][0]"#,
-        r#"["tokens"][3]"#,
-        r#"["multi"]"#,
-        r#"["nope"]"#,
-        "bad",
+    // (path, whether it exists): failures are compared too, but must be
+    // failures of the reference as well as ours.
+    for (path, exists) in [
+        (r#"["database"]["password"]"#, true),
+        (r#"["database"]"#, true),
+        (r#"["database"]["port"]"#, true),
+        (r#"["tokens"]"#, true),
+        (r#"["tokens"][0]"#, true),
+        (r#"["tokens"][3]"#, true),
+        (r#"["multi"]"#, true),
+        (r#"["nope"]"#, false),
+        ("bad", false),
     ] {
         let (reference, ours) =
             sandbox.both(&key_file, &["decrypt", "--extract", path], &encrypted);
-        assert_same(path, &reference, &ours);
+        if exists {
+            assert_same_success(path, &reference, &ours);
+        } else {
+            assert!(
+                !reference.status.success(),
+                "{path}: the reference succeeded"
+            );
+            assert_same(path, &reference, &ours);
+        }
     }
 }
 
@@ -116,7 +126,7 @@ fn stdin_with_input_type() {
                 .args(&args),
             &bytes,
         );
-        assert_same(&format!("{args:?}"), &reference, &ours);
+        assert_same_success(&format!("{args:?}"), &reference, &ours);
     }
 }
 
@@ -139,7 +149,7 @@ fn age_key_from_env_and_default_location() {
             .arg(&encrypted),
         b"",
     );
-    assert_same("SOPS_AGE_KEY", &reference, &ours);
+    assert_same_success("SOPS_AGE_KEY", &reference, &ours);
 
     let config = sandbox.path(".config/sops/age");
     std::fs::create_dir_all(&config).unwrap();
@@ -149,7 +159,7 @@ fn age_key_from_env_and_default_location() {
     )
     .unwrap();
     let ours = run(sandbox.rsops().arg("decrypt").arg(&encrypted), b"");
-    assert_same("~/.config/sops/age/keys.txt", &reference, &ours);
+    assert_same_success("~/.config/sops/age/keys.txt", &reference, &ours);
 
     let script = sandbox.write(
         "key-cmd.sh",
@@ -165,7 +175,7 @@ fn age_key_from_env_and_default_location() {
             .arg(&encrypted),
         b"",
     );
-    assert_same("SOPS_AGE_KEY_CMD", &reference, &ours);
+    assert_same_success("SOPS_AGE_KEY_CMD", &reference, &ours);
 }
 
 #[test]
@@ -180,7 +190,7 @@ fn indent_from_flag_and_config() {
     // rsops also take it before the `decrypt` subcommand.
     for file in [&encrypted, &json] {
         let (reference, ours) = sandbox.both(&key_file, &["--indent", "2", "-d"], file);
-        assert_same(&format!("--indent 2 {}", file.display()), &reference, &ours);
+        assert_same_success(&format!("--indent 2 {}", file.display()), &reference, &ours);
     }
     sandbox.write(
         ".sops.yaml",
@@ -188,7 +198,7 @@ fn indent_from_flag_and_config() {
     );
     for file in [&encrypted, &json] {
         let (reference, ours) = sandbox.both(&key_file, &["decrypt"], file);
-        assert_same(
+        assert_same_success(
             &format!("config indent {}", file.display()),
             &reference,
             &ours,
@@ -223,7 +233,7 @@ fn age_ssh_identities() {
         String::from_utf8_lossy(&reference.stderr)
     );
     let ours = run(sandbox.rsops().arg("decrypt").arg(&encrypted), b"");
-    assert_same("~/.ssh/id_ed25519", &reference, &ours);
+    assert_same_success("~/.ssh/id_ed25519", &reference, &ours);
     // Named by SOPS_AGE_SSH_PRIVATE_KEY_FILE from elsewhere.
     let moved = sandbox.path("elsewhere_key");
     std::fs::rename(&key, &moved).unwrap();
@@ -235,7 +245,7 @@ fn age_ssh_identities() {
             .arg(&encrypted),
         b"",
     );
-    assert_same("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &reference, &ours);
+    assert_same_success("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &reference, &ours);
 }
 
 #[test]

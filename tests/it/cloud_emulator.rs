@@ -92,6 +92,16 @@ impl Emulator {
             .to_string()
     }
 
+    /// Makes the decrypt of `key` answer after `seconds` from the next
+    /// request on (the emulators read `delay-KEY` in their state dir).
+    pub fn set_delay(&self, key: &str, seconds: u64) {
+        std::fs::write(
+            self.dir.path().join(format!("delay-{key}")),
+            seconds.to_string(),
+        )
+        .expect("write the emulator's delay file");
+    }
+
     /// Wraps `plaintext` with the emulator's own encrypt endpoint, returning
     /// the `enc` string as the reference would store it.
     pub fn encrypt(&self, key: &str, plaintext: &[u8]) -> String {
@@ -203,8 +213,13 @@ impl Fixture {
     /// Runs `rsops decrypt FILE` with no age key and the given environment,
     /// killed if it outlives a generous watchdog.
     pub fn rsops(&self, file: &Path, env: &[(String, String)]) -> Output {
+        self.rsops_with(&[], file, env)
+    }
+
+    /// `rsops decrypt ARGS… FILE`, as [`Fixture::rsops`].
+    pub fn rsops_with(&self, args: &[&str], file: &Path, env: &[(String, String)]) -> Output {
         let mut cmd = self.sandbox.rsops();
-        cmd.arg("decrypt").arg(file);
+        cmd.arg("decrypt").args(args).arg(file);
         for (name, value) in env {
             cmd.env(name, value);
         }
@@ -285,6 +300,27 @@ impl Fixture {
             "{what}: stderr lacks {needle:?}: {stderr}"
         );
     }
+}
+
+/// Asserts rsops gave up on the entry `id` (its kind and identifier, as the
+/// report prints them) exactly at a deadline of `millis`: exit 128, nothing
+/// on stdout, and the report's line for it says so. The wording is the
+/// orchestrator's (`src/keys/report.rs`); a backend's own timeout, or no
+/// deadline at all, reads differently.
+#[track_caller]
+pub fn assert_timed_out(what: &str, output: &Output, id: &str, millis: u64) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(128),
+        "{what}: exit code; stderr: {stderr}"
+    );
+    assert!(output.stdout.is_empty(), "{what}: printed plaintext");
+    let line = format!("{id}: timed out after {millis} ms");
+    assert!(
+        stderr.lines().any(|l| l.trim_start().starts_with(&line)),
+        "{what}: no line starting {line:?} in: {stderr}"
+    );
 }
 
 /// The data key, from the reference's age entry.

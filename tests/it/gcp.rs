@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::cloud_emulator::{Emulator, Fixture, CREATED_AT};
+use crate::cloud_emulator::{assert_timed_out, Emulator, Fixture, CREATED_AT};
 
 struct Gcp {
     emulator: Emulator,
@@ -30,12 +30,23 @@ impl Gcp {
         format!("{}/cryptoKeys/{key}", self.emulator.get("/project"))
     }
 
-    /// The document with a `gcp_kms` entry for `key` holding the data key.
+    /// The document with a `gcp_kms` entry for `key` holding the data key
+    /// wrapped under the working key `sops` (so only `sops` can unwrap it).
     fn file(&self, key: &str) -> PathBuf {
+        self.file_with_enc(key, &self.enc)
+    }
+
+    /// The document with a valid `gcp_kms` entry for `key`: the data key
+    /// wrapped under `key` itself.
+    fn valid_file(&self, key: &str) -> PathBuf {
+        let enc = self.emulator.encrypt(key, &self.fixture.data_key);
+        self.file_with_enc(key, &enc)
+    }
+
+    fn file_with_enc(&self, key: &str, enc: &str) -> PathBuf {
         let entry = format!(
-            "    gcp_kms:\n        - resource_id: {}\n          created_at: {CREATED_AT}\n          enc: {}\n",
+            "    gcp_kms:\n        - resource_id: {}\n          created_at: {CREATED_AT}\n          enc: {enc}\n",
             self.resource(key),
-            self.enc
         );
         self.fixture
             .with_entry(&format!("gcp-{key}.enc.yaml"), &entry)
@@ -152,7 +163,7 @@ fn expired_token_is_rejected() {
         "expired token",
         "sops",
         &[("GOOGLE_OAUTH_ACCESS_TOKEN", token)],
-        "expired",
+        "the token has expired",
     );
 }
 
@@ -164,7 +175,7 @@ fn token_for_another_audience_is_rejected() {
         "wrong audience",
         "sops",
         &[("GOOGLE_OAUTH_ACCESS_TOKEN", token)],
-        "audience",
+        "the token's audience 'https://storage.googleapis.com/' is not Cloud KMS",
     );
 }
 
@@ -172,8 +183,14 @@ fn token_for_another_audience_is_rejected() {
 fn federated_token_with_wrong_audience_or_expired_is_refused() {
     let gcp = Gcp::new();
     for (file, needle) in [
-        ("/files/external_account_wrong_audience", "audience"),
-        ("/files/external_account_expired", "expired"),
+        (
+            "/files/external_account_wrong_audience",
+            "The audience in ID Token does not match the expected audience",
+        ),
+        (
+            "/files/external_account_expired",
+            "ID Token issued is stale to sign-in: the token has expired",
+        ),
     ] {
         gcp.fails(
             file,
@@ -191,26 +208,80 @@ fn denied_missing_and_disabled_keys() {
         "GOOGLE_OAUTH_ACCESS_TOKEN",
         gcp.emulator.get("/tokens/valid"),
     )];
-    gcp.fails("403", "denied", &token, "permission denied");
-    gcp.fails("404", "missing", &token, "does not exist");
-    gcp.fails("disabled", "disabled", &token, "disabled");
+    // The service's own words: the key names (`denied`, `disabled`) are in
+    // the file name and the entry's id, so they prove nothing.
+    gcp.fails(
+        "403",
+        "denied",
+        &token,
+        "Permission 'cloudkms.cryptoKeyVersions.useToDecrypt' denied",
+    );
+    gcp.fails("404", "missing", &token, "cryptoKeys/missing not found.");
+    gcp.fails(
+        "disabled",
+        "disabled",
+        &token,
+        "is not enabled, current state is: DISABLED",
+    );
 }
 
+/// The slow key is valid (its entry wraps the data key under it) and
+/// answers after 60 s: only the deadline given stops rsops, and the report
+/// names exactly that deadline. The SDK's own timeouts, or waiting it out,
+/// would read differently.
 #[test]
 fn slow_server_is_cut_off() {
     let gcp = Gcp::new();
-    let token = [(
+    let env = gcp.env(&[(
         "GOOGLE_OAUTH_ACCESS_TOKEN",
         gcp.emulator.get("/tokens/valid"),
-    )];
-    let output = gcp.fixture.rsops(&gcp.file("slow"), &gcp.env(&token));
-    assert_eq!(
-        output.status.code(),
-        Some(128),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.stdout.is_empty());
+    )]);
+    let file = gcp.valid_file("slow");
+    let output = gcp
+        .fixture
+        .rsops_with(&["--key-timeout", "2s"], &file, &env);
+    let id = format!("gcp_kms {}", gcp.resource("slow"));
+    assert_timed_out("slow key, --key-timeout 2s", &output, &id, 2000);
+    // The same entry decrypts once the key answers at once.
+    gcp.emulator.set_delay("slow", 0);
+    gcp.fixture
+        .assert_decrypts("slow key, no delay", &gcp.fixture.rsops(&file, &env));
+}
+
+/// Issue 13: a key service that answers after 15 s succeeds with
+/// `--key-timeout 30s` (the deadline given is the one that counts, not a
+/// shorter one hard-coded in the client)…
+#[test]
+#[ignore = "issue 13 point 1: deadlines into the seam"]
+fn a_key_answering_after_15s_succeeds_with_key_timeout_30s() {
+    let gcp = Gcp::new();
+    let env = gcp.env(&[(
+        "GOOGLE_OAUTH_ACCESS_TOKEN",
+        gcp.emulator.get("/tokens/valid"),
+    )]);
+    let file = gcp.valid_file("slow");
+    gcp.emulator.set_delay("slow", 15);
+    let output = gcp
+        .fixture
+        .rsops_with(&["--key-timeout", "30s"], &file, &env);
+    gcp.fixture
+        .assert_decrypts("15 s answer, --key-timeout 30s", &output);
+}
+
+/// …and is cut at the default `--key-timeout` (10 s).
+#[test]
+#[ignore = "issue 13 point 1: deadlines into the seam"]
+fn a_key_answering_after_15s_is_cut_at_the_default_key_timeout() {
+    let gcp = Gcp::new();
+    let env = gcp.env(&[(
+        "GOOGLE_OAUTH_ACCESS_TOKEN",
+        gcp.emulator.get("/tokens/valid"),
+    )]);
+    let file = gcp.valid_file("slow");
+    gcp.emulator.set_delay("slow", 15);
+    let output = gcp.fixture.rsops(&file, &env);
+    let id = format!("gcp_kms {}", gcp.resource("slow"));
+    assert_timed_out("15 s answer, default deadline", &output, &id, 10_000);
 }
 
 #[test]
@@ -250,6 +321,9 @@ fn ssl_cert_dir_is_honoured_and_needed() {
     // The system roots do not include the emulator's CA: the custom bundle
     // is what makes the connection trusted.
     let output = gcp.fixture.rsops(&file, &base(None));
-    gcp.fixture
-        .assert_fails("untrusted certificate", &output, "cannot reach");
+    gcp.fixture.assert_fails(
+        "untrusted certificate",
+        &output,
+        "invalid peer certificate: UnknownIssuer",
+    );
 }

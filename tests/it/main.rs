@@ -6,6 +6,7 @@
 // Shared harness: temp dirs, age keys, running rsops and the reference.
 mod util;
 
+mod age_keys;
 // Files encrypted by the reference decrypt byte-identically with rsops.
 mod interop;
 // Wrong keys, tampering, bad input: clear errors, reference exit codes, no plaintext.

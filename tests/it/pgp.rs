@@ -1,8 +1,10 @@
 //! PGP keys end to end: files encrypted by the reference `sops` with
 //! `--pgp FPR` (RSA, ed25519/cv25519, several keys, key groups mixing age
 //! and PGP) and the reference repository's own vectors decrypt with rsops to
-//! exactly what `sops decrypt` prints — through gpg, and with gpg absent
-//! from `PATH` through a key file. A missing secret key exits 128.
+//! exactly what `sops decrypt` prints — through gpg, and, in a build with
+//! `--features pgp-key-files`, with gpg absent from `PATH` through key files.
+//! The default build, which reads no key files, says so and how to build
+//! one that does. A missing secret key exits 128.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -266,11 +268,21 @@ fn reference_repository_vectors() {
     let s = PgpSandbox::new(0);
     let key_file = fixture("getsops/pgp_sops_functional_tests_key.asc");
     s.gpg(&["--import"], &std::fs::read(&key_file).expect("key"));
+    for &(name, args, _) in VECTORS {
+        s.assert_decrypts_like_sops(&fixture(&format!("getsops/{name}")), args);
+    }
+}
+
+#[cfg(feature = "pgp-key-files")]
+#[test]
+fn reference_repository_vectors_without_gpg() {
+    let s = PgpSandbox::new(0);
+    let key_file = fixture("getsops/pgp_sops_functional_tests_key.asc");
+    s.gpg(&["--import"], &std::fs::read(&key_file).expect("key"));
     let no_gpg = path_without_gpg(&s.sandbox);
     for &(name, args, old_go_message) in VECTORS {
         let file = fixture(&format!("getsops/{name}"));
-        s.assert_decrypts_like_sops(&file, args);
-        // The same with gpg gone: Sequoia reads the key file.
+        // gpg gone from rsops' PATH: Sequoia reads the key file.
         let mut without_gpg = s.rsops();
         without_gpg
             .env("PATH", &no_gpg)
@@ -294,24 +306,31 @@ fn reference_repository_vectors() {
     }
 }
 
+/// Both kinds of key, armored and binary, named together in one
+/// `:`-separated `RSOPS_PGP_KEY_FILE`, each file found for its entry.
+#[cfg(feature = "pgp-key-files")]
 #[test]
-fn gpg_absent_from_path_uses_key_file() {
+fn gpg_absent_from_path_uses_key_files() {
     let s = PgpSandbox::new(0);
     let rsa = s.rsa("rsa <rsa@example.com>");
     let ecc = s.ecc("ecc <ecc@example.com>");
     let no_gpg = path_without_gpg(&s.sandbox);
-    for (fpr, armor, name) in [(&rsa, true, "rsa.asc"), (&ecc, false, "ecc.gpg")] {
+    let rsa_file = s.sandbox.write("rsa.asc", &s.export_secret_key(&rsa, true));
+    let ecc_file = s
+        .sandbox
+        .write("ecc.gpg", &s.export_secret_key(&ecc, false));
+    let key_files = std::env::join_paths([&rsa_file, &ecc_file]).expect("no ':' in paths");
+    for (fpr, name) in [(&rsa, "rsa"), (&ecc, "ecc")] {
         let file = s.encrypt(
             &fixture("basic.yaml"),
             &["--pgp", fpr],
             &format!("{name}.enc.yaml"),
         );
         let reference = s.reference_plaintext(&file);
-        let key_file = s.sandbox.write(name, &s.export_secret_key(fpr, armor));
         let ours = run(
             s.rsops()
                 .env("PATH", &no_gpg)
-                .env("RSOPS_PGP_KEY_FILE", &key_file)
+                .env("RSOPS_PGP_KEY_FILE", &key_files)
                 .arg("decrypt")
                 .arg(&file),
             b"",
@@ -320,6 +339,7 @@ fn gpg_absent_from_path_uses_key_file() {
     }
 }
 
+#[cfg(feature = "pgp-key-files")]
 #[test]
 fn gpg_absent_from_path_uses_legacy_secring() {
     let s = PgpSandbox::new(0);
@@ -379,4 +399,76 @@ fn gpg_absent_and_no_key_file_exits_128() {
             .arg(&file),
         &[&fpr, "could not be started", "RSOPS_PGP_KEY_FILE"],
     );
+}
+
+/// What the default build says about key files it cannot read.
+#[cfg(not(feature = "pgp-key-files"))]
+const NOT_BUILT: &[&str] = &[
+    "this build of rsops reads PGP key files only when built with `--features pgp-key-files`",
+    "cargo install --path . --features pgp-key-files",
+];
+
+#[cfg(not(feature = "pgp-key-files"))]
+#[test]
+fn gpg_absent_key_file_needs_the_feature() {
+    let s = PgpSandbox::new(0);
+    let fpr = s.rsa("rsa <rsa@example.com>");
+    let file = s.encrypt(&fixture("basic.yaml"), &["--pgp", &fpr], "secret.enc.yaml");
+    let key_file = s.sandbox.write("key.asc", &s.export_secret_key(&fpr, true));
+    let named = format!("RSOPS_PGP_KEY_FILE file {}", key_file.display());
+    let mut needles = vec![
+        fpr.as_str(),
+        named.as_str(),
+        "install GnuPG",
+        "gpg --import",
+    ];
+    needles.extend(NOT_BUILT);
+    expect_128(
+        s.rsops()
+            .env("PATH", path_without_gpg(&s.sandbox))
+            .env("RSOPS_PGP_KEY_FILE", &key_file)
+            .arg("decrypt")
+            .arg(&file),
+        &needles,
+    );
+}
+
+#[cfg(not(feature = "pgp-key-files"))]
+#[test]
+fn gpg_absent_legacy_secring_needs_the_feature() {
+    let s = PgpSandbox::new(0);
+    let fpr = s.ecc("ecc <ecc@example.com>");
+    let file = s.encrypt(&fixture("basic.ini"), &["--pgp", &fpr], "secret.enc.ini");
+    let legacy = s.sandbox.path("legacy-gnupg");
+    std::fs::create_dir(&legacy).expect("legacy home");
+    std::fs::write(legacy.join("secring.gpg"), s.export_secret_key(&fpr, false)).expect("secring");
+    let mut needles = vec![fpr.as_str(), "secring.gpg"];
+    needles.extend(NOT_BUILT);
+    expect_128(
+        s.rsops()
+            .env("PATH", path_without_gpg(&s.sandbox))
+            .env("GNUPGHOME", &legacy)
+            .arg("decrypt")
+            .arg(&file),
+        &needles,
+    );
+}
+
+/// A key file this build cannot read is no obstacle when gpg holds the key.
+#[cfg(not(feature = "pgp-key-files"))]
+#[test]
+fn key_file_set_and_gpg_holds_the_key() {
+    let s = PgpSandbox::new(0);
+    let fpr = s.rsa("rsa <rsa@example.com>");
+    let file = s.encrypt(&fixture("basic.json"), &["--pgp", &fpr], "secret.enc.json");
+    let key_file = s.sandbox.write("key.asc", &s.export_secret_key(&fpr, true));
+    let reference = s.reference_plaintext(&file);
+    let ours = run(
+        s.rsops()
+            .env("RSOPS_PGP_KEY_FILE", &key_file)
+            .arg("decrypt")
+            .arg(&file),
+        b"",
+    );
+    assert_same("key file ignored, gpg used", &reference, &ours);
 }

@@ -161,6 +161,21 @@ pub fn assert_same(what: &str, reference: &Output, ours: &Output) {
     }
 }
 
+/// Asserts that the reference succeeded, then that rsops produced the same
+/// stdout and exit code: for cases where success is expected, so that both
+/// programs failing alike is not taken for agreement.
+#[track_caller]
+pub fn assert_same_success(what: &str, reference: &Output, ours: &Output) {
+    assert!(
+        reference.status.success(),
+        "{what}: the reference failed ({}), so the comparison proves nothing\nreference stderr: {}\nrsops stderr: {}",
+        reference.status,
+        String::from_utf8_lossy(&reference.stderr),
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    assert_same(what, reference, ours);
+}
+
 /// The fixture directory.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -9,16 +9,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::credentials::{
-    AccessToken, Secret, SecretBytes, TokenCredential, TokenRequestOptions,
-};
+#[cfg(feature = "certificate")]
+use azure_core::credentials::SecretBytes;
+use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_core::error::ErrorKind;
 use azure_identity::{
-    AzureCliCredential, ClientAssertionCredentialOptions, ClientCertificateCredential,
-    ClientCertificateCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
-    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    AzureCliCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
+#[cfg(feature = "certificate")]
+use azure_identity::{ClientCertificateCredential, ClientCertificateCredentialOptions};
 
 use crate::client::few_retries;
 
@@ -137,6 +138,7 @@ impl Chain {
 }
 
 /// `ClientCertificateCredential` takes PKCS#12 bytes.
+#[cfg(feature = "certificate")]
 fn certificate(
     tenant: &str,
     client: &str,
@@ -159,6 +161,21 @@ fn certificate(
         Some(options),
     )?;
     Ok(credential)
+}
+
+/// Without OpenSSL, a certificate cannot be read: say so, and how to get it.
+#[cfg(not(feature = "certificate"))]
+fn certificate(
+    _tenant: &str,
+    _client: &str,
+    path: &str,
+) -> azure_core::Result<Arc<dyn TokenCredential>> {
+    Err(azure_core::Error::with_message(
+        ErrorKind::Credential,
+        format!(
+            "AZURE_CLIENT_CERTIFICATE_PATH ({path}) is set, but this build of rsops reads client certificates only when built with `--features azure-certificate` (it links OpenSSL); use AZURE_CLIENT_SECRET, workload or managed identity, or `az login` instead"
+        ),
+    ))
 }
 
 #[async_trait::async_trait]

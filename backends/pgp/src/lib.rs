@@ -1,22 +1,33 @@
 //! PGP key source: unwraps `sops.pgp` entries (`fp`, `enc` = an armored PGP
 //! message holding the data key) wherever the user's secret key lives.
 //!
-//! Two ways are tried for each entry, in this order (the reference `sops`
-//! also tries its built-in OpenPGP library before the `gpg` binary):
+//! For each entry, in this order (the reference `sops` also tries its
+//! built-in OpenPGP library before the `gpg` binary):
 //!
-//! 1. **Key files, with Sequoia**, when there are any: the secret keys in the
-//!    files named by [`KEY_FILE_ENV`] (`RSOPS_PGP_KEY_FILE`, armored or binary,
-//!    several paths separated by `:`), and the legacy GnuPG 1.x keyring
-//!    `$GNUPGHOME/secring.gpg` (default `~/.gnupg`). This needs no `gpg` at
-//!    all. Passphrase-protected keys in files are left to `gpg`, and so are
-//!    data keys wrapped by old sops releases' built-in Go OpenPGP code, whose
-//!    messages break RFC 9580 framing rules that Sequoia enforces.
+//! 1. **Key files, with Sequoia** — only in builds with the `key-files`
+//!    feature (`rsops --features pgp-key-files`), and only when there are
+//!    any: the secret keys in the files named by [`KEY_FILE_ENV`]
+//!    (`RSOPS_PGP_KEY_FILE`, armored or binary, several paths separated by
+//!    `:`), and the legacy GnuPG 1.x keyring `$GNUPGHOME/secring.gpg`
+//!    (default `~/.gnupg`). This needs no `gpg` at all. Passphrase-protected
+//!    keys in files are left to `gpg`, and so are data keys wrapped by old
+//!    sops releases' built-in Go OpenPGP code, whose messages break RFC 9580
+//!    framing rules that Sequoia enforces.
 //! 2. **The `gpg` binary** ([`GPG_EXEC_ENV`], `SOPS_GPG_EXEC`, default `gpg`;
 //!    `GNUPGHOME` honoured), exactly once per entry and never per value.
 //!    This is the way to keys held by gpg-agent (GnuPG ≥ 2.1), smartcards and
 //!    YubiKeys, and passphrases asked by pinentry. Calls are serialised so
 //!    two pinentry prompts never compete, and a gpg that is missing or cannot
 //!    reach its agent is not started again for the next entry.
+//!
+//! Why key files are opt-in: the default build must need nothing but a Rust
+//! toolchain and a C compiler. Sequoia's C backends need libclang, OpenSSL
+//! or Nettle headers and pkg-config at build time; its pure-Rust backend
+//! needs none, but Sequoia marks it experimental and its RSA decryption is
+//! not constant-time (a timing side channel), whereas gpg's libgcrypt is
+//! hardened. Sequoia cannot read keys held by gpg-agent anyway. A build
+//! without the feature still names configured key files in its errors and
+//! says how to get them read.
 //!
 //! The entry's `fp` names the primary key, while the message is encrypted to
 //! one of its encryption subkeys; both ways find the key by the message's
@@ -25,29 +36,33 @@
 //! Failures are classified into [`KeyError`]s that name the fingerprint and
 //! say what to do: key not in the keyring, gpg missing, gpg-agent not
 //! reachable, pinentry cancelled or unavailable, wrong passphrase, smartcard
-//! absent, damaged message.
+//! absent, damaged message, key files this build cannot read.
 
 #![deny(missing_docs)]
 
 mod errors;
-mod files;
 mod gpg;
-mod keyring;
+#[cfg(not(feature = "key-files"))]
+mod not_built;
+#[cfg(feature = "key-files")]
+mod sequoia;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use rsops_keysource::{BoxFuture, DataKey, KeyEntry, KeyError, KeySource};
-use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
-use crate::files::FileKeyError;
 use crate::gpg::Gpg;
-use crate::keyring::Keyring;
+use crate::key_files::KeyFiles;
+#[cfg(not(feature = "key-files"))]
+use crate::not_built as key_files;
+#[cfg(feature = "key-files")]
+use crate::sequoia as key_files;
 
 /// The environment variable naming secret key files (armored or binary,
-/// `:`-separated) that rsops reads itself, without `gpg`. rsops-only: the
+/// `:`-separated) that rsops reads itself, without `gpg`, when built with the
+/// `key-files` feature; other builds name them in errors. rsops-only: the
 /// reference `sops` ignores it.
 pub const KEY_FILE_ENV: &str = "RSOPS_PGP_KEY_FILE";
 
@@ -62,7 +77,9 @@ pub struct PgpConfig {
     /// The GnuPG home handed to gpg as `GNUPGHOME`; `None` leaves gpg's own
     /// default. `secring.gpg` is looked for here, else in `~/.gnupg`.
     pub gnupg_home: Option<PathBuf>,
-    /// Secret key files read with Sequoia.
+    /// Secret key files, read with Sequoia when the `key-files` feature is
+    /// on; otherwise named in errors, so a user learns why they were not
+    /// read.
     pub key_files: Vec<PathBuf>,
 }
 
@@ -91,7 +108,7 @@ impl PgpConfig {
     }
 
     /// The directory that may hold a legacy `secring.gpg`.
-    fn legacy_home(&self) -> Option<PathBuf> {
+    pub(crate) fn legacy_home(&self) -> Option<PathBuf> {
         self.gnupg_home.clone().or_else(|| {
             std::env::var_os("HOME")
                 .filter(|h| !h.is_empty())
@@ -103,8 +120,7 @@ impl PgpConfig {
 /// The PGP key source. Cheap to create: key files are read on first use,
 /// `gpg` is started only for entries the key files cannot open.
 pub struct PgpKeySource {
-    config: PgpConfig,
-    keyring: OnceCell<Arc<Keyring>>,
+    key_files: KeyFiles,
     gpg: Gpg,
 }
 
@@ -123,44 +139,22 @@ impl PgpKeySource {
     /// A key source with an explicit configuration (for embedding and tests,
     /// where changing the process environment is not an option).
     pub fn with_config(config: PgpConfig) -> Self {
-        let gpg = Gpg::new(config.gpg_program.clone(), config.gnupg_home.clone());
         PgpKeySource {
-            config,
-            keyring: OnceCell::new(),
-            gpg,
+            key_files: KeyFiles::new(&config),
+            gpg: Gpg::new(config.gpg_program, config.gnupg_home),
         }
-    }
-
-    /// The secret keys from files, loaded once, off the async thread.
-    async fn keyring(&self) -> Arc<Keyring> {
-        self.keyring
-            .get_or_init(|| async {
-                let files = self.config.key_files.clone();
-                let home = self.config.legacy_home();
-                let loaded =
-                    tokio::task::spawn_blocking(move || Keyring::load(&files, home.as_deref()))
-                        .await;
-                Arc::new(loaded.unwrap_or_else(|e| Keyring::failed(e.to_string())))
-            })
-            .await
-            .clone()
     }
 
     async fn unwrap_entry(&self, entry: &KeyEntry) -> Result<DataKey, KeyError> {
         let fp = fingerprint(entry);
         let enc = entry.encrypted_key()?;
-        let keyring = self.keyring().await;
-        let file_error = if keyring.is_empty() {
-            None
-        } else {
-            match decrypt_with_files(keyring.clone(), enc.to_owned()).await {
-                Ok(key) => return Ok(data_key(key)),
-                Err(e) => Some(e),
-            }
+        let files = match self.key_files.unwrap(enc).await {
+            Ok(key) => return Ok(data_key(key)),
+            Err(outcome) => outcome,
         };
         match self.gpg.decrypt(&fp, enc).await {
             Ok(key) => Ok(data_key(key)),
-            Err(gpg_error) => Err(errors::combine(&fp, gpg_error, file_error, &keyring)),
+            Err(gpg_error) => Err(files.explain(&fp, gpg_error)),
         }
     }
 }
@@ -190,18 +184,6 @@ fn fingerprint(entry: &KeyEntry) -> String {
         Some(fp) => fp.replace(' ', "").to_ascii_uppercase(),
         None => "?".to_string(),
     }
-}
-
-/// Runs the Sequoia decryption on the blocking pool: RSA private-key
-/// operations take milliseconds the async thread should spend on network
-/// key sources.
-async fn decrypt_with_files(
-    keyring: Arc<Keyring>,
-    enc: String,
-) -> Result<Zeroizing<Vec<u8>>, FileKeyError> {
-    tokio::task::spawn_blocking(move || files::decrypt(&keyring, enc.as_bytes()))
-        .await
-        .unwrap_or_else(|e| Err(FileKeyError::Worker(e.to_string())))
 }
 
 /// Moves unwrapped bytes into a [`DataKey`] without leaving a copy behind.

@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -17,15 +18,25 @@ use crate::{Token, VaultConfig, VaultKeySource};
 struct FakeVault {
     address: String,
     requests: Arc<Mutex<Vec<String>>>,
+    /// Set by `requests`: the test is done, unanswered connections may close.
+    done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// How long unanswered connections are held at most (ten times the
+/// configured request timeout) when the test never says it is done: a
+/// client that ignores the configured timeout (none, or a longer one) sees
+/// the connection closed, an error other than "no answer within 500ms".
+/// No elapsed time is asserted; this bounds a hang.
+const HOLD_AT_MOST: Duration = Duration::from_secs(5);
 
 impl FakeVault {
     fn start(answers: Vec<Option<String>>) -> FakeVault {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
+        let done = Arc::new(AtomicBool::new(false));
+        let (seen, finished) = (requests.clone(), done.clone());
         let thread = std::thread::spawn(move || {
             let mut held = Vec::new();
             for answer in answers {
@@ -40,17 +51,26 @@ impl FakeVault {
                     None => held.push(stream),
                 }
             }
-            // Keep unanswered connections open until the client gives up.
-            std::thread::sleep(Duration::from_millis(600));
+            // Keep unanswered connections open until the test has its
+            // result: only the client's own timeout can end its wait.
+            let since = std::time::Instant::now();
+            while !held.is_empty()
+                && !finished.load(Ordering::Relaxed)
+                && since.elapsed() < HOLD_AT_MOST
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         });
         FakeVault {
             address,
             requests,
+            done,
             thread: Some(thread),
         }
     }
 
     fn requests(&mut self) -> Vec<String> {
+        self.done.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             thread.join().unwrap();
         }
@@ -258,14 +278,22 @@ async fn server_answers_are_classified() {
 #[tokio::test]
 async fn a_silent_server_times_out() {
     let mut server = FakeVault::start(vec![None]);
-    let started = std::time::Instant::now();
+    // The server holds the connection until `requests()` below (or for
+    // `HOLD_AT_MOST`), so only the configured request timeout can end the
+    // wait as a timeout; the error names it.
     let err = unwrap(config(&server.address), &server.address)
         .await
         .unwrap_err();
     assert!(matches!(err, KeyError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains("no answer within 500ms"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5));
-    server.requests();
+    // The request was sent: the silence, not a refused connection, timed out.
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        requests[0].starts_with("POST /v1/team/transit/decrypt/k"),
+        "{}",
+        requests[0]
+    );
 }
 
 #[tokio::test]

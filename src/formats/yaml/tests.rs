@@ -9,29 +9,10 @@ fn roundtrip(text: &str) -> String {
     String::from_utf8(emit(&doc, EmitOptions::default()).expect("emits")).expect("utf-8")
 }
 
-/// Every `*.yaml` file in `$RSOPS_YAML_FIXTURES` must print back byte for
-/// byte (encrypted files and `sops decrypt` output are go-yaml's own output).
-#[test]
-#[ignore = "needs RSOPS_YAML_FIXTURES"]
-fn fixture_dir_roundtrips() {
-    let dir = std::env::var("RSOPS_YAML_FIXTURES").expect("RSOPS_YAML_FIXTURES");
-    let mut failed = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("dir") {
-        let path = entry.expect("entry").path();
-        let text = std::fs::read_to_string(&path).expect("read");
-        match parse(text.as_bytes()) {
-            Ok(doc) => {
-                let out = emit(&doc, EmitOptions::default()).expect("emits");
-                if out != text.as_bytes() {
-                    let _ = std::fs::write(path.with_extension("got"), &out);
-                    failed.push(format!("{}: differs", path.display()));
-                }
-            }
-            Err(e) => failed.push(format!("{}: {e}", path.display())),
-        }
-    }
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
-}
+// Files the reference writes (encrypted files under every encryption rule
+// and key layout, and `sops decrypt` output) are checked to print back byte
+// for byte in the integration suite (`tests/it/interop.rs`, `check_fixture`),
+// which has the reference binary to write them.
 
 #[test]
 fn canonical_output_roundtrips() {

@@ -1,4 +1,8 @@
 //! Decrypting a data key with secret keys from files, through Sequoia.
+//!
+//! Finds the key by the message's recipients (the entry's `fp` names the
+//! primary key, the message is encrypted to a subkey), and records why no key
+//! worked so the error can say it.
 
 use std::io::Read;
 
@@ -14,7 +18,7 @@ use sequoia_openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp::{Cert, Fingerprint, KeyHandle};
 use zeroize::Zeroizing;
 
-use crate::keyring::Keyring;
+use super::keyring::Keyring;
 
 /// Why the key files could not open a message.
 #[derive(Debug, thiserror::Error)]

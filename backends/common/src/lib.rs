@@ -1,0 +1,14 @@
+//! Jobs every remote key service has, written once: a lazy per-key client
+//! cache, one line from an error's cause chain, and recognising a TLS
+//! certificate the machine does not trust.
+//!
+//! The trait crate (`rsops-keysource`) stays the seam itself; this crate is
+//! what backends share beside it.
+
+#![deny(missing_docs)]
+
+mod cache;
+mod chain;
+
+pub use cache::ClientCache;
+pub use chain::{cause_chain, is_untrusted_certificate};
