@@ -449,6 +449,32 @@ fn json_with_trailing_data_is_refused() {
     assert!(ours.status.success());
 }
 
+#[test]
+fn truncated_json_is_refused_as_the_reference_refuses_it() {
+    let sandbox = Sandbox::new(1);
+    let recipient = sandbox.keys[0].recipient.clone();
+    let encrypted = sandbox.sops_encrypt(
+        &fixture("basic.json"),
+        &["--age", &recipient],
+        "secret.enc.json",
+    );
+    let key_file = sandbox.key_file(&[0]);
+    let text = std::fs::read_to_string(&encrypted).unwrap();
+    // Cut inside the values and inside the metadata, after a `:` and mid-array.
+    for cut in [text.len() / 3, text.len() / 2, text.len() - 3] {
+        // Right after a key's `": `, where a value should start.
+        let cut = text[..cut].rfind("\": ").map_or(cut, |i| i + 3);
+        let name = format!("cut{cut}.enc.json");
+        let file = sandbox.write(&name, text[..cut].as_bytes());
+        let (reference, ours) = sandbox.both(&key_file, &["decrypt"], &file);
+        assert_eq!(reference.status.code(), Some(1), "{name}");
+        assert_eq!(ours.status.code(), Some(1), "{name}");
+        assert!(ours.stdout.is_empty(), "{name}: partial plaintext");
+        let stderr = String::from_utf8_lossy(&ours.stderr);
+        assert!(stderr.contains("unexpected end of input"), "{name}: {stderr}");
+    }
+}
+
 /// The reference parses `sops.version` as a semantic version before it
 /// decrypts anything (`blang/semver`), so a file without one fails with
 /// exit code 1 and "Version string empty"; rsops refuses the same files.

@@ -2,9 +2,10 @@
 //! state machine driven by the store's recursive `treeBranchFromJSONDecoder`.
 //!
 //! Mirroring that structure (rather than using a general JSON parser) keeps
-//! the reference's quirks: duplicate keys are kept in order, and an end of
-//! input where a value should start quietly ends the enclosing object (so
-//! `{"a": 1, "b":` parses as `{"a": 1}`). Anything but whitespace after the
+//! the reference's quirks: duplicate keys are kept in order. A truncated
+//! object (`{"a": 1, "b":`) is refused with "unexpected end of input", as sops
+//! up to 3.12 refuses it (its `json.Unmarshal` of the whole file fails); the
+//! 3.13 store would quietly end the object there. Anything but whitespace after the
 //! top-level object is refused, as sops up to 3.12 refuses it (its
 //! `json.Unmarshal` of the whole file fails with "invalid character … after
 //! top-level value"); sops 3.13 stopped reading there and silently drops it,
@@ -98,15 +99,17 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// The entries of an object whose `{` was read; an end of input in a
-    /// value position ends it silently, as in the store.
+    /// The entries of an object whose `{` was read.
     fn branch(&mut self, depth: usize) -> Result<Map, DecodeError> {
         self.check_depth(depth)?;
         let mut map = Vec::new();
         loop {
             match self.item(depth) {
                 Ok(Some(entry)) => map.push(entry),
-                Ok(None) | Err(DecodeError::Eof) => return Ok(map),
+                Ok(None) => return Ok(map),
+                Err(DecodeError::Eof) => {
+                    return Err(DecodeError::Syntax(self.pos, "unexpected end of input"))
+                }
                 Err(e) => return Err(e),
             }
         }
