@@ -10,7 +10,7 @@ use rsops::cipher::ValueCipher;
 use rsops::formats::{EmitOptions, Format};
 use rsops::tree::{Document, Entry, Map, Value};
 use rsops::{DecryptOptions, KeyRegistry};
-use rsops_keysource::{BoxFuture, DataKey, KeyEntry, KeyError, KeySource};
+use rsops_keysource::{BoxFuture, DataKey, Deadline, KeyEntry, KeyError, KeySource, Unwrapped};
 
 const DATA_KEY: [u8; 32] = [42; 32];
 const SECTIONS: usize = 1000;
@@ -28,8 +28,12 @@ impl KeySource for FixedKey {
         "fixed".into()
     }
 
-    fn unwrap<'a>(&'a self, _: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>> {
-        Box::pin(async { Ok(DataKey::new(DATA_KEY.to_vec())) })
+    fn unwrap<'a>(
+        &'a self,
+        _: &'a KeyEntry,
+        _: Deadline,
+    ) -> BoxFuture<'a, Result<Unwrapped, KeyError>> {
+        Box::pin(async { Ok(Unwrapped::new(DATA_KEY.to_vec())) })
     }
 }
 
@@ -39,7 +43,7 @@ fn pair(key: &str, value: Value) -> Entry {
 
 /// An encrypted document with metadata, as the reference would write it.
 fn encrypted_document() -> Document {
-    let cipher = ValueCipher::new(&DATA_KEY).expect("32-byte key");
+    let cipher = ValueCipher::new(&DataKey::from_slice(&DATA_KEY).expect("32-byte key"));
     let mut root = Map::new();
     for s in 0..SECTIONS {
         let name = format!("section_{s:05}");

@@ -12,6 +12,7 @@ use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::Engine;
 use regex::Regex;
+use rsops_keysource::DataKey;
 use zeroize::Zeroizing;
 
 use crate::tree::{Comment, Value};
@@ -129,11 +130,12 @@ pub struct ValueCipher {
 }
 
 impl ValueCipher {
-    /// A cipher for the given 32-byte data key.
-    pub fn new(data_key: &[u8]) -> Result<Self, CipherError> {
-        let aead =
-            SopsAesGcm::new_from_slice(data_key).map_err(|_| CipherError::BadLength("data key"))?;
-        Ok(ValueCipher { aead })
+    /// A cipher for the file's data key.
+    pub fn new(data_key: &DataKey) -> Self {
+        let key = aes_gcm::Key::<SopsAesGcm>::from_slice(data_key.expose());
+        ValueCipher {
+            aead: SopsAesGcm::new(key),
+        }
     }
 
     /// Decrypts one value whose additional data is `aad` (the path, e.g. `db:password:`).
@@ -282,11 +284,15 @@ fn parse_go_bool(text: &str) -> Option<bool> {
 mod tests {
     use super::*;
 
+    fn test_key(byte: u8) -> DataKey {
+        DataKey::from_slice(&[byte; 32]).unwrap()
+    }
+
     /// A value the reference encrypted with key 32×`f` under AAD `bar:`
     /// (from sops' own `aes/cipher_test.go`).
     #[test]
     fn decrypts_reference_known_answer() {
-        let cipher = ValueCipher::new(&[b'f'; 32]).unwrap();
+        let cipher = ValueCipher::new(&test_key(b'f'));
         let value = "ENC[AES256_GCM,data:oYyi,iv:MyIDYbT718JRr11QtBkcj3Dwm4k1aCGZBVeZf0EyV8o=,tag:t5z2Z023Up0kxwCgw1gNxg==,type:str]";
         assert_eq!(
             cipher.decrypt(value, "bar:").unwrap(),
@@ -300,7 +306,7 @@ mod tests {
 
     #[test]
     fn encrypt_round_trips_every_type() {
-        let cipher = ValueCipher::new(&[7; 32]).unwrap();
+        let cipher = ValueCipher::new(&test_key(7));
         for value in [
             Value::Str("héllo".into()),
             Value::Int(-5),
@@ -317,7 +323,7 @@ mod tests {
 
     #[test]
     fn rejects_malformed_values() {
-        let cipher = ValueCipher::new(&[0; 32]).unwrap();
+        let cipher = ValueCipher::new(&test_key(0));
         assert_eq!(
             cipher.decrypt("hello", "a:"),
             Err(CipherError::NotEncrypted)
@@ -337,7 +343,7 @@ mod tests {
     /// character and skips line breaks; the reference decrypts such values.
     #[test]
     fn base64_is_decoded_as_go_does() {
-        let cipher = ValueCipher::new(&[b'f'; 32]).unwrap();
+        let cipher = ValueCipher::new(&test_key(b'f'));
         let decrypt = |iv: &str, tag: &str| {
             cipher.decrypt(
                 &format!("ENC[AES256_GCM,data:oYyi,iv:{iv},tag:{tag},type:str]"),

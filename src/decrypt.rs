@@ -82,8 +82,7 @@ pub async fn decrypt(
     let mut document = format.parse(input)?;
     let metadata = metadata::extract(&mut document, format.metadata_layout())?;
     let (key, attempts) = crate::keys::data_key(&metadata, registry, &options.unwrap).await?;
-    let cipher =
-        ValueCipher::new(key.expose()).map_err(|_| DataKeyError::BadLength(key.expose().len()))?;
+    let cipher = ValueCipher::new(&key);
     drop(key);
     // A hash of the plaintext: wiped like it, whether it is checked or not.
     let computed = Zeroizing::new(walk::decrypt_document(&mut document, &metadata, &cipher)?);
@@ -173,7 +172,7 @@ mod tests {
     /// The MACs are unsalted hashes of the plaintext: no message shows them.
     #[test]
     fn mismatch_names_no_hash() {
-        let cipher = ValueCipher::new(&[7; 32]).unwrap();
+        let cipher = ValueCipher::new(&rsops_keysource::DataKey::from_slice(&[7; 32]).unwrap());
         let stored = "A".repeat(128);
         let computed = "B".repeat(128);
         let meta = metadata_with_mac(&cipher, &stored);

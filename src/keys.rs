@@ -14,7 +14,7 @@ mod report;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use rsops_keysource::{DataKey, KeyEntry, KeyError, KeySource};
+use rsops_keysource::{DataKey, Deadline, KeyEntry, KeyError, KeySource, Unwrapped};
 
 pub use report::{hint, Attempt, DataKeyError, Outcome};
 
@@ -126,19 +126,28 @@ impl Job<'_> {
     }
 }
 
-/// Runs one attempt, bounded by its deadline when the source is remote.
-/// Returns the attempt's slot, its outcome and the key it unwrapped.
+/// Runs one attempt, bounded by its time limit when the source is remote.
+/// The source gets the same limit as a [`Deadline`], to derive its own
+/// timeouts from; the attempt is cut at the limit whatever the source does.
+/// Returns the attempt's slot, its outcome and the secret it unwrapped.
 async fn attempt(
     slot: usize,
     job: &Job<'_>,
-    deadline: Option<Duration>,
-) -> (usize, Outcome, Option<DataKey>) {
-    let result = match deadline {
-        Some(limit) => match tokio::time::timeout(limit, job.source.unwrap(job.entry)).await {
-            Ok(result) => result.map_err(Outcome::Failed),
-            Err(_) => Err(Outcome::TimedOut(limit)),
-        },
-        None => job.source.unwrap(job.entry).await.map_err(Outcome::Failed),
+    limit: Option<Duration>,
+) -> (usize, Outcome, Option<Unwrapped>) {
+    let result = match limit {
+        Some(limit) => {
+            let unwrap = job.source.unwrap(job.entry, Deadline::after(limit));
+            match tokio::time::timeout(limit, unwrap).await {
+                Ok(result) => result.map_err(Outcome::Failed),
+                Err(_) => Err(Outcome::TimedOut(limit)),
+            }
+        }
+        None => job
+            .source
+            .unwrap(job.entry, Deadline::NONE)
+            .await
+            .map_err(Outcome::Failed),
     };
     match result {
         Ok(key) => (slot, Outcome::Unwrapped, Some(key)),
@@ -204,9 +213,7 @@ fn plan<'a>(
                     group,
                     kind: entry.kind.clone(),
                     id: report::describe_unknown(entry),
-                    outcome: Outcome::Failed(KeyError::Unsupported {
-                        kind: entry.kind.clone(),
-                    }),
+                    outcome: Outcome::Failed(KeyError::unsupported_kind(&entry.kind)),
                     elapsed: Duration::ZERO,
                 }),
             }
@@ -226,9 +233,9 @@ async fn run(
     groups: usize,
     needed: usize,
     options: &UnwrapOptions,
-) -> (Vec<Option<DataKey>>, Vec<Attempt>) {
+) -> (Vec<Option<Unwrapped>>, Vec<Attempt>) {
     let started = Instant::now();
-    let mut shares: Vec<Option<DataKey>> = (0..groups).map(|_| None).collect();
+    let mut shares: Vec<Option<Unwrapped>> = (0..groups).map(|_| None).collect();
     let mut got = 0;
     let mut records: Vec<Option<Attempt>> = jobs.iter().map(|_| None).collect();
     let mut started_at: Vec<Option<Instant>> = jobs.iter().map(|_| None).collect();
@@ -281,24 +288,22 @@ async fn run(
     (shares, attempts)
 }
 
-/// The data key from the groups' shares: the one share itself with a
-/// single group, else the Shamir combination of the shares present.
-fn combine(shares: Vec<Option<DataKey>>) -> Result<DataKey, DataKeyError> {
-    let key = if shares.len() > 1 {
-        let parts: Vec<&[u8]> = shares.iter().flatten().map(|k| k.expose()).collect();
-        let mut combined = shamir::combine(&parts).map_err(DataKeyError::Shamir)?;
-        DataKey::new(std::mem::take(&mut *combined))
+/// The data key from the groups' secrets: the one secret itself with a
+/// single group, else the Shamir combination of the shares present. The
+/// only place a data key is made, so the only length check.
+fn combine(shares: Vec<Option<Unwrapped>>) -> Result<DataKey, DataKeyError> {
+    if shares.len() > 1 {
+        let parts: Vec<&[u8]> = shares.iter().flatten().map(Unwrapped::expose).collect();
+        let combined = shamir::combine(&parts).map_err(DataKeyError::Shamir)?;
+        DataKey::from_slice(&combined).map_err(DataKeyError::BadLength)
     } else {
-        shares
+        let secret = shares
             .into_iter()
             .flatten()
             .next()
-            .ok_or(DataKeyError::BadLength(0))?
-    };
-    if key.expose().len() != 32 {
-        return Err(DataKeyError::BadLength(key.expose().len()));
+            .ok_or(DataKeyError::BadLength(0))?;
+        DataKey::try_from(secret).map_err(DataKeyError::BadLength)
     }
-    Ok(key)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use rsops::formats::Format;
 use rsops::{DecryptOptions, KeyRegistry};
-use rsops_keysource::{BoxFuture, DataKey, KeyEntry, KeyError, KeySource};
+use rsops_keysource::{BoxFuture, Deadline, KeyEntry, KeyError, KeySource, Unwrapped};
 
 struct FixedKey;
 
@@ -19,8 +19,12 @@ impl KeySource for FixedKey {
         "fixed".into()
     }
 
-    fn unwrap<'a>(&'a self, _: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>> {
-        Box::pin(async { Ok(DataKey::new(vec![7; 32])) })
+    fn unwrap<'a>(
+        &'a self,
+        _: &'a KeyEntry,
+        _: Deadline,
+    ) -> BoxFuture<'a, Result<Unwrapped, KeyError>> {
+        Box::pin(async { Ok(Unwrapped::new(vec![7; 32])) })
     }
 }
 

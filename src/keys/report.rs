@@ -53,17 +53,7 @@ impl fmt::Display for Outcome {
             Outcome::NotNeeded => f.write_str("not needed"),
             Outcome::Cancelled => f.write_str("cancelled: enough key groups were unwrapped"),
             Outcome::TimedOut(limit) => write!(f, "timed out after {} ms", limit.as_millis()),
-            Outcome::Failed(error) => {
-                let label = match error {
-                    KeyError::NoCredentials { .. } => "no credentials",
-                    KeyError::Denied { .. } => "denied",
-                    KeyError::Unreachable { .. } => "unreachable",
-                    KeyError::CorruptEntry { .. } => "corrupt entry",
-                    KeyError::Unsupported { .. } => "unsupported",
-                    _ => "failed",
-                };
-                write!(f, "{label}: {error}")
-            }
+            Outcome::Failed(error) => write!(f, "{}: {error}", error.class()),
         }
     }
 }

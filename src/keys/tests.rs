@@ -5,14 +5,15 @@
 use std::future::pending;
 use std::time::Duration;
 
-use rsops_keysource::{BoxFuture, DataKey, KeyEntry, KeyError, KeySource};
+use rsops_keysource::{BoxFuture, Deadline, KeyEntry, KeyError, KeySource, Unwrapped};
 
 use super::*;
 use crate::metadata::CryptRule;
 
 /// Answers for entries whose `enc` names a behaviour: `key:<byte>` returns
 /// 32 bytes of that value, `share:<x>` a Shamir share of [7; 32], `hang`
-/// never answers, anything else is denied.
+/// never answers, `deadline` is denied with the time it was given (or
+/// "none"), anything else is denied.
 struct Scripted {
     kind: &'static str,
     local: bool,
@@ -54,21 +55,29 @@ impl KeySource for Scripted {
         self.local
     }
 
-    fn unwrap<'a>(&'a self, entry: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>> {
+    fn unwrap<'a>(
+        &'a self,
+        entry: &'a KeyEntry,
+        deadline: Deadline,
+    ) -> BoxFuture<'a, Result<Unwrapped, KeyError>> {
         Box::pin(async move {
             let enc = entry.field("enc").unwrap_or_default();
             if let Some(byte) = enc.strip_prefix("key:") {
-                return Ok(DataKey::new(vec![byte.parse().unwrap(); 32]));
+                return Ok(Unwrapped::new(vec![byte.parse().unwrap(); 32]));
             }
             if let Some(x) = enc.strip_prefix("share:") {
-                return Ok(DataKey::new(share_of_seven(x.parse().unwrap())));
+                return Ok(Unwrapped::new(share_of_seven(x.parse().unwrap())));
             }
             if enc == "hang" {
                 pending::<()>().await;
             }
-            Err(KeyError::Denied {
-                message: "access denied".into(),
-            })
+            if enc == "deadline" {
+                let given = deadline.remaining().map_or("none".to_string(), |d| {
+                    format!("{} s", d.as_secs_f64().round())
+                });
+                return Err(KeyError::denied(given));
+            }
+            Err(KeyError::denied("access denied"))
         })
     }
 }
@@ -211,4 +220,56 @@ async fn try_all_reports_every_entry_and_unknown_kinds() {
     assert!(attempts
         .iter()
         .any(|a| a.kind == "azure_kv" && a.to_string().contains("unsupported")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_still_running_at_the_threshold_are_recorded_as_cancelled() {
+    let meta = metadata(
+        vec![vec![
+            entry("kms", "slow-kms", "hang"),
+            entry("age", "my-age", "key:7"),
+        ]],
+        0,
+    );
+    let options = UnwrapOptions::default();
+    let (_, attempts) = data_key(&meta, &registry(), &options).await.unwrap();
+    let outcome = |id: &str| {
+        attempts
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.outcome.to_string())
+    };
+    assert_eq!(outcome("my-age").as_deref(), Some("unwrapped"));
+    assert_eq!(
+        outcome("slow-kms").as_deref(),
+        Some("cancelled: enough key groups were unwrapped")
+    );
+}
+
+#[tokio::test]
+async fn remote_sources_get_the_attempt_deadline_and_local_ones_none() {
+    let meta = metadata(
+        vec![vec![
+            entry("kms", "remote", "deadline"),
+            entry("age", "local", "deadline"),
+        ]],
+        0,
+    );
+    let options = UnwrapOptions {
+        attempt_timeout: Duration::from_secs(30),
+        overall_timeout: Duration::from_secs(60),
+        ..UnwrapOptions::default()
+    };
+    let Err(DataKeyError::Unwrap { attempts, .. }) = data_key(&meta, &registry(), &options).await
+    else {
+        panic!("both entries are denied");
+    };
+    let said = |id: &str| {
+        attempts
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.outcome.to_string())
+    };
+    assert_eq!(said("remote").as_deref(), Some("denied: 30 s"));
+    assert_eq!(said("local").as_deref(), Some("denied: none"));
 }

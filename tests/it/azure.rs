@@ -232,7 +232,6 @@ fn slow_vault_is_cut_off() {
 /// `--key-timeout 30s` (the deadline given is the one that counts, not a
 /// shorter one hard-coded in the client)…
 #[test]
-#[ignore = "issue 13 point 1: deadlines into the seam"]
 fn a_key_answering_after_15s_succeeds_with_key_timeout_30s() {
     let az = Azure::new();
     let env = az.env(&az.client_secret(az.emulator.get("/client_secret")));

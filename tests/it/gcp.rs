@@ -252,7 +252,6 @@ fn slow_server_is_cut_off() {
 /// `--key-timeout 30s` (the deadline given is the one that counts, not a
 /// shorter one hard-coded in the client)…
 #[test]
-#[ignore = "issue 13 point 1: deadlines into the seam"]
 fn a_key_answering_after_15s_succeeds_with_key_timeout_30s() {
     let gcp = Gcp::new();
     let env = gcp.env(&[(
@@ -270,7 +269,6 @@ fn a_key_answering_after_15s_succeeds_with_key_timeout_30s() {
 
 /// …and is cut at the default `--key-timeout` (10 s).
 #[test]
-#[ignore = "issue 13 point 1: deadlines into the seam"]
 fn a_key_answering_after_15s_is_cut_at_the_default_key_timeout() {
     let gcp = Gcp::new();
     let env = gcp.env(&[(

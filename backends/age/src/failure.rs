@@ -45,6 +45,16 @@ pub(crate) enum Problem {
         program: String,
         status: String,
     },
+    /// A key command was still running at the attempt's deadline, and was
+    /// killed (or not started, the deadline being past).
+    #[error("{variable} `{program}` did not finish in time and was stopped")]
+    CommandTimedOut {
+        variable: &'static str,
+        program: String,
+    },
+    /// The attempt's deadline passed before an identity unwrapped the key.
+    #[error("the deadline passed {stage}")]
+    OutOfTime { stage: &'static str },
     /// A plugin identity's binary is not installed.
     #[error("the age plugin `{binary}` is not on PATH; it is needed for the plugin identity in {locations}")]
     MissingPlugin { binary: String, locations: String },
@@ -82,7 +92,7 @@ enum Weight {
     Context,
     /// Nothing here can unwrap the entry without the user's help.
     NoCredentials,
-    /// A plugin (a device) did not answer.
+    /// A plugin (a device) did not answer, or not in time.
     Unreachable,
     /// A plugin refused, or the passphrase was wrong.
     Denied,
@@ -109,7 +119,9 @@ impl Problem {
                 no_terminal: true, ..
             } => Weight::NoTerminal,
             Problem::MissingPlugin { .. } | Problem::Prompt { .. } => Weight::NoCredentials,
-            Problem::PluginDied { .. } => Weight::Unreachable,
+            Problem::PluginDied { .. }
+            | Problem::CommandTimedOut { .. }
+            | Problem::OutOfTime { .. } => Weight::Unreachable,
             Problem::PluginFailed { .. }
             | Problem::WrongPassphrase { .. }
             | Problem::DamagedEncrypted { .. } => Weight::Denied,
@@ -170,9 +182,11 @@ pub(crate) fn no_key(
         message.push_str("; ");
         message.push_str(&problem.to_string());
     }
-    match worst {
+    // The weightiest problem with a remedy of its own says what to do.
+    let hint = ordered.iter().find_map(|p| p.hint());
+    let error = match worst {
         Weight::Context | Weight::NoCredentials | Weight::NoTerminal => {
-            let hint = ordered.iter().find_map(|p| p.hint()).unwrap_or_else(|| {
+            let hint = hint.unwrap_or_else(|| {
                 if count == 0 {
                     "put the age secret key in ~/.config/sops/age/keys.txt, or set \
                      SOPS_AGE_KEY_FILE, SOPS_AGE_KEY or SOPS_AGE_KEY_CMD"
@@ -181,19 +195,31 @@ pub(crate) fn no_key(
                     format!("add the secret key of {recipient} to one of those places")
                 }
             });
-            KeyError::NoCredentials {
-                message,
-                hint: Some(hint),
-            }
+            return KeyError::no_credentials(message).with_hint(hint);
         }
-        Weight::Unreachable => KeyError::Unreachable { message },
-        Weight::Denied => KeyError::Denied { message },
-        Weight::Corrupt => KeyError::CorruptEntry { message },
+        Weight::Unreachable => KeyError::unreachable(message),
+        Weight::Denied => KeyError::denied(message),
+        Weight::Corrupt => KeyError::corrupt_entry(message),
+    };
+    match hint {
+        Some(hint) => error.with_hint(hint),
+        None => error,
     }
+}
+
+/// The error of an entry whose deadline passed while another age entry's
+/// attempt held the identities (at a prompt, or a plugin).
+pub(crate) fn busy(recipient: &str) -> KeyError {
+    KeyError::unreachable(format!(
+        "the age attempt for {recipient} did not start in time: another age entry's attempt \
+         (a prompt, a plugin) was still running"
+    ))
 }
 
 #[cfg(test)]
 mod tests {
+    use rsops_keysource::ErrorClass;
+
     use super::*;
 
     fn no_terminal() -> Problem {
@@ -216,16 +242,16 @@ mod tests {
         let locations = ["keys.txt".to_string()];
         // Only loading problems: nothing here holds the key.
         let e = no_key("age1r", 2, &locations, std::slice::from_ref(&loading));
-        assert!(matches!(e, KeyError::NoCredentials { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::NoCredentials, "{e:?}");
         assert!(e.to_string().starts_with(
             "none of the 2 age identities found (keys.txt) matches; keys.txt, line 3"
         ));
         // A plugin refusing is denied…
         let e = no_key("age1r", 2, &locations, &[loading.clone(), refused.clone()]);
-        assert!(matches!(e, KeyError::Denied { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::Denied, "{e:?}");
         // …unless it refused because nobody could be asked: then say that first.
         let e = no_key("age1r", 2, &locations, &[refused, no_terminal()]);
-        assert!(matches!(e, KeyError::NoCredentials { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::NoCredentials, "{e:?}");
         assert!(e
             .to_string()
             .contains("; age-plugin-x needs an answer from the user"));
@@ -234,5 +260,42 @@ mod tests {
         let e = no_key("age1r", 0, &[], &[]);
         assert_eq!(e.to_string(), "no age identity found");
         assert!(e.hint().is_some_and(|h| h.contains("SOPS_AGE_KEY_FILE")));
+        // A key command stopped at the deadline did not answer in time.
+        let stopped = Problem::CommandTimedOut {
+            variable: "SOPS_AGE_KEY_CMD",
+            program: "pass".into(),
+        };
+        let e = no_key("age1r", 0, &[], std::slice::from_ref(&stopped));
+        assert_eq!(e.class(), ErrorClass::Unreachable, "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "no age identity found; SOPS_AGE_KEY_CMD `pass` did not finish in time and was stopped"
+        );
+    }
+
+    #[test]
+    fn hints_come_with_any_class() {
+        // A plugin refused while another is missing: denied, and the
+        // missing one's remedy is still worth giving.
+        let missing = Problem::MissingPlugin {
+            binary: "age-plugin-y".into(),
+            locations: "keys.txt".into(),
+        };
+        let refused = Problem::PluginFailed {
+            message: "'age-plugin-x' couldn't use an identity: wrong PIN".into(),
+        };
+        let e = no_key("age1r", 2, &["keys.txt".into()], &[missing, refused]);
+        assert_eq!(e.class(), ErrorClass::Denied, "{e:?}");
+        assert!(e
+            .hint()
+            .is_some_and(|h| h.contains("install `age-plugin-y`")));
+        // Without a remedy, no hint.
+        let died = Problem::PluginDied {
+            binary: "age-plugin-x".into(),
+            error: "it exited".into(),
+        };
+        let e = no_key("age1r", 1, &["keys.txt".into()], &[died]);
+        assert_eq!(e.class(), ErrorClass::Unreachable, "{e:?}");
+        assert_eq!(e.hint(), None);
     }
 }

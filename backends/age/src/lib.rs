@@ -12,6 +12,11 @@
 //! (a plugin, scrypt, a prompt) runs on its own thread: network key sources
 //! and their deadlines go on meanwhile. Questions go to the terminal, never
 //! to standard output (see [`tty`]).
+//!
+//! age is a local source: the core gives it [`Deadline::NONE`], since a
+//! prompt or a plugin may be waiting for the user. Given a deadline, the
+//! attempt ends when it passes, and the key commands and plugins it started
+//! are killed (see [`worker`]).
 
 #![deny(missing_docs)]
 
@@ -19,13 +24,14 @@ mod failure;
 mod identity;
 mod sources;
 mod tty;
+mod worker;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use rsops_keysource::{BoxFuture, DataKey, KeyEntry, KeyError, KeySource};
-use tokio::sync::{oneshot, Mutex};
+use rsops_keysource::{BoxFuture, Deadline, KeyEntry, KeyError, KeySource, Unwrapped};
+use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
 use crate::failure::Problem;
@@ -54,13 +60,21 @@ impl AgeKeySource {
         Self::default()
     }
 
-    async fn unwrap_entry(&self, entry: &KeyEntry) -> Result<DataKey, KeyError> {
+    async fn unwrap_entry(
+        &self,
+        entry: &KeyEntry,
+        deadline: Deadline,
+    ) -> Result<Unwrapped, KeyError> {
         let enc = entry.encrypted_key()?.to_string();
+        // sops tries every identity whatever the recipient says, so a
+        // hand-edited entry without one still decrypts.
         let recipient = entry.field("recipient").unwrap_or_default().to_string();
         if recipient.starts_with(post_quantum::RECIPIENT_PREFIX) {
             return Err(post_quantum::unsupported());
         }
-        let mut state = self.state.lock().await;
+        let mut state = worker::by(deadline, self.state.lock())
+            .await
+            .ok_or_else(|| failure::busy(&recipient))?;
         let fixed = match &state.fixed {
             Some(fixed) => fixed.clone(),
             None => {
@@ -73,17 +87,34 @@ impl AgeKeySource {
         let commands = match state.commands.get(&recipient) {
             Some(commands) => commands.clone(),
             None => {
-                let commands = Arc::new(sources::commands(&recipient).await);
+                let commands = Arc::new(sources::commands(&recipient, deadline).await);
                 note_skipped(&commands);
-                state.commands.insert(recipient.clone(), commands.clone());
+                // A command stopped at this entry's deadline runs again for
+                // the next entry, which may have more time.
+                if commands.complete() {
+                    state.commands.insert(recipient.clone(), commands.clone());
+                }
                 commands
             }
         };
-        let key =
-            off_thread(move |cancel| try_identities(&fixed, &commands, &recipient, &enc, cancel))
-                .await?;
+        if deadline.remaining().is_some_and(|left| left.is_zero()) {
+            return Err(out_of_time(&fixed, &commands, &recipient, BEFORE));
+        }
+        let tried = {
+            let (fixed, commands, recipient) = (fixed.clone(), commands.clone(), recipient.clone());
+            worker::off_thread(deadline, move |cancel| {
+                try_identities(&fixed, &commands, &recipient, &enc, cancel)
+            })
+            .await?
+        };
         drop(state);
-        Ok(key)
+        match tried {
+            Some(key) => {
+                let mut key = key?;
+                Ok(Unwrapped::new(std::mem::take(&mut *key)))
+            }
+            None => Err(out_of_time(&fixed, &commands, &recipient, DURING)),
+        }
     }
 }
 
@@ -100,8 +131,12 @@ impl KeySource for AgeKeySource {
         true
     }
 
-    fn unwrap<'a>(&'a self, entry: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>> {
-        Box::pin(self.unwrap_entry(entry))
+    fn unwrap<'a>(
+        &'a self,
+        entry: &'a KeyEntry,
+        deadline: Deadline,
+    ) -> BoxFuture<'a, Result<Unwrapped, KeyError>> {
+        Box::pin(self.unwrap_entry(entry, deadline))
     }
 }
 
@@ -124,16 +159,14 @@ pub mod post_quantum {
 
     /// The error of a post-quantum entry.
     pub fn unsupported() -> KeyError {
-        KeyError::NoCredentials {
-            message: "this entry is for a post-quantum age recipient (age1pq1…, ML-KEM-768 + \
-                      X25519, written by sops ≥ 3.12), which rsops cannot decrypt yet"
-                .into(),
-            hint: Some(
-                "decrypt with sops ≥ 3.12, or have the file also encrypted to an X25519 age \
-                 recipient (age1…) or another key rsops can use"
-                    .into(),
-            ),
-        }
+        KeyError::no_credentials(
+            "this entry is for a post-quantum age recipient (age1pq1…, ML-KEM-768 + X25519, \
+             written by sops ≥ 3.12), which rsops cannot decrypt yet",
+        )
+        .with_hint(
+            "decrypt with sops ≥ 3.12, or have the file also encrypted to an X25519 age \
+             recipient (age1…) or another key rsops can use",
+        )
     }
 }
 
@@ -149,45 +182,6 @@ fn note_skipped(sources: &Sources) {
     }
 }
 
-/// Runs the blocking part of an attempt on a thread of its own and waits
-/// for it without blocking the async runtime.
-///
-/// Not the runtime's blocking pool: a plugin may wait minutes for a touch,
-/// and the runtime would wait for it on shutdown. When the attempt is
-/// dropped (the data key came from elsewhere), the cancel flag makes any
-/// prompt give up, and the thread is left to finish on its own.
-async fn off_thread<F>(work: F) -> Result<DataKey, KeyError>
-where
-    F: FnOnce(Arc<AtomicBool>) -> Result<Zeroizing<Vec<u8>>, KeyError> + Send + 'static,
-{
-    /// Sets the cancel flag when the attempt's future is dropped.
-    struct CancelOnDrop(Arc<AtomicBool>);
-    impl Drop for CancelOnDrop {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-
-    let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
-    let flag = cancel.0.clone();
-    let (send, receive) = oneshot::channel();
-    std::thread::Builder::new()
-        .name("rsops-age".into())
-        .spawn(move || {
-            // The receiver is gone only if the attempt was dropped.
-            let _ = send.send(work(flag));
-        })
-        .map_err(|e| KeyError::Unreachable {
-            message: format!("cannot start a thread for age decryption: {e}"),
-        })?;
-    let result = receive.await.map_err(|_| KeyError::Unreachable {
-        message: "the age decryption thread stopped unexpectedly".into(),
-    })?;
-    drop(cancel);
-    let mut key = result?;
-    Ok(DataKey::new(std::mem::take(&mut *key)))
-}
-
 /// Tries every identity on the entry's encrypted data key `enc`.
 fn try_identities(
     fixed: &Sources,
@@ -197,18 +191,7 @@ fn try_identities(
     cancel: Arc<AtomicBool>,
 ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let held: Vec<&Held> = fixed.held.iter().chain(&commands.held).collect();
-    let locations: Vec<String> = fixed
-        .locations
-        .iter()
-        .chain(&commands.locations)
-        .cloned()
-        .collect();
-    let mut problems: Vec<Problem> = fixed
-        .problems
-        .iter()
-        .chain(&commands.problems)
-        .cloned()
-        .collect();
+    let (locations, mut problems) = gathered(fixed, commands);
     if held.is_empty() {
         return Err(failure::no_key(recipient, 0, &locations, &problems));
     }
@@ -235,4 +218,45 @@ fn try_identities(
             ))
         }
     }
+}
+
+/// The deadline passed before the identities were tried (a key command, or
+/// waiting for another entry, took the time).
+const BEFORE: &str = "before the identities could be tried";
+/// The deadline passed while the identities were tried.
+const DURING: &str =
+    "while the identities were tried (a plugin or a passphrase prompt was stopped)";
+
+/// The error of an entry whose deadline passed at `stage`: what loading
+/// found, and when time ran out. With no identity at all, time was not
+/// what was missing.
+fn out_of_time(
+    fixed: &Sources,
+    commands: &Sources,
+    recipient: &str,
+    stage: &'static str,
+) -> KeyError {
+    let count = fixed.held.len() + commands.held.len();
+    let (locations, mut problems) = gathered(fixed, commands);
+    if count > 0 {
+        problems.push(Problem::OutOfTime { stage });
+    }
+    failure::no_key(recipient, count, &locations, &problems)
+}
+
+/// The locations and loading problems of both kinds of source, in order.
+fn gathered(fixed: &Sources, commands: &Sources) -> (Vec<String>, Vec<Problem>) {
+    let locations = fixed
+        .locations
+        .iter()
+        .chain(&commands.locations)
+        .cloned()
+        .collect();
+    let problems = fixed
+        .problems
+        .iter()
+        .chain(&commands.problems)
+        .cloned()
+        .collect();
+    (locations, problems)
 }

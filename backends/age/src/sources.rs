@@ -23,10 +23,12 @@ use std::process::Stdio;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use rsops_keysource::Deadline;
 use zeroize::Zeroizing;
 
 use crate::failure::Problem;
 use crate::identity::{EncryptedFile, EncryptedSsh, Held, Kind};
+use crate::worker;
 
 /// What a set of sources yielded.
 #[derive(Default)]
@@ -40,6 +42,15 @@ pub(crate) struct Sources {
 }
 
 impl Sources {
+    /// False when a key command was stopped at the deadline: what it would
+    /// have given is unknown, so the result must not stand for the run.
+    pub(crate) fn complete(&self) -> bool {
+        !self
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::CommandTimedOut { .. }))
+    }
+
     fn add(&mut self, location: &str, held: Vec<Held>) {
         if !held.is_empty() {
             self.held.extend(held);
@@ -275,19 +286,19 @@ pub(crate) fn fixed() -> Sources {
 
 /// The key commands, run for one entry's recipient (sops runs them per
 /// entry with `SOPS_AGE_RECIPIENT` set, so a command may return only the
-/// key that entry needs).
-pub(crate) async fn commands(recipient: &str) -> Sources {
+/// key that entry needs), each stopped if `deadline` passes.
+pub(crate) async fn commands(recipient: &str, deadline: Deadline) -> Sources {
     let mut sources = Sources::default();
     const SSH_CMD: &str = "SOPS_AGE_SSH_PRIVATE_KEY_CMD";
     const KEY_CMD: &str = "SOPS_AGE_KEY_CMD";
     if let Ok(cmd) = std::env::var(SSH_CMD) {
-        match run_command(SSH_CMD, &cmd, recipient).await {
+        match run_command(SSH_CMD, &cmd, recipient, deadline).await {
             Ok(out) => sources.add_ssh(SSH_CMD, &out, true),
             Err(problem) => sources.problems.push(problem),
         }
     }
     if let Ok(cmd) = std::env::var(KEY_CMD) {
-        match run_command(KEY_CMD, &cmd, recipient).await {
+        match run_command(KEY_CMD, &cmd, recipient, deadline).await {
             Ok(out) => sources.add_keys(KEY_CMD, &out, false),
             Err(problem) => sources.problems.push(problem),
         }
@@ -300,27 +311,37 @@ pub(crate) async fn commands(recipient: &str) -> Sources {
 ///
 /// It runs as an async child process, so network key sources and their
 /// deadlines go on meanwhile, and it is killed if the attempt is dropped
-/// (the data key came from elsewhere). Its standard input is empty: in
-/// `exec-*` mode rsops' own standard input belongs to the command. Its
-/// standard error is rsops' (a password manager may explain itself there).
+/// (the data key came from elsewhere) or `deadline` passes. Its standard
+/// input is empty: in `exec-*` mode rsops' own standard input belongs to
+/// the command. Its standard error is rsops' (a password manager may
+/// explain itself there).
 async fn run_command(
     variable: &'static str,
     cmd: &str,
     recipient: &str,
+    deadline: Deadline,
 ) -> Result<Zeroizing<Vec<u8>>, Problem> {
     let words = shlex::split(cmd)
         .filter(|w| !w.is_empty())
         .ok_or(Problem::CommandSyntax { variable })?;
     let program = words[0].clone();
-    let output = tokio::process::Command::new(&program)
+    let mut command = tokio::process::Command::new(&program);
+    command
         .args(&words[1..])
         .env("SOPS_AGE_RECIPIENT", recipient)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .output()
+        .kill_on_drop(true);
+    // `output` starts the command when called: inside the future, a
+    // deadline already past starts nothing.
+    let run = async { command.output().await };
+    let output = worker::by(deadline, run)
         .await
+        .ok_or_else(|| Problem::CommandTimedOut {
+            variable,
+            program: program.clone(),
+        })?
         .map_err(|e| Problem::CommandStart {
             variable,
             program: program.clone(),

@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use rsops_keysource::KeyEntry;
-
-use crate::error::Error;
+use rsops_keysource::{KeyEntry, KeyError};
 
 /// A `kms` entry, parsed.
 #[derive(Debug)]
@@ -25,17 +23,20 @@ pub(crate) struct KmsEntry<'a> {
 }
 
 impl<'a> KmsEntry<'a> {
-    /// Parses an entry; every problem is a corrupt-entry error.
-    pub fn parse(entry: &'a KeyEntry) -> Result<Self, Error> {
-        let arn = entry.field("arn").ok_or(Error::MissingArn)?;
-        let region = region_of(arn).ok_or_else(|| Error::BadArn(arn.to_string()))?;
-        let enc = entry
-            .field("enc")
-            .filter(|e| !e.is_empty())
-            .ok_or(Error::MissingEnc)?;
+    /// Parses an entry; every problem is a corrupt-entry error, found
+    /// before any client is built or credential looked up.
+    pub fn parse(entry: &'a KeyEntry) -> Result<Self, KeyError> {
+        let arn = entry.required("arn")?;
+        let region = region_of(arn).ok_or_else(|| {
+            KeyError::corrupt_entry(format!(
+                "`{arn}` is not an AWS KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
+            ))
+        })?;
         let ciphertext = base64::engine::general_purpose::STANDARD
-            .decode(enc)
-            .map_err(Error::BadBase64)?;
+            .decode(entry.encrypted_key()?)
+            .map_err(|e| {
+                KeyError::corrupt_entry(format!("the encrypted data key is not valid base64: {e}"))
+            })?;
         let context = entry
             .map("context")
             .iter()
@@ -95,6 +96,8 @@ fn is_account_and_resource(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use rsops_keysource::ErrorClass;
+
     use super::*;
 
     fn entry(fields: &[(&str, &str)], context: &[(&str, &str)]) -> KeyEntry {
@@ -188,14 +191,19 @@ mod tests {
     #[test]
     fn malformed_entries() {
         let arn = ("arn", "arn:aws:kms:us-east-1:1:key/k");
-        let cases: [(&[(&str, &str)], &str); 4] = [
-            (&[("enc", "AAEC")], "no `arn`"),
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (&[("enc", "AAEC")], "the kms entry has no `arn` field"),
+            (
+                &[("arn", ""), ("enc", "AAEC")],
+                "the kms entry has no `arn` field",
+            ),
             (&[("arn", "nope"), ("enc", "AAEC")], "not an AWS KMS key"),
-            (&[arn], "no `enc`"),
+            (&[arn], "the kms entry has no `enc` field"),
             (&[arn, ("enc", "!!")], "not valid base64"),
         ];
         for (fields, message) in cases {
             let err = KmsEntry::parse(&entry(fields, &[])).expect_err("malformed");
+            assert_eq!(err.class(), ErrorClass::CorruptEntry, "{err}");
             assert!(err.to_string().contains(message), "{err} vs {message}");
         }
     }

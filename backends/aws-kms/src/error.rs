@@ -1,16 +1,19 @@
 //! What can go wrong unwrapping a `kms` entry, and how each failure reaches
-//! the user as a [`KeyError`].
+//! the user as a [`KeyError`]: a class, a message naming what failed, and
+//! a hint saying what to do about it.
 //!
 //! The SDK reports everything as one `SdkError`; the user needs to know
-//! which of a handful of things to fix (credentials, network, permissions,
-//! the context, the key's state), so failures are classified here.
+//! which of a handful of things to fix (credentials, network, trust,
+//! permissions, the context, the key's state), so failures are classified
+//! here. Malformed entries never get this far (see `entry.rs`).
 
 use std::error::Error as StdError;
 
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_kms::error::{ConnectorError, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::decrypt::DecryptError;
-use rsops_keysource::KeyError;
+use rsops_backend_common::{cause_chain, is_untrusted_certificate};
+use rsops_keysource::{ErrorClass, KeyError};
 
 /// Where the credential chain looks, for "no credentials" hints.
 const CREDENTIALS_HINT: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE \
@@ -22,17 +25,31 @@ const CREDENTIALS_HINT: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
 const PROFILE_HINT: &str = "define the profile in ~/.aws/config or ~/.aws/credentials \
      (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE), and for SSO profiles run `aws sso login`";
 
-/// A failure to unwrap one `kms` entry.
+/// The AWS SDK for Rust trusts the system's roots (read through
+/// rustls-native-certs, which honours SSL_CERT_FILE and SSL_CERT_DIR); it
+/// does not read AWS_CA_BUNDLE, which users of the reference may have set.
+const CERTIFICATE_HINT: &str = "the endpoint's TLS certificate is not signed by a CA this machine \
+     trusts: set SSL_CERT_FILE (or SSL_CERT_DIR) to the CA that signed it (AWS_CA_BUNDLE is not \
+     read)";
+
+/// The SDK's wrapper levels that add no words of their own ("dispatch
+/// failure: other: an error occurred while loading credentials: …"): left
+/// out of messages, which then read e.g. "tcp connect error: Connection
+/// refused (os error 111)".
+const SDK_NOISE: [&str; 8] = [
+    "dispatch failure",
+    "other",
+    "io error",
+    "timeout",
+    "service error",
+    "response error",
+    "an error occurred while loading credentials",
+    "the credential provider was not enabled",
+];
+
+/// A failed Decrypt call, classified.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
-    #[error("the entry has no `arn` field")]
-    MissingArn,
-    #[error("`{0}` is not an AWS KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")]
-    BadArn(String),
-    #[error("the entry has no `enc` field")]
-    MissingEnc,
-    #[error("the encrypted data key is not valid base64: {0}")]
-    BadBase64(base64::DecodeError),
     #[error("no AWS credentials found {detail}")]
     NoCredentials { detail: String, profile: bool },
     #[error("could not get AWS credentials: {detail}")]
@@ -41,6 +58,8 @@ pub(crate) enum Error {
     Config { detail: String },
     #[error("could not reach {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
+    #[error("could not connect securely to {endpoint}: {detail}")]
+    UntrustedCertificate { endpoint: String, detail: String },
     #[error("could not assume role {role}: {detail}")]
     AssumeRole { role: String, detail: String },
     #[error("AWS KMS denied access to the key: {detail}")]
@@ -71,43 +90,60 @@ pub(crate) enum Error {
 impl From<Error> for KeyError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
-        match e {
-            Error::MissingArn
-            | Error::BadArn(_)
-            | Error::MissingEnc
-            | Error::BadBase64(_)
-            | Error::IncorrectKey
-            | Error::NoPlaintext => KeyError::CorruptEntry { message },
-            Error::NoCredentials { profile, .. } | Error::CredentialsFailed { profile, .. } => {
-                KeyError::NoCredentials {
-                    message,
-                    hint: Some(
-                        if profile {
-                            PROFILE_HINT
-                        } else {
-                            CREDENTIALS_HINT
-                        }
-                        .into(),
-                    ),
-                }
-            }
-            Error::Config { .. } => KeyError::NoCredentials {
-                message,
-                hint: Some(
-                    "check ~/.aws/config, AWS_PROFILE and the AWS_ENDPOINT_URL* variables".into(),
-                ),
-            },
+        let (class, hint) = match e {
+            Error::IncorrectKey | Error::NoPlaintext => (ErrorClass::CorruptEntry, None),
+            Error::NoCredentials { profile, .. } | Error::CredentialsFailed { profile, .. } => (
+                ErrorClass::NoCredentials,
+                Some(if profile {
+                    PROFILE_HINT
+                } else {
+                    CREDENTIALS_HINT
+                }),
+            ),
+            Error::Config { .. } => (
+                ErrorClass::NoCredentials,
+                Some("check ~/.aws/config, AWS_PROFILE and the AWS_ENDPOINT_URL* variables"),
+            ),
             Error::Unreachable { .. } | Error::Unavailable { .. } => {
-                KeyError::Unreachable { message }
+                (ErrorClass::Unreachable, None)
             }
-            Error::AssumeRole { .. }
-            | Error::AccessDenied { .. }
-            | Error::CredentialsRejected { .. }
-            | Error::InvalidCiphertext
-            | Error::Disabled
+            Error::UntrustedCertificate { .. } => {
+                (ErrorClass::UntrustedCertificate, Some(CERTIFICATE_HINT))
+            }
+            Error::AssumeRole { .. } => (
+                ErrorClass::Denied,
+                Some(
+                    "the role's trust policy must allow sts:AssumeRole to the identity the \
+                     credentials belong to (see `aws sts get-caller-identity`)",
+                ),
+            ),
+            Error::AccessDenied { .. } => (
+                ErrorClass::Denied,
+                Some(
+                    "grant kms:Decrypt on the key to the identity the credentials belong to \
+                     (see `aws sts get-caller-identity`), in the key policy or an IAM policy",
+                ),
+            ),
+            Error::CredentialsRejected { .. } => (
+                ErrorClass::Denied,
+                Some(
+                    "the credentials are unknown, expired or do not match: refresh them (e.g. \
+                     `aws sso login`), or check AWS_SESSION_TOKEN goes with AWS_ACCESS_KEY_ID",
+                ),
+            ),
+            Error::Disabled => (
+                ErrorClass::Denied,
+                Some("enable the key (`aws kms enable-key`) to decrypt with it"),
+            ),
+            Error::InvalidCiphertext
             | Error::NotFound { .. }
             | Error::InvalidState { .. }
-            | Error::Service { .. } => KeyError::Denied { message },
+            | Error::Service { .. } => (ErrorClass::Denied, None),
+        };
+        let error = KeyError::new(class, message);
+        match hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
         }
     }
 }
@@ -124,7 +160,7 @@ pub(crate) struct Attempt<'a> {
 
 /// Classifies a failed Decrypt call.
 pub(crate) fn classify(err: &SdkError<DecryptError>, attempt: &Attempt<'_>) -> Error {
-    let detail = || condensed(err);
+    let detail = || cause_chain(err, &SDK_NOISE);
     match err {
         SdkError::ServiceError(service) => classify_service(service.err(), attempt.region),
         SdkError::TimeoutError(_) => Error::Unreachable {
@@ -139,12 +175,13 @@ pub(crate) fn classify(err: &SdkError<DecryptError>, attempt: &Attempt<'_>) -> E
     }
 }
 
-/// Failures before a KMS answer: credentials, network. Looks through the
-/// whole source chain, because a credential provider's own network failure
-/// (STS, SSO, IMDS) arrives wrapped in a dispatch failure of the KMS call.
+/// Failures before a KMS answer: credentials, trust, network. Looks through
+/// the whole source chain, because a credential provider's own network
+/// failure (STS, SSO, IMDS) arrives wrapped in a dispatch failure of the
+/// KMS call.
 fn classify_chain(err: &(dyn StdError + 'static), attempt: &Attempt<'_>) -> Option<Error> {
-    let chain = || sources(err);
-    let detail = condensed(err);
+    let chain = || std::iter::successors(Some(err), |e| (*e).source());
+    let detail = cause_chain(err, &SDK_NOISE);
     let credentials: Vec<&CredentialsError> = chain()
         .filter_map(|e| e.downcast_ref::<CredentialsError>())
         .collect();
@@ -163,6 +200,20 @@ fn classify_chain(err: &(dyn StdError + 'static), attempt: &Attempt<'_>) -> Opti
             profile: attempt.profile.is_some(),
         });
     }
+    // Who the failed connection was to: KMS itself, or, when a credential
+    // provider failed, the service it called.
+    let peer = || match (attempt.role, credentials.is_empty()) {
+        (_, true) => endpoint(attempt.region),
+        (Some(role), false) => format!("AWS STS to assume {role}"),
+        (None, false) => "the AWS credential provider".into(),
+    };
+    // Before the network: a rejected certificate is also an I/O error.
+    if is_untrusted_certificate(err) {
+        return Some(Error::UntrustedCertificate {
+            endpoint: peer(),
+            detail,
+        });
+    }
     let network = chain().any(|e| {
         e.downcast_ref::<ConnectorError>()
             .is_some_and(|c| c.is_io() || c.is_timeout())
@@ -170,12 +221,10 @@ fn classify_chain(err: &(dyn StdError + 'static), attempt: &Attempt<'_>) -> Opti
         .iter()
         .any(|c| matches!(c, CredentialsError::ProviderTimedOut(_)));
     if network {
-        let endpoint = match (attempt.role, credentials.is_empty()) {
-            (_, true) => endpoint(attempt.region),
-            (Some(role), false) => format!("AWS STS to assume {role}"),
-            (None, false) => "the AWS credential provider".into(),
-        };
-        return Some(Error::Unreachable { endpoint, detail });
+        return Some(Error::Unreachable {
+            endpoint: peer(),
+            detail,
+        });
     }
     if credentials.is_empty() {
         return None;
@@ -190,45 +239,6 @@ fn classify_chain(err: &(dyn StdError + 'static), attempt: &Attempt<'_>) -> Opti
             profile: attempt.profile.is_some(),
         },
     })
-}
-
-/// One line from an error's source chain: each level's own message, minus
-/// the SDK's generic wrapper words, so the user reads e.g. "tcp connect
-/// error: Connection refused (os error 111)".
-fn condensed(err: &(dyn StdError + 'static)) -> String {
-    const WRAPPERS: [&str; 8] = [
-        "dispatch failure",
-        "other",
-        "io error",
-        "timeout",
-        "service error",
-        "response error",
-        "an error occurred while loading credentials",
-        "the credential provider was not enabled",
-    ];
-    let mut parts: Vec<String> = Vec::new();
-    for e in sources(err) {
-        let text = e
-            .to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !text.is_empty() && !WRAPPERS.contains(&text.as_str()) && !parts.contains(&text) {
-            parts.push(text);
-        }
-    }
-    if parts.is_empty() {
-        "unknown error".into()
-    } else {
-        parts.join(": ")
-    }
-}
-
-/// An error and its sources, outermost first.
-fn sources<'a>(
-    err: &'a (dyn StdError + 'static),
-) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(err), |e| (*e).source())
 }
 
 fn classify_service(err: &DecryptError, region: &str) -> Error {
@@ -371,7 +381,7 @@ mod tests {
         ];
         for (err, expected) in cases {
             let e = key_error(err, &PLAIN);
-            assert!(matches!(e, KeyError::Denied { .. }), "{e:?}");
+            assert_eq!(e.class(), ErrorClass::Denied, "{e:?}");
             assert!(e.to_string().contains(expected), "{e} vs {expected}");
         }
     }
@@ -384,7 +394,7 @@ mod tests {
             )),
             &PLAIN,
         );
-        assert!(matches!(e, KeyError::CorruptEntry { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::CorruptEntry, "{e:?}");
     }
 
     #[test]
@@ -395,7 +405,7 @@ mod tests {
             )),
             &PLAIN,
         );
-        assert!(matches!(e, KeyError::Unreachable { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::Unreachable, "{e:?}");
     }
 
     #[test]
@@ -407,7 +417,7 @@ mod tests {
             SdkError::timeout_error("operation timed out"),
         ] {
             let e = key_error(err, &PLAIN);
-            assert!(matches!(e, KeyError::Unreachable { .. }), "{e:?}");
+            assert_eq!(e.class(), ErrorClass::Unreachable, "{e:?}");
             assert!(e.to_string().contains("could not reach AWS KMS"), "{e}");
         }
     }
@@ -418,7 +428,7 @@ mod tests {
             credentials(CredentialsError::not_loaded("no providers in chain")),
             &PLAIN,
         );
-        assert!(matches!(e, KeyError::NoCredentials { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::NoCredentials, "{e:?}");
         assert!(e.to_string().starts_with("no AWS credentials found"), "{e}");
         assert!(e.hint().is_some_and(|h| h.contains("AWS_PROFILE")));
     }
@@ -460,7 +470,7 @@ mod tests {
             credentials(CredentialsError::provider_timed_out(Duration::from_secs(5))),
             &ROLE,
         );
-        assert!(matches!(e, KeyError::Unreachable { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::Unreachable, "{e:?}");
         assert!(
             e.to_string()
                 .starts_with("could not reach AWS STS to assume arn:aws:iam::1:role/deploy"),
@@ -476,7 +486,7 @@ mod tests {
             )),
             &ROLE,
         );
-        assert!(matches!(e, KeyError::Denied { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::Denied, "{e:?}");
         assert!(
             e.to_string()
                 .starts_with("could not assume role arn:aws:iam::1:role/deploy"),
@@ -495,7 +505,7 @@ mod tests {
                 ..PLAIN
             },
         );
-        assert!(matches!(e, KeyError::NoCredentials { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::NoCredentials, "{e:?}");
         let text = e.to_string();
         assert!(
             text.starts_with("could not get AWS credentials: "),
@@ -513,10 +523,77 @@ mod tests {
             SdkError::construction_failure("invalid endpoint URL"),
             &PLAIN,
         );
-        assert!(matches!(e, KeyError::NoCredentials { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::NoCredentials, "{e:?}");
         assert!(
             e.to_string()
                 .starts_with("the AWS configuration is unusable"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn refusals_say_what_to_grant_or_fix() {
+        let e = key_error(generic("AccessDeniedException"), &PLAIN);
+        assert!(e.hint().is_some_and(|h| h.contains("kms:Decrypt")), "{e:?}");
+        let e = key_error(
+            credentials(CredentialsError::provider_error(
+                "AccessDenied: not allowed",
+            )),
+            &ROLE,
+        );
+        assert!(
+            e.hint().is_some_and(|h| h.contains("sts:AssumeRole")),
+            "{e:?}"
+        );
+        let e = key_error(
+            service(DecryptError::DisabledException(
+                DisabledException::builder().build(),
+            )),
+            &PLAIN,
+        );
+        assert!(e.hint().is_some_and(|h| h.contains("enable-key")), "{e:?}");
+        assert!(!e.to_string().contains("enable-key"), "{e}");
+    }
+
+    /// What rustls reports, below hyper's and the SDK's wrappers, when the
+    /// endpoint's certificate is signed by a CA this machine does not know.
+    fn untrusted() -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        )
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_not_a_network_failure() {
+        let e = key_error(
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(untrusted()))),
+            &PLAIN,
+        );
+        assert_eq!(e.class(), ErrorClass::UntrustedCertificate, "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("could not connect securely to AWS KMS ("),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("): invalid peer certificate: UnknownIssuer"),
+            "{text}"
+        );
+        assert!(
+            e.hint().is_some_and(|h| h.contains("SSL_CERT_FILE")),
+            "{e:?}"
+        );
+        // The same failure on the way to STS names the role.
+        let e = key_error(
+            credentials(CredentialsError::provider_error(untrusted())),
+            &ROLE,
+        );
+        assert_eq!(e.class(), ErrorClass::UntrustedCertificate, "{e:?}");
+        assert!(
+            e.to_string().starts_with(
+                "could not connect securely to AWS STS to assume arn:aws:iam::1:role/deploy: "
+            ),
             "{e}"
         );
     }

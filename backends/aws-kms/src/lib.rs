@@ -13,9 +13,10 @@
 //!   `AWS_ENDPOINT_URL_STS` for roles) redirect the SDK, e.g. to LocalStack.
 //!
 //! Nothing AWS is touched until a `kms` entry is unwrapped; clients are then
-//! built once per (region, profile, role) and reused. Every call has short
-//! SDK timeouts and at most one retry, and the future can be dropped at any
-//! point to cancel it.
+//! built once per (region, profile, role) and reused. Every call's SDK
+//! timeouts come from its deadline (see `clients::call_timeouts`), it is
+//! retried at most once, and the future can be dropped at any point to
+//! cancel it.
 
 #![deny(missing_docs)]
 
@@ -24,8 +25,10 @@ mod entry;
 mod error;
 mod session;
 
+use std::convert::Infallible;
+
 use aws_sdk_kms::primitives::Blob;
-use rsops_keysource::{BoxFuture, DataKey, KeyEntry, KeyError, KeySource};
+use rsops_keysource::{BoxFuture, Deadline, KeyEntry, KeyError, KeySource, Unwrapped};
 
 use crate::clients::{ClientKey, Clients};
 use crate::entry::KmsEntry;
@@ -43,14 +46,22 @@ impl AwsKmsKeySource {
         Self::default()
     }
 
-    async fn decrypt(&self, entry: &KeyEntry) -> Result<DataKey, Error> {
+    async fn decrypt(&self, entry: &KeyEntry, deadline: Deadline) -> Result<Unwrapped, KeyError> {
         let kms = KmsEntry::parse(entry)?;
         let key = ClientKey {
             region: kms.region.clone(),
             profile: kms.profile.map(str::to_string),
             role: kms.role.map(str::to_string),
         };
-        let client = self.clients.get(&key).await;
+        // Building cannot fail: a broken profile or role shows when the
+        // call resolves credentials, and is classified with its error.
+        let client = self
+            .clients
+            .get_or_try_build(&key, || async {
+                Ok::<_, Infallible>(clients::build(&key).await)
+            })
+            .await
+            .unwrap_or_else(|never| match never {});
         let attempt = Attempt {
             region: &kms.region,
             role: kms.role,
@@ -61,11 +72,16 @@ impl AwsKmsKeySource {
             .key_id(kms.arn)
             .ciphertext_blob(Blob::new(kms.ciphertext))
             .set_encryption_context((!kms.context.is_empty()).then_some(kms.context))
+            .customize()
+            .config_override(
+                aws_sdk_kms::config::Builder::default()
+                    .timeout_config(clients::call_timeouts(deadline)),
+            )
             .send()
             .await
             .map_err(|e| classify(&e, &attempt))?;
         let plaintext = output.plaintext.ok_or(Error::NoPlaintext)?;
-        Ok(DataKey::new(plaintext.into_inner()))
+        Ok(Unwrapped::new(plaintext.into_inner()))
     }
 }
 
@@ -83,13 +99,21 @@ impl KeySource for AwsKmsKeySource {
         }
     }
 
-    fn unwrap<'a>(&'a self, entry: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>> {
-        Box::pin(async move { self.decrypt(entry).await.map_err(KeyError::from) })
+    fn unwrap<'a>(
+        &'a self,
+        entry: &'a KeyEntry,
+        deadline: Deadline,
+    ) -> BoxFuture<'a, Result<Unwrapped, KeyError>> {
+        Box::pin(self.decrypt(entry, deadline))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use rsops_keysource::ErrorClass;
+
     use super::*;
 
     fn entry(fields: &[(&str, &str)]) -> KeyEntry {
@@ -118,12 +142,20 @@ mod tests {
     #[tokio::test]
     async fn malformed_entries_fail_before_any_client_is_built() {
         let source = AwsKmsKeySource::new();
-        let err = source
-            .unwrap(&entry(&[("arn", "not-an-arn"), ("enc", "AAEC")]))
-            .await
-            .expect_err("malformed");
-        assert!(matches!(err, KeyError::CorruptEntry { .. }), "{err:?}");
-        assert!(err.to_string().contains("not-an-arn"), "{err}");
-        assert_eq!(source.clients.len(), 0);
+        for (fields, says) in [
+            (&[("arn", "not-an-arn"), ("enc", "AAEC")][..], "not-an-arn"),
+            (
+                &[("arn", "arn:aws:kms:us-east-1:1:key/k"), ("enc", "")][..],
+                "the kms entry has no `enc` field",
+            ),
+        ] {
+            let err = source
+                .unwrap(&entry(fields), Deadline::after(Duration::from_secs(1)))
+                .await
+                .expect_err("malformed");
+            assert_eq!(err.class(), ErrorClass::CorruptEntry, "{err:?}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
+        assert!(source.clients.is_empty());
     }
 }

@@ -3,6 +3,10 @@
 //! the reference sops gets from Go's): environment (client secret or
 //! certificate), workload identity, managed identity, then the `az` CLI.
 //! The first source that yields a token is kept for the rest of the run.
+//!
+//! Each failure is described with its whole cause chain on one line, so a
+//! TLS failure deep in it (a token endpoint behind an intercepting proxy)
+//! stays visible to the classification in `errors`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,9 +26,12 @@ use azure_identity::{
 use azure_identity::{ClientCertificateCredential, ClientCertificateCredentialOptions};
 
 use crate::client::few_retries;
+use crate::errors::one_line;
 
 /// How long to wait for the VM metadata endpoint before deciding this is not
-/// an Azure VM (Go's DefaultAzureCredential probes it the same way).
+/// an Azure VM (Go's DefaultAzureCredential probes it the same way). A
+/// guess about the machine rather than a wait for a service, so it does not
+/// follow the deadline; a deadline shorter than it cuts it anyway.
 const IMDS_PROBE: Duration = Duration::from_secs(2);
 
 /// One link of the chain.
@@ -187,7 +194,16 @@ impl TokenCredential for Chain {
     ) -> azure_core::Result<AccessToken> {
         let selected = self.selected.load(Ordering::Relaxed);
         if let Some(link) = self.links.get(selected) {
-            return link.credential.get_token(scopes, options).await;
+            return link
+                .credential
+                .get_token(scopes, options)
+                .await
+                .map_err(|e| {
+                    azure_core::Error::with_message(
+                        e.kind().clone(),
+                        format!("{}: {}", link.name, one_line(&e)),
+                    )
+                });
         }
         let mut failures = self.setup_errors.clone();
         for (index, link) in self.links.iter().enumerate() {
@@ -207,7 +223,7 @@ impl TokenCredential for Chain {
                     self.selected.store(index, Ordering::Relaxed);
                     return Ok(token);
                 }
-                Err(e) => failures.push(format!("{}: {}", link.name, first_line(&e))),
+                Err(e) => failures.push(format!("{}: {}", link.name, one_line(&e))),
             }
         }
         Err(azure_core::Error::with_message(
@@ -215,11 +231,4 @@ impl TokenCredential for Chain {
             format!("no Azure credential worked: {}", failures.join("; ")),
         ))
     }
-}
-
-/// The SDK appends troubleshooting links on later lines; one line per
-/// source keeps the combined message readable.
-fn first_line(error: &azure_core::Error) -> String {
-    let text = error.to_string();
-    text.lines().next().unwrap_or_default().trim().to_string()
 }

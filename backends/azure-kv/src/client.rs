@@ -1,8 +1,11 @@
 //! One Key Vault client per vault, all sharing one credential chain, built
 //! on first use so files without `azure_kv` entries pay nothing.
+//!
+//! Clients are shared by entries whose deadlines differ, so nothing here
+//! carries a timeout: each decrypt is bounded by its own deadline (see
+//! `deadline`).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use azure_core::http::{
     ClientOptions, ExponentialRetryOptions, HttpClient, RetryOptions, Transport, Url,
@@ -10,41 +13,34 @@ use azure_core::http::{
 use azure_core::time::Duration;
 use azure_security_keyvault_keys::models::{EncryptionAlgorithm, KeyOperationParameters};
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
-use rsops_keysource::DataKey;
-use tokio::sync::Mutex;
+use rsops_backend_common::ClientCache;
+use rsops_keysource::Unwrapped;
 
 use crate::chain::Chain;
 use crate::entry::AzureEntry;
 use crate::errors::AzureError;
 
-/// The clients built so far, by vault URL.
+/// The credential chain and the clients built so far, by vault URL.
 #[derive(Default)]
-pub(crate) struct ClientCache {
-    state: Mutex<State>,
+pub(crate) struct Vaults {
+    chain: OnceLock<Arc<Chain>>,
+    clients: ClientCache<String, Arc<KeyClient>>,
 }
 
-#[derive(Default)]
-struct State {
-    chain: Option<Arc<Chain>>,
-    clients: HashMap<String, Arc<KeyClient>>,
-}
-
-impl ClientCache {
-    /// The client for `vault_url`, built now if this is its first use.
+impl Vaults {
+    /// The client for `vault_url`, built now if this is its first use. A
+    /// failed build is not kept: the next entry tries again.
     pub(crate) async fn get(&self, vault_url: &str) -> Result<Vault, AzureError> {
-        let mut state = self.state.lock().await;
-        if let Some(client) = state.clients.get(vault_url) {
-            return Ok(Vault {
-                client: client.clone(),
-                url: vault_url.to_string(),
-            });
-        }
-        let chain = state
+        let chain = self
             .chain
-            .get_or_insert_with(|| Arc::new(Chain::from_env()))
+            .get_or_init(|| Arc::new(Chain::from_env()))
             .clone();
-        let client = Arc::new(build(vault_url, chain)?);
-        state.clients.insert(vault_url.to_string(), client.clone());
+        let client = self
+            .clients
+            .get_or_try_build(&vault_url.to_string(), || async {
+                build(vault_url, chain).map(Arc::new)
+            })
+            .await?;
         Ok(Vault {
             client,
             url: vault_url.to_string(),
@@ -65,21 +61,14 @@ fn build(vault_url: &str, chain: Arc<Chain>) -> Result<KeyClient, AzureError> {
     KeyClient::new(vault_url, chain, Some(options)).map_err(|e| AzureError::Setup(e.to_string()))
 }
 
-/// How long to wait for a TCP/TLS connection to a vault or token endpoint.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-/// How long a response may stall; under the orchestrator's deadline so a
-/// retry still fits.
-const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Client options with one quick retry (throttling, 5xx, dropped
-/// connections) instead of the SDK's many, and short timeouts: the
-/// orchestrator's deadline bounds the whole attempt, and a long retry loop
-/// would only hide the cause. Falls back to the SDK's client if ours cannot
+/// connections) instead of the SDK's many, and an HTTP client without
+/// connect or read timeouts: the SDK's own (20 s connect, 60 s read) and
+/// any fixed ones would not follow the deadline, which bounds the whole
+/// attempt, retry included. Falls back to the SDK's client if ours cannot
 /// be built.
 pub(crate) fn few_retries() -> ClientOptions {
     let transport = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
         // Key Vault and Entra ID do not redirect; a redirect would carry
         // the request (and its token) elsewhere.
         .redirect(reqwest::redirect::Policy::none())
@@ -90,7 +79,9 @@ pub(crate) fn few_retries() -> ClientOptions {
         retry: RetryOptions::exponential(ExponentialRetryOptions {
             initial_delay: Duration::milliseconds(200),
             max_retries: 1,
-            max_total_elapsed: Duration::seconds(8),
+            // Counted from the end of the first try, so with one retry it
+            // never cuts anything; set far out so it is plainly no limit.
+            max_total_elapsed: Duration::hours(1),
             max_delay: Duration::seconds(1),
         }),
         transport,
@@ -107,7 +98,7 @@ pub(crate) struct Vault {
 impl Vault {
     /// Decrypts the entry's data key with RSA-OAEP-256, as the reference
     /// encrypted it.
-    pub(crate) async fn decrypt(&self, key: &AzureEntry) -> Result<DataKey, AzureError> {
+    pub(crate) async fn decrypt(&self, key: &AzureEntry) -> Result<Unwrapped, AzureError> {
         let parameters = KeyOperationParameters {
             algorithm: Some(EncryptionAlgorithm::RsaOaep256),
             value: Some(key.ciphertext.clone()),
@@ -127,7 +118,8 @@ impl Vault {
             .map_err(call)?;
         let result = response.into_model().map_err(call)?;
         match result.result {
-            Some(plain) => Ok(DataKey::new(plain)),
+            // The plaintext moves into the secret: no copy is left behind.
+            Some(plain) => Ok(Unwrapped::new(plain)),
             None => Err(AzureError::EmptyResult),
         }
     }

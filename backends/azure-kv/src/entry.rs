@@ -16,17 +16,17 @@ pub(crate) struct AzureEntry {
 }
 
 impl AzureEntry {
+    /// Reads the entry; a missing or empty `vault_url`, `name` or `enc` is
+    /// a corrupt entry, an absent `version` the key's current version.
     pub(crate) fn parse(entry: &KeyEntry) -> Result<Self, AzureError> {
         let vault_url = entry
-            .field("vault_url")
-            .filter(|v| !v.is_empty())
-            .ok_or(AzureError::MissingField("vault_url"))?
+            .required("vault_url")
+            .map_err(AzureError::Entry)?
             .trim_end_matches('/')
             .to_string();
         let name = entry
-            .field("name")
-            .filter(|v| !v.is_empty())
-            .ok_or(AzureError::MissingField("name"))?
+            .required("name")
+            .map_err(AzureError::Entry)?
             .to_string();
         let version = entry.field("version").unwrap_or_default().to_string();
         let enc = entry.encrypted_key().map_err(AzureError::Entry)?;
@@ -71,5 +71,25 @@ mod tests {
             [0xfb, 0xff]
         );
         assert!(AzureEntry::parse(&entry("+/8")).is_err());
+    }
+
+    #[test]
+    fn missing_fields_are_corrupt_entries_that_name_them() {
+        let mut without_name = entry("-_8");
+        without_name.fields.retain(|(k, _)| k != "name");
+        let error = AzureEntry::parse(&without_name)
+            .err()
+            .map(|e| e.into_key_error("k"));
+        assert_eq!(
+            error.map(|e| (e.class(), e.to_string())),
+            Some((
+                rsops_keysource::ErrorClass::CorruptEntry,
+                "the azure_kv entry has no `name` field".into()
+            ))
+        );
+        let mut without_version = entry("-_8");
+        without_version.fields.retain(|(k, _)| k != "version");
+        let parsed = AzureEntry::parse(&without_version).map(|e| e.version);
+        assert_eq!(parsed.ok().as_deref(), Some(""));
     }
 }

@@ -1,8 +1,11 @@
 //! What went wrong, classified into [`KeyError`] with a message that names
-//! the vault and says what to do. Never a token, secret or key.
+//! the vault and a hint that says what to do. Never a token, secret or key.
+
+use std::time::Duration;
 
 use azure_core::error::ErrorKind;
 use azure_core::http::StatusCode;
+use rsops_backend_common::{cause_chain, is_untrusted_certificate};
 use rsops_keysource::KeyError;
 
 /// Failures of the Azure key source, before classification.
@@ -11,8 +14,6 @@ pub(crate) enum AzureError {
     /// The entry itself is unusable (e.g. no `enc`).
     #[error("{0}")]
     Entry(KeyError),
-    #[error("the entry has no `{0}` field")]
-    MissingField(&'static str),
     #[error("the `enc` field is not valid base64url")]
     BadCiphertext,
     #[error("the vault_url is not a URL")]
@@ -21,6 +22,9 @@ pub(crate) enum AzureError {
     Setup(String),
     #[error("Key Vault returned no plaintext")]
     EmptyResult,
+    /// No answer in the time the attempt was given.
+    #[error("no answer from {vault} within {limit:?}")]
+    Timeout { vault: String, limit: Duration },
     /// The decrypt call (or the token it needs) failed.
     #[error("{error}")]
     Call {
@@ -32,29 +36,58 @@ pub(crate) enum AzureError {
 const CREDENTIALS_HINT: &str = "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET \
      (or AZURE_CLIENT_CERTIFICATE_PATH), use workload or managed identity, or run `az login`";
 
+/// Wrappers the SDK puts around the real error, saying nothing about it.
+const NOISE: [&str; 3] = [
+    "non-transport error occurred",
+    "retry policy expired",
+    "failed to execute `reqwest` request",
+];
+
+/// What the identity SDK appends to its messages, on a line of its own.
+const TROUBLESHOOT: &str = " To troubleshoot, visit ";
+
 impl AzureError {
     /// Classifies the failure for the orchestrator and the user.
     pub(crate) fn into_key_error(self, key: &str) -> KeyError {
         match self {
             AzureError::Entry(error) => error,
-            e @ (AzureError::MissingField(_)
-            | AzureError::BadCiphertext
-            | AzureError::BadVaultUrl
-            | AzureError::EmptyResult) => KeyError::CorruptEntry {
-                message: e.to_string(),
-            },
-            AzureError::Setup(message) => KeyError::Unreachable { message },
+            e @ (AzureError::BadCiphertext | AzureError::BadVaultUrl | AzureError::EmptyResult) => {
+                KeyError::corrupt_entry(e.to_string())
+            }
+            AzureError::Setup(message) => KeyError::unreachable(message),
+            e @ AzureError::Timeout { .. } => KeyError::unreachable(e.to_string()),
             AzureError::Call { error, vault } => classify(key, &vault, &error),
         }
     }
 }
 
+/// An SDK error and its causes on one line, without the wrappers that say
+/// nothing and without the identity SDK's troubleshooting links.
+pub(crate) fn one_line(error: &azure_core::Error) -> String {
+    let mut text = cause_chain(error, &NOISE);
+    // The link runs to the end of its level: the next `: ` or the end.
+    while let Some(at) = text.find(TROUBLESHOOT) {
+        let link = at + TROUBLESHOOT.len();
+        let end = text[link..]
+            .find(": ")
+            .map_or(text.len(), |offset| link + offset);
+        text.replace_range(at..end, "");
+    }
+    text
+}
+
 fn classify(key: &str, vault: &str, error: &azure_core::Error) -> KeyError {
+    let untrusted = is_untrusted_certificate(error);
     match error.kind() {
-        ErrorKind::Credential => KeyError::NoCredentials {
-            message: format!("cannot get a token for {vault}: {}", error_text(error)),
-            hint: Some(CREDENTIALS_HINT.to_string()),
-        },
+        ErrorKind::Credential if untrusted => KeyError::untrusted_certificate(format!(
+            "cannot get a token for {vault}: {}",
+            one_line(error)
+        )),
+        ErrorKind::Credential => KeyError::no_credentials(format!(
+            "cannot get a token for {vault}: {}",
+            one_line(error)
+        ))
+        .with_hint(CREDENTIALS_HINT),
         ErrorKind::HttpResponse {
             status,
             error_code,
@@ -67,48 +100,45 @@ fn classify(key: &str, vault: &str, error: &azure_core::Error) -> KeyError {
                 .unwrap_or_else(|| status.to_string());
             http_error(key, vault, *status, &said)
         }
-        ErrorKind::Connection | ErrorKind::Io => KeyError::Unreachable {
-            message: format!("cannot reach {vault}: {}", error_text(error)),
-        },
-        _ => KeyError::Denied {
-            message: format!(
-                "Key Vault failed to decrypt with {key}: {}",
-                error_text(error)
-            ),
-        },
+        _ if untrusted => {
+            KeyError::untrusted_certificate(format!("cannot reach {vault}: {}", one_line(error)))
+        }
+        ErrorKind::Connection | ErrorKind::Io => {
+            KeyError::unreachable(format!("cannot reach {vault}: {}", one_line(error)))
+        }
+        _ => KeyError::denied(format!(
+            "Key Vault failed to decrypt with {key}: {}",
+            one_line(error)
+        )),
     }
 }
 
 fn http_error(key: &str, vault: &str, status: StatusCode, said: &str) -> KeyError {
-    let message = match u16::from(status) {
-        401 => format!(
-            "{vault} rejected the access token ({said}); it is expired, or was issued for \
-             another tenant or resource: refresh the credentials"
+    match u16::from(status) {
+        401 => KeyError::denied(format!("{vault} rejected the access token ({said})")).with_hint(
+            "the token is expired, or was issued for another tenant or resource: refresh the \
+             credentials",
         ),
         403 if said.to_ascii_lowercase().contains("disabled") => {
-            format!("{key} is disabled ({said}); enable the key (or that version) in the vault")
+            KeyError::denied(format!("{key} is disabled ({said})"))
+                .with_hint("enable the key (or that version) in the vault")
         }
-        403 => format!(
-            "access to {key} denied ({said}); grant the caller the keys/decrypt permission \
-             (e.g. the Key Vault Crypto User role)"
+        403 => KeyError::denied(format!("access to {key} denied ({said})")).with_hint(
+            "grant the caller the keys/decrypt permission (e.g. the Key Vault Crypto User role)",
         ),
-        404 => format!("{key} does not exist ({said}); check the vault URL, key name and version"),
-        400 => {
-            return KeyError::CorruptEntry {
-                message: format!(
-                    "Key Vault refused the ciphertext of {key} ({said}); the entry is damaged \
-                     or was made with another key"
-                ),
-            }
-        }
+        404 => KeyError::denied(format!("{key} does not exist ({said})"))
+            .with_hint("check the vault URL, key name and version"),
+        400 => KeyError::corrupt_entry(format!(
+            "Key Vault refused the ciphertext of {key} ({said}); the entry is damaged or was \
+             made with another key"
+        )),
         429 | 500..=599 => {
-            return KeyError::Unreachable {
-                message: format!("{vault} is unavailable ({status}: {said})"),
-            }
+            KeyError::unreachable(format!("{vault} is unavailable ({status}: {said})"))
         }
-        _ => format!("Key Vault failed to decrypt with {key} ({status}: {said})"),
-    };
-    KeyError::Denied { message }
+        _ => KeyError::denied(format!(
+            "Key Vault failed to decrypt with {key} ({status}: {said})"
+        )),
+    }
 }
 
 /// `error.message` of Key Vault's JSON error body.
@@ -124,25 +154,133 @@ fn service_message(body: &[u8]) -> Option<String> {
     Some(format!("{message}{inner}"))
 }
 
-/// The SDK's message and its causes (its retry policy wraps the real
-/// error), without the multi-line troubleshooting appendix.
-fn error_text(error: &azure_core::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&dyn std::error::Error> = Some(error);
-    while let Some(e) = current {
-        let text = e
-            .to_string()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("To troubleshoot"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        // The retry policy's own wrapper says nothing about the cause.
-        let noise = text.starts_with("non-transport error occurred");
-        if !noise && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use rsops_keysource::ErrorClass;
+
+    use super::*;
+
+    const KEY: &str = "https://v.vault.azure.net/keys/k/1";
+    const VAULT: &str = "https://v.vault.azure.net";
+
+    /// One level of a fake cause chain.
+    #[derive(Debug)]
+    struct Level(&'static str, Option<Box<Level>>);
+
+    impl fmt::Display for Level {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
         }
-        current = e.source();
     }
-    parts.join(": ")
+
+    impl std::error::Error for Level {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1
+                .as_deref()
+                .map(|l| l as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    /// A transport failure wrapped as the SDK's HTTP client and retry
+    /// policy wrap it, with `cause` at the bottom.
+    fn transport_failure(kind: ErrorKind, cause: &'static str) -> azure_core::Error {
+        let reqwest_like = Level(
+            "error sending request for url (https://v.vault.azure.net/keys/k/1/decrypt)",
+            Some(Box::new(Level(
+                "client error (Connect)",
+                Some(Box::new(Level(cause, None))),
+            ))),
+        );
+        azure_core::Error::with_error(kind, reqwest_like, "failed to execute `reqwest` request")
+            .with_context("retry policy expired and the request will no longer be retried")
+    }
+
+    fn call(error: azure_core::Error) -> KeyError {
+        AzureError::Call {
+            error,
+            vault: VAULT.into(),
+        }
+        .into_key_error(KEY)
+    }
+
+    #[test]
+    fn untrusted_certificates_get_the_certificate_class_and_hint() {
+        let error = call(transport_failure(
+            ErrorKind::Connection,
+            "invalid peer certificate: UnknownIssuer",
+        ));
+        assert_eq!(error.class(), ErrorClass::UntrustedCertificate);
+        assert_eq!(
+            error.to_string(),
+            "cannot reach https://v.vault.azure.net: error sending request for url \
+             (https://v.vault.azure.net/keys/k/1/decrypt): client error (Connect): invalid \
+             peer certificate: UnknownIssuer"
+        );
+        assert!(
+            error.hint().is_some_and(|h| h.contains("SSL_CERT_FILE")),
+            "{error:?}"
+        );
+        // The token endpoint's certificate, reported by the credential chain.
+        let token = azure_core::Error::with_message(
+            ErrorKind::Credential,
+            "no Azure credential worked: environment (AZURE_CLIENT_SECRET): \
+             ClientSecretCredential authentication failed.: client error (Connect): invalid \
+             peer certificate: UnknownIssuer",
+        );
+        assert_eq!(call(token).class(), ErrorClass::UntrustedCertificate);
+        let refused = call(transport_failure(
+            ErrorKind::Connection,
+            "Connection refused",
+        ));
+        assert_eq!(refused.class(), ErrorClass::Unreachable);
+    }
+
+    #[test]
+    fn one_line_drops_wrappers_and_troubleshooting_links() {
+        let inner = azure_core::Error::with_message(ErrorKind::Io, "AADSTS7000215: bad secret");
+        let error = azure_core::Error::with_error(
+            ErrorKind::Credential,
+            inner,
+            "ClientSecretCredential authentication failed. AADSTS7000215: bad secret\n\
+             To troubleshoot, visit https://aka.ms/azsdk/rust/identity/troubleshoot#client-secret",
+        )
+        .with_context("non-transport error occurred which will not be retried");
+        assert_eq!(
+            one_line(&error),
+            "ClientSecretCredential authentication failed. AADSTS7000215: bad secret"
+        );
+        let middle = azure_core::Error::with_error(
+            ErrorKind::Credential,
+            Level("the cause", None),
+            "X failed.\nTo troubleshoot, visit https://aka.ms/x#y",
+        );
+        assert_eq!(one_line(&middle), "X failed.: the cause");
+    }
+
+    #[test]
+    fn advice_is_in_hints_not_messages() {
+        let denied = http_error(KEY, VAULT, StatusCode::Forbidden, "no permission");
+        assert_eq!(denied.class(), ErrorClass::Denied);
+        assert_eq!(
+            denied.to_string(),
+            format!("access to {KEY} denied (no permission)")
+        );
+        assert!(denied.hint().is_some_and(|h| h.contains("keys/decrypt")));
+        let disabled = http_error(KEY, VAULT, StatusCode::Forbidden, "a disabled key");
+        assert!(disabled.hint().is_some_and(|h| h.contains("enable")));
+        let expired = http_error(KEY, VAULT, StatusCode::Unauthorized, "expired");
+        assert!(expired.hint().is_some_and(|h| h.contains("refresh")));
+        let missing = http_error(KEY, VAULT, StatusCode::NotFound, "not found");
+        assert!(missing.hint().is_some_and(|h| h.contains("key name")));
+        let busy = http_error(KEY, VAULT, StatusCode::ServiceUnavailable, "busy");
+        assert_eq!(busy.class(), ErrorClass::Unreachable);
+        let no_token = call(azure_core::Error::with_message(
+            ErrorKind::Credential,
+            "no Azure credential worked: Azure CLI (az): not logged in",
+        ));
+        assert_eq!(no_token.class(), ErrorClass::NoCredentials);
+        assert!(no_token.hint().is_some_and(|h| h.contains("az login")));
+    }
 }

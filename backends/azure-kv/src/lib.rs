@@ -1,6 +1,11 @@
 //! Azure Key Vault key source: unwraps `azure_kv` entries with the official
 //! Azure SDK (RSA-OAEP-256 decrypt), authenticating through the credential
 //! chain Azure users know from the other SDKs.
+//!
+//! A decrypt, token requests included, is bounded by the attempt's
+//! [`Deadline`] alone (by [`DEFAULT_TIMEOUT`] without one): the HTTP client
+//! has no timeouts of its own, so a slow vault gets all the time the user
+//! allowed.
 
 #![deny(missing_docs)]
 
@@ -9,11 +14,17 @@ mod client;
 mod entry;
 mod errors;
 
-use rsops_keysource::{BoxFuture, DataKey, KeyEntry, KeyError, KeySource};
+use std::time::Duration;
 
-use crate::client::ClientCache;
+use rsops_keysource::{BoxFuture, Deadline, KeyEntry, KeyError, KeySource, Unwrapped};
+
+use crate::client::Vaults;
 use crate::entry::AzureEntry;
 use crate::errors::AzureError;
+
+/// How long one decrypt may take in all when the caller gives no deadline
+/// ([`Deadline::NONE`]): the default of rsops' `--key-timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Unwraps data keys stored in `azure_kv` entries (`vault_url`, `name`,
 /// `version`, `enc`).
@@ -22,7 +33,7 @@ use crate::errors::AzureError;
 /// vault, so several entries authenticate once and share connections.
 #[derive(Default)]
 pub struct AzureKvKeySource {
-    clients: ClientCache,
+    vaults: Vaults,
 }
 
 impl AzureKvKeySource {
@@ -32,10 +43,18 @@ impl AzureKvKeySource {
         Self::default()
     }
 
-    async fn decrypt(&self, entry: &KeyEntry) -> Result<DataKey, AzureError> {
+    async fn decrypt(&self, entry: &KeyEntry, deadline: Deadline) -> Result<Unwrapped, AzureError> {
         let key = AzureEntry::parse(entry)?;
-        let client = self.clients.get(&key.vault_url).await?;
-        client.decrypt(&key).await
+        let work = async {
+            let vault = self.vaults.get(&key.vault_url).await?;
+            vault.decrypt(&key).await
+        };
+        rsops_backend_common::deadline::within(deadline, DEFAULT_TIMEOUT, work)
+            .await
+            .map_err(|limit| AzureError::Timeout {
+                vault: key.vault_url.clone(),
+                limit,
+            })?
     }
 }
 
@@ -57,9 +76,13 @@ impl KeySource for AzureKvKeySource {
         )
     }
 
-    fn unwrap<'a>(&'a self, entry: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>> {
+    fn unwrap<'a>(
+        &'a self,
+        entry: &'a KeyEntry,
+        deadline: Deadline,
+    ) -> BoxFuture<'a, Result<Unwrapped, KeyError>> {
         Box::pin(async move {
-            self.decrypt(entry)
+            self.decrypt(entry, deadline)
                 .await
                 .map_err(|e| e.into_key_error(&self.describe(entry)))
         })

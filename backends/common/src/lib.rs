@@ -1,6 +1,7 @@
 //! Jobs every remote key service has, written once: a lazy per-key client
-//! cache, one line from an error's cause chain, and recognising a TLS
-//! certificate the machine does not trust.
+//! cache, one line from an error's cause chain, recognising a TLS
+//! certificate the machine does not trust, and waiting no longer than the
+//! attempt's deadline.
 //!
 //! The trait crate (`rsops-keysource`) stays the seam itself; this crate is
 //! what backends share beside it.
@@ -9,6 +10,7 @@
 
 mod cache;
 mod chain;
+pub mod deadline;
 
 pub use cache::ClientCache;
 pub use chain::{cause_chain, is_untrusted_certificate};

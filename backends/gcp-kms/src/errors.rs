@@ -1,7 +1,9 @@
-//! What went wrong, classified into [`KeyError`] with a message that says
-//! which credentials were used and what to do. Never a token or key.
+//! What went wrong, classified into [`KeyError`]: a message that says which
+//! credentials were used and what the service said, and a hint that says
+//! what to do. Never a token or key.
 
 use google_cloud_gax::error::rpc::Code;
+use rsops_backend_common::{cause_chain, is_untrusted_certificate};
 use rsops_keysource::KeyError;
 
 use crate::credentials::{Source, CREDENTIALS_ENV, TOKEN_ENV};
@@ -9,7 +11,7 @@ use crate::credentials::{Source, CREDENTIALS_ENV, TOKEN_ENV};
 /// Failures of the GCP key source, before classification.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum GcpError {
-    /// The entry itself is unusable (e.g. no `enc`).
+    /// The entry itself is unusable (no `resource_id`, no `enc`).
     #[error("{0}")]
     Entry(KeyError),
     #[error(
@@ -66,17 +68,16 @@ impl GcpError {
     pub(crate) fn into_key_error(self, key: &str) -> KeyError {
         match self {
             GcpError::Entry(error) => error,
-            e @ (GcpError::BadResourceId | GcpError::BadCiphertext) => KeyError::CorruptEntry {
-                message: e.to_string(),
-            },
+            e @ (GcpError::BadResourceId | GcpError::BadCiphertext) => {
+                KeyError::corrupt_entry(e.to_string())
+            }
             e @ (GcpError::CredentialsFile { .. }
             | GcpError::CredentialsJson { .. }
             | GcpError::CredentialsBuild { .. }
-            | GcpError::BadStaticToken) => KeyError::NoCredentials {
-                message: e.to_string(),
-                hint: Some(credentials_hint()),
-            },
-            GcpError::Setup(message) => KeyError::Unreachable { message },
+            | GcpError::BadStaticToken) => {
+                KeyError::no_credentials(e.to_string()).with_hint(credentials_hint())
+            }
+            GcpError::Setup(message) => KeyError::unreachable(message),
             GcpError::Rpc {
                 error,
                 creds,
@@ -100,76 +101,229 @@ fn classify_rpc(
     source: Source,
     endpoint: &str,
 ) -> KeyError {
-    if error.is_authentication() {
-        return KeyError::NoCredentials {
-            message: format!(
+    // First: a rejected certificate also reads as a transport (or, on the
+    // way to the token endpoint, an authentication) failure.
+    if is_untrusted_certificate(error) {
+        let message = if error.is_authentication() {
+            format!(
                 "could not get an access token from {source}: {}",
-                with_causes(error)
-            ),
-            hint: Some(credentials_hint()),
+                cause_chain(error, &[])
+            )
+        } else {
+            format!(
+                "could not connect securely to GCP KMS at {endpoint}: {}",
+                cause_chain(error, &[])
+            )
         };
+        return KeyError::untrusted_certificate(message);
+    }
+    if error.is_authentication() {
+        return KeyError::no_credentials(format!(
+            "could not get an access token from {source}: {}",
+            cause_chain(error, &[])
+        ))
+        .with_hint(credentials_hint());
     }
     if let Some(status) = error.status() {
         let said = &status.message;
-        let message = match status.code {
-            Code::Unauthenticated => format!(
+        return match status.code {
+            Code::Unauthenticated => KeyError::denied(format!(
                 "GCP KMS at {endpoint} rejected the access token (from {source}) as invalid, \
-                 expired or issued for another audience ({said}); refresh the credentials"
-            ),
-            Code::PermissionDenied => format!(
-                "permission denied on {key} for the identity from {source} ({said}); grant \
-                 it roles/cloudkms.cryptoKeyDecrypter on the key"
-            ),
-            Code::NotFound => format!(
-                "{key} does not exist at {endpoint} ({said}); check the project, location, \
-                 key ring and key name"
-            ),
-            Code::FailedPrecondition => format!(
-                "{key} cannot decrypt: its key version is disabled or destroyed ({said}); \
-                 re-enable it in Cloud KMS"
-            ),
-            Code::InvalidArgument => {
-                return KeyError::CorruptEntry {
-                    message: format!(
-                        "GCP KMS refused the ciphertext of {key} ({said}); the entry is \
-                         damaged or was made with another key"
-                    ),
-                }
+                 expired or issued for another audience ({said})"
+            ))
+            .with_hint(format!(
+                "refresh the credentials from {source}, and check they are meant for Cloud KMS"
+            )),
+            Code::PermissionDenied => KeyError::denied(format!(
+                "permission denied on {key} for the identity from {source} ({said})"
+            ))
+            .with_hint(format!(
+                "grant the identity from {source} roles/cloudkms.cryptoKeyDecrypter on the key"
+            )),
+            Code::NotFound => {
+                KeyError::denied(format!("{key} does not exist at {endpoint} ({said})"))
+                    .with_hint("check the project, location, key ring and key name")
             }
+            Code::FailedPrecondition => KeyError::denied(format!(
+                "{key} cannot decrypt: its key version is disabled or destroyed ({said})"
+            ))
+            .with_hint("re-enable the key version in Cloud KMS"),
+            Code::InvalidArgument => KeyError::corrupt_entry(format!(
+                "GCP KMS refused the ciphertext of {key} ({said}); the entry is damaged or was \
+                 made with another key"
+            )),
             Code::Unavailable | Code::DeadlineExceeded => {
-                return KeyError::Unreachable {
-                    message: format!("GCP KMS at {endpoint} is unavailable ({said})"),
-                }
+                KeyError::unreachable(format!("GCP KMS at {endpoint} is unavailable ({said})"))
             }
-            _ => format!("GCP KMS at {endpoint} failed to decrypt with {key}: {said}"),
+            _ => KeyError::denied(format!(
+                "GCP KMS at {endpoint} failed to decrypt with {key}: {said}"
+            )),
         };
-        return KeyError::Denied { message };
     }
     if error.is_timeout() || error.is_connect() || error.is_io() || error.is_transport() {
-        return KeyError::Unreachable {
-            message: format!("cannot reach GCP KMS at {endpoint}: {}", with_causes(error)),
-        };
+        return KeyError::unreachable(format!(
+            "cannot reach GCP KMS at {endpoint}: {}",
+            cause_chain(error, &[])
+        ));
     }
-    KeyError::Denied {
-        message: format!(
-            "GCP KMS at {endpoint} failed to decrypt with {key}: {}",
-            with_causes(error)
-        ),
-    }
+    KeyError::denied(format!(
+        "GCP KMS at {endpoint} failed to decrypt with {key}: {}",
+        cause_chain(error, &[])
+    ))
 }
 
-/// The SDK's message and its causes (the token endpoint's answer, the
-/// connection error), which its own `Display` leaves out.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let said = inner.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
+#[cfg(test)]
+mod tests {
+    use google_cloud_gax::error::rpc::Status;
+    use google_cloud_gax::error::CredentialsError;
+    use google_cloud_kms_v1::Error;
+    use rsops_keysource::ErrorClass;
+
+    use super::*;
+
+    const KEY: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/k";
+    const AT: &str = "https://kms.example";
+
+    fn classify(error: Error) -> KeyError {
+        GcpError::Rpc {
+            error,
+            creds: Source::TokenEnv,
+            endpoint: AT.into(),
         }
-        cause = inner.source();
+        .into_key_error(KEY)
     }
-    text
+
+    fn status(code: Code, message: &str) -> Error {
+        Error::service(Status::default().set_code(code).set_message(message))
+    }
+
+    /// What rustls reports, below reqwest's and hyper's wrappers, when the
+    /// server's certificate is signed by a CA this machine does not know.
+    fn untrusted() -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        )
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_not_a_network_failure() {
+        let e = classify(Error::connect(untrusted()));
+        assert_eq!(e.class(), ErrorClass::UntrustedCertificate, "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("could not connect securely to GCP KMS at https://kms.example: "),
+            "{text}"
+        );
+        // What tests/it/gcp.rs looks for.
+        assert!(
+            text.contains("invalid peer certificate: UnknownIssuer"),
+            "{text}"
+        );
+        assert!(
+            e.hint().is_some_and(|h| h.contains("SSL_CERT_FILE")),
+            "{e:?}"
+        );
+        // On the way to the token endpoint, the same.
+        let e = classify(Error::authentication(CredentialsError::from_source(
+            false,
+            untrusted(),
+        )));
+        assert_eq!(e.class(), ErrorClass::UntrustedCertificate, "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("could not get an access token from GOOGLE_OAUTH_ACCESS_TOKEN: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn other_connection_failures_are_unreachable() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        let e = classify(Error::connect(refused));
+        assert_eq!(e.class(), ErrorClass::Unreachable, "{e:?}");
+        assert!(
+            e.to_string().ends_with("Connection refused (os error 111)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn refusals_keep_the_service_words_and_say_what_to_do_in_a_hint() {
+        let cases = [
+            (
+                Code::PermissionDenied,
+                "Permission 'cloudkms.cryptoKeyVersions.useToDecrypt' denied",
+                ErrorClass::Denied,
+                Some("roles/cloudkms.cryptoKeyDecrypter"),
+            ),
+            (
+                Code::NotFound,
+                "k not found.",
+                ErrorClass::Denied,
+                Some("key ring"),
+            ),
+            (
+                Code::FailedPrecondition,
+                "current state is: DISABLED.",
+                ErrorClass::Denied,
+                Some("re-enable"),
+            ),
+            (
+                Code::Unauthenticated,
+                "the token has expired",
+                ErrorClass::Denied,
+                Some("refresh the credentials from GOOGLE_OAUTH_ACCESS_TOKEN"),
+            ),
+            (
+                Code::InvalidArgument,
+                "Decryption failed",
+                ErrorClass::CorruptEntry,
+                None,
+            ),
+            (
+                Code::Unavailable,
+                "try later",
+                ErrorClass::Unreachable,
+                None,
+            ),
+        ];
+        for (code, said, class, hint) in cases {
+            let e = classify(status(code, said));
+            assert_eq!(e.class(), class, "{code:?}: {e:?}");
+            assert!(e.to_string().contains(said), "{code:?}: {e}");
+            match hint {
+                Some(hint) => {
+                    assert!(
+                        e.hint().is_some_and(|h| h.contains(hint)),
+                        "{code:?}: {e:?}"
+                    );
+                    assert!(!e.to_string().contains(hint), "{code:?}: {e}");
+                }
+                None => assert_eq!(e.hint(), None, "{code:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn token_failures_are_missing_credentials_with_the_sources_in_the_hint() {
+        let e = classify(Error::authentication(CredentialsError::from_msg(
+            false,
+            "The audience in ID Token does not match the expected audience.",
+        )));
+        assert_eq!(e.class(), ErrorClass::NoCredentials, "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("The audience in ID Token does not match the expected audience."),
+            "{e}"
+        );
+        assert!(
+            e.hint()
+                .is_some_and(|h| h.contains("GOOGLE_APPLICATION_CREDENTIALS")),
+            "{e:?}"
+        );
+    }
 }

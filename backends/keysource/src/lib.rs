@@ -3,41 +3,23 @@
 //! A sops file stores its 32-byte data key once per *key entry* (an age
 //! recipient, a PGP fingerprint, a KMS key…), each wrapped by a different key
 //! service. Every service is a crate implementing [`KeySource`]; the core only
-//! hands it a [`KeyEntry`] and gets back a [`DataKey`] or a classified
-//! [`KeyError`], so it can decide what to try next and explain failures.
+//! hands it a [`KeyEntry`] and a [`Deadline`], and gets back the [`Unwrapped`]
+//! secret or a [`KeyError`] of one [`ErrorClass`], so it can decide what to try
+//! next and explain failures. Jobs several services share (client caches,
+//! error chains, TLS failures) live beside this crate, in
+//! `rsops-backend-common`.
 
 #![deny(missing_docs)]
 
-use std::fmt;
+mod error;
+mod secret;
+
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
-use zeroize::{Zeroize, ZeroizeOnDrop};
-
-/// The secret that encrypts every value of a file (or, with several key
-/// groups, one Shamir share of it).
-///
-/// Wiped from memory when dropped; its bytes never appear in `Debug` output.
-#[derive(Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
-pub struct DataKey(Vec<u8>);
-
-impl DataKey {
-    /// Wraps unwrapped key bytes, taking ownership so no copy is left behind.
-    pub fn new(bytes: Vec<u8>) -> Self {
-        DataKey(bytes)
-    }
-
-    /// The key bytes. Callers must not copy them into long-lived buffers.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for DataKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DataKey({} bytes)", self.0.len())
-    }
-}
+pub use error::{ErrorClass, KeyError};
+pub use secret::{DataKey, Unwrapped, DATA_KEY_LEN};
 
 /// One key entry from a file's metadata, e.g. an item of `sops.age`.
 ///
@@ -63,6 +45,18 @@ impl KeyEntry {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The value of a field the entry cannot do without: absent or empty,
+    /// it is a corrupt entry.
+    pub fn required(&self, name: &str) -> Result<&str, KeyError> {
+        match self.field(name) {
+            Some(value) if !value.is_empty() => Ok(value),
+            _ => Err(KeyError::corrupt_entry(format!(
+                "the {} entry has no `{name}` field",
+                self.kind
+            ))),
+        }
+    }
+
     /// A string map of the entry (e.g. KMS `context`), empty when absent.
     pub fn map(&self, name: &str) -> &[(String, String)] {
         self.maps
@@ -74,64 +68,36 @@ impl KeyEntry {
 
     /// The field that wraps the data key (`enc`), or a corrupt-entry error.
     pub fn encrypted_key(&self) -> Result<&str, KeyError> {
-        match self.field("enc") {
-            Some(enc) if !enc.is_empty() => Ok(enc),
-            _ => Err(KeyError::CorruptEntry {
-                message: "the entry has no `enc` field".into(),
-            }),
-        }
+        self.required("enc")
     }
 }
 
-/// Why a key entry could not be unwrapped, classified so the orchestrator
-/// can decide what to do and the user learns what to fix.
-///
-/// Messages name keys and locations, never secrets.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// This machine holds no credential for the entry (no matching identity,
-    /// no token, no secret key).
-    #[error("{message}")]
-    NoCredentials {
-        /// What was looked for and where.
-        message: String,
-        /// What the user can do about it.
-        hint: Option<String>,
-    },
-    /// The service refused (permission denied, wrong passphrase, bad token).
-    #[error("{message}")]
-    Denied {
-        /// What the service said.
-        message: String,
-    },
-    /// The service could not be reached or did not answer in time.
-    #[error("{message}")]
-    Unreachable {
-        /// The address and the network error.
-        message: String,
-    },
-    /// The entry itself is malformed or its ciphertext is damaged.
-    #[error("{message}")]
-    CorruptEntry {
-        /// What is wrong with it.
-        message: String,
-    },
-    /// This build of rsops has no key source for the entry's kind.
-    #[error("rsops was built without support for `{kind}` keys")]
-    Unsupported {
-        /// The entry kind.
-        kind: String,
-    },
-}
+/// When an attempt must be finished by. Remote sources derive every SDK,
+/// connect and read timeout from it, so `--key-timeout 30s` gives a slow
+/// service 30 s, not an SDK default. Local sources get [`Deadline::NONE`]:
+/// they may be waiting for the user (a pinentry, a YubiKey touch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline(Option<Instant>);
 
-impl KeyError {
-    /// A hint for the user, when one is known.
-    pub fn hint(&self) -> Option<&str> {
-        match self {
-            KeyError::NoCredentials { hint, .. } => hint.as_deref(),
-            _ => None,
-        }
+impl Deadline {
+    /// No deadline.
+    pub const NONE: Deadline = Deadline(None);
+
+    /// A deadline `limit` from now.
+    pub fn after(limit: Duration) -> Deadline {
+        Deadline(Instant::now().checked_add(limit))
+    }
+
+    /// The time left, or `None` without a deadline. Zero once it passed.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.0
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// The time left, or `default` without a deadline: for SDK timeouts,
+    /// which need some value.
+    pub fn remaining_or(&self, default: Duration) -> Duration {
+        self.remaining().unwrap_or(default)
     }
 }
 
@@ -156,6 +122,48 @@ pub trait KeySource: Send + Sync {
         false
     }
 
-    /// Unwraps the data key stored in `entry`.
-    fn unwrap<'a>(&'a self, entry: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>>;
+    /// Unwraps the secret stored in `entry` by `deadline`.
+    fn unwrap<'a>(
+        &'a self,
+        entry: &'a KeyEntry,
+        deadline: Deadline,
+    ) -> BoxFuture<'a, Result<Unwrapped, KeyError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_fields_name_the_kind_and_field() {
+        let entry = KeyEntry {
+            kind: "kms".into(),
+            fields: vec![("arn".into(), "a".into()), ("enc".into(), String::new())],
+            maps: Vec::new(),
+        };
+        assert_eq!(entry.required("arn").ok(), Some("a"));
+        let missing = entry
+            .encrypted_key()
+            .err()
+            .map(|e| (e.class(), e.to_string()));
+        assert_eq!(
+            missing,
+            Some((
+                ErrorClass::CorruptEntry,
+                "the kms entry has no `enc` field".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn deadlines_count_down() {
+        assert_eq!(Deadline::NONE.remaining(), None);
+        let deadline = Deadline::after(Duration::from_secs(30));
+        let left = deadline.remaining().unwrap_or_default();
+        assert!(left <= Duration::from_secs(30) && left > Duration::from_secs(29));
+        assert_eq!(
+            Deadline::NONE.remaining_or(Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
+    }
 }

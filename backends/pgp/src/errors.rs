@@ -1,9 +1,9 @@
 //! Turning what gpg said into one classified [`KeyError`] that names the
-//! fingerprint and says what to do.
+//! fingerprint, with what to do as its hint.
 //!
 //! The key-file side (Sequoia, or this build's lack of it) adds a note and
-//! picks the hints, since what a user can do without gpg depends on whether
-//! this build reads key files at all.
+//! picks the hints for a missing gpg or key, since what a user can do
+//! without gpg depends on whether this build reads key files at all.
 
 use rsops_keysource::KeyError;
 
@@ -28,28 +28,33 @@ pub(crate) fn classify(gpg: GpgError, advice: FilesAdvice) -> KeyError {
         without_gpg,
         without_key,
     } = advice;
-    match gpg {
-        gpg @ GpgError::Unavailable { .. } => KeyError::NoCredentials {
-            message: with_note(gpg.to_string(), note),
-            hint: Some(without_gpg),
-        },
-        gpg @ GpgError::NoSecretKey { .. } => KeyError::NoCredentials {
-            message: with_note(gpg.to_string(), note),
-            hint: Some(without_key),
-        },
-        gpg @ GpgError::AgentUnreachable { .. } => KeyError::Unreachable {
-            message: with_note(gpg.to_string(), note),
-        },
-        gpg @ GpgError::Corrupt { .. } => KeyError::CorruptEntry {
-            message: gpg.to_string(),
-        },
+    let own_hint = gpg.hint().map(str::to_string);
+    let (error, hint) = match gpg {
+        gpg @ GpgError::Unavailable { .. } => (
+            KeyError::no_credentials(with_note(gpg.to_string(), note)),
+            Some(without_gpg),
+        ),
+        gpg @ GpgError::NoSecretKey { .. } => (
+            KeyError::no_credentials(with_note(gpg.to_string(), note)),
+            Some(without_key),
+        ),
+        gpg @ (GpgError::AgentUnreachable { .. } | GpgError::TimedOut { .. }) => (
+            KeyError::unreachable(with_note(gpg.to_string(), note)),
+            own_hint,
+        ),
+        // The message itself is bad: what the key files said adds nothing.
+        gpg @ GpgError::Corrupt { .. } => (KeyError::corrupt_entry(gpg.to_string()), own_hint),
         gpg @ (GpgError::Cancelled { .. }
         | GpgError::BadPassphrase { .. }
         | GpgError::NoPinentry { .. }
         | GpgError::CardNotPresent { .. }
-        | GpgError::Failed { .. }) => KeyError::Denied {
-            message: with_note(gpg.to_string(), note),
-        },
+        | GpgError::Failed { .. }) => {
+            (KeyError::denied(with_note(gpg.to_string(), note)), own_hint)
+        }
+    };
+    match hint {
+        Some(hint) => error.with_hint(hint),
+        None => error,
     }
 }
 

@@ -5,11 +5,17 @@
 //! the environment so `GNUPGHOME`, `GPG_TTY` and the agent socket work), plus
 //! `--status-fd 2`: gpg's machine-readable status lines classify failures
 //! without depending on the user's language.
+//!
+//! The core gives PGP no deadline (gpg may be waiting for the user at a
+//! pinentry or a smartcard); an embedder that does give one gets gpg killed
+//! when it passes, rather than an attempt that never ends.
 
 use std::ffi::OsString;
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::Stdio;
 
+use rsops_keysource::Deadline;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::Mutex;
@@ -41,7 +47,7 @@ pub(crate) enum GpgError {
         reason: String,
     },
     /// gpg could not start or connect to gpg-agent.
-    #[error("gpg could not reach gpg-agent ({detail}); start it with `gpgconf --launch gpg-agent` and check GNUPGHOME")]
+    #[error("gpg could not reach gpg-agent ({detail})")]
     AgentUnreachable {
         /// What gpg said.
         detail: String,
@@ -55,19 +61,19 @@ pub(crate) enum GpgError {
         recipients: String,
     },
     /// The user dismissed the passphrase or PIN prompt.
-    #[error("the passphrase prompt for {fp} was cancelled; run again and enter the passphrase")]
+    #[error("the passphrase prompt for {fp} was cancelled")]
     Cancelled {
         /// The entry's fingerprint.
         fp: String,
     },
     /// The passphrase or PIN given was wrong.
-    #[error("wrong passphrase or PIN for the secret key of {fp}; run again with the right one")]
+    #[error("wrong passphrase or PIN for the secret key of {fp}")]
     BadPassphrase {
         /// The entry's fingerprint.
         fp: String,
     },
     /// gpg-agent could not show a pinentry to ask for the passphrase.
-    #[error("gpg-agent could not ask for the passphrase of {fp} ({detail}); run `export GPG_TTY=$(tty)`, configure a graphical pinentry, or preset the passphrase in gpg-agent")]
+    #[error("gpg-agent could not ask for the passphrase of {fp} ({detail})")]
     NoPinentry {
         /// The entry's fingerprint.
         fp: String,
@@ -75,9 +81,7 @@ pub(crate) enum GpgError {
         detail: String,
     },
     /// The smartcard holding the key is not inserted.
-    #[error(
-        "the smartcard holding the secret key of {fp} is not present; insert it and run again"
-    )]
+    #[error("the smartcard holding the secret key of {fp} is not present")]
     CardNotPresent {
         /// The entry's fingerprint.
         fp: String,
@@ -98,6 +102,56 @@ pub(crate) enum GpgError {
         /// What gpg said.
         detail: String,
     },
+    /// The attempt's deadline passed before gpg was done; gpg was killed.
+    #[error("gpg did not decrypt the data key of {fp} in time: {stage}")]
+    TimedOut {
+        /// The entry's fingerprint.
+        fp: String,
+        /// What was still going on.
+        stage: &'static str,
+    },
+}
+
+impl GpgError {
+    /// What the user can do, for failures with a remedy of their own (the
+    /// key-file side supplies it for a missing gpg or key).
+    pub(crate) fn hint(&self) -> Option<&'static str> {
+        match self {
+            GpgError::AgentUnreachable { .. } => {
+                Some("start gpg-agent with `gpgconf --launch gpg-agent` and check GNUPGHOME")
+            }
+            GpgError::Cancelled { .. } => Some("run again and enter the passphrase"),
+            GpgError::BadPassphrase { .. } => Some("run again with the right passphrase or PIN"),
+            GpgError::NoPinentry { .. } => Some(
+                "run `export GPG_TTY=$(tty)`, configure a graphical pinentry, or preset the \
+                 passphrase in gpg-agent",
+            ),
+            GpgError::CardNotPresent { .. } => Some("insert the smartcard and run again"),
+            GpgError::TimedOut { .. } => Some(
+                "gpg may be waiting for a passphrase, a PIN or a smartcard touch; answer it \
+                 sooner or allow the attempt more time",
+            ),
+            GpgError::Unavailable { .. }
+            | GpgError::NoSecretKey { .. }
+            | GpgError::Corrupt { .. }
+            | GpgError::Failed { .. } => None,
+        }
+    }
+}
+
+/// `work`, unless `deadline` passes first (`None` then, and `work` is
+/// dropped). Without a deadline, `work` runs to the end.
+async fn by<F: Future>(deadline: Deadline, work: F) -> Option<F::Output> {
+    match deadline.remaining() {
+        None => Some(work.await),
+        Some(left) if left.is_zero() => None,
+        Some(left) => tokio::time::timeout(left, work).await.ok(),
+    }
+}
+
+/// True once `deadline` has passed.
+fn passed(deadline: Deadline) -> bool {
+    deadline.remaining().is_some_and(|left| left.is_zero())
 }
 
 /// The gpg program, run one call at a time.
@@ -119,17 +173,32 @@ impl Gpg {
         }
     }
 
-    /// Decrypts `message` (the entry `fp`'s armored PGP message).
+    /// Decrypts `message` (the entry `fp`'s armored PGP message) by
+    /// `deadline`.
     pub(crate) async fn decrypt(
         &self,
         fp: &str,
         message: &str,
+        deadline: Deadline,
     ) -> Result<Zeroizing<Vec<u8>>, GpgError> {
-        let mut broken = self.broken.lock().await;
+        if passed(deadline) {
+            return Err(GpgError::TimedOut {
+                fp: fp.to_string(),
+                stage: "the deadline had passed before gpg could start",
+            });
+        }
+        // Another entry's gpg may hold the lock at a pinentry prompt.
+        let mut broken =
+            by(deadline, self.broken.lock())
+                .await
+                .ok_or_else(|| GpgError::TimedOut {
+                    fp: fp.to_string(),
+                    stage: "another entry's gpg call was still running",
+                })?;
         if let Some(error) = broken.as_ref() {
             return Err(error.clone());
         }
-        let result = self.run(fp, message).await;
+        let result = self.run(fp, message, deadline).await;
         if let Err(error @ (GpgError::Unavailable { .. } | GpgError::AgentUnreachable { .. })) =
             &result
         {
@@ -138,8 +207,14 @@ impl Gpg {
         result
     }
 
-    /// One `gpg --status-fd 2 -d` call with the message on stdin.
-    async fn run(&self, fp: &str, message: &str) -> Result<Zeroizing<Vec<u8>>, GpgError> {
+    /// One `gpg --status-fd 2 -d` call with the message on stdin, killed if
+    /// `deadline` passes first.
+    async fn run(
+        &self,
+        fp: &str,
+        message: &str,
+        deadline: Deadline,
+    ) -> Result<Zeroizing<Vec<u8>>, GpgError> {
         let mut command = Command::new(&self.program);
         command
             .args(["--status-fd", "2", "-d"])
@@ -161,12 +236,22 @@ impl Gpg {
                 let _ = stdin.write_all(message.as_bytes()).await;
             }
         };
-        let (_, plain, diagnostics) = tokio::join!(
-            write,
-            read_all(child.stdout.take()),
-            read_all(child.stderr.take()),
-        );
-        let status = child.wait().await;
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let finished = by(deadline, async {
+            let (_, plain, diagnostics) = tokio::join!(write, read_all(stdout), read_all(stderr));
+            (plain, diagnostics, child.wait().await)
+        })
+        .await;
+        let Some((plain, diagnostics, status)) = finished else {
+            // Killed and reaped here rather than left to `kill_on_drop`, so
+            // no gpg outlives the attempt even briefly.
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            return Err(GpgError::TimedOut {
+                fp: fp.to_string(),
+                stage: "gpg was stopped at the deadline",
+            });
+        };
         let diagnostics = Diagnostics::parse(&String::from_utf8_lossy(&diagnostics));
         match status {
             Ok(status) if status.success() && !plain.is_empty() => Ok(plain),
@@ -421,6 +506,18 @@ mod tests {
     fn unreadable_input_is_not_a_pinentry_problem() {
         let e = classify("gpg: read error: Is a directory\n[GNUPG:] FAILURE decrypt 33587281\n");
         assert!(matches!(e, GpgError::Corrupt { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_passed_deadline_starts_no_gpg() {
+        // Started, this gpg would be "not found".
+        let gpg = Gpg::new("/nonexistent/gpg".into(), None);
+        let past = Deadline::after(std::time::Duration::ZERO);
+        let e = gpg.decrypt("FPR", "message", past).await;
+        assert!(
+            matches!(&e, Err(GpgError::TimedOut { stage, .. }) if stage.contains("before gpg could start")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -33,10 +33,14 @@
 //! one of its encryption subkeys; both ways find the key by the message's
 //! recipient, as gpg does.
 //!
-//! Failures are classified into [`KeyError`]s that name the fingerprint and
-//! say what to do: key not in the keyring, gpg missing, gpg-agent not
-//! reachable, pinentry cancelled or unavailable, wrong passphrase, smartcard
-//! absent, damaged message, key files this build cannot read.
+//! Failures are classified into [`KeyError`]s that name the fingerprint,
+//! with what to do as their hint: key not in the keyring, gpg missing,
+//! gpg-agent not reachable, pinentry cancelled or unavailable, wrong
+//! passphrase, smartcard absent, damaged message, key files this build
+//! cannot read.
+//!
+//! PGP is a local source: the core gives it [`Deadline::NONE`], since gpg may
+//! be waiting for the user. Given a deadline, it kills gpg when it passes.
 
 #![deny(missing_docs)]
 
@@ -50,7 +54,7 @@ mod sequoia;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use rsops_keysource::{BoxFuture, DataKey, KeyEntry, KeyError, KeySource};
+use rsops_keysource::{BoxFuture, Deadline, KeyEntry, KeyError, KeySource, Unwrapped};
 use zeroize::Zeroizing;
 
 use crate::gpg::Gpg;
@@ -145,15 +149,23 @@ impl PgpKeySource {
         }
     }
 
-    async fn unwrap_entry(&self, entry: &KeyEntry) -> Result<DataKey, KeyError> {
-        let fp = fingerprint(entry);
+    async fn unwrap_entry(
+        &self,
+        entry: &KeyEntry,
+        deadline: Deadline,
+    ) -> Result<Unwrapped, KeyError> {
+        // gpg finds the key from the message itself, as sops lets it: an
+        // entry without `fp` still decrypts (the fingerprint only names it).
+        let fp = normalise(entry.field("fp").unwrap_or_default());
         let enc = entry.encrypted_key()?;
+        // Key files are read and tried in-process, in milliseconds: only gpg
+        // can outlast a deadline.
         let files = match self.key_files.unwrap(enc).await {
-            Ok(key) => return Ok(data_key(key)),
+            Ok(key) => return Ok(unwrapped(key)),
             Err(outcome) => outcome,
         };
-        match self.gpg.decrypt(&fp, enc).await {
-            Ok(key) => Ok(data_key(key)),
+        match self.gpg.decrypt(&fp, enc, deadline).await {
+            Ok(key) => Ok(unwrapped(key)),
             Err(gpg_error) => Err(files.explain(&fp, gpg_error)),
         }
     }
@@ -165,28 +177,29 @@ impl KeySource for PgpKeySource {
     }
 
     fn describe(&self, entry: &KeyEntry) -> String {
-        fingerprint(entry)
+        entry.field("fp").map_or_else(|| "?".to_string(), normalise)
     }
 
     fn is_local(&self) -> bool {
         true
     }
 
-    fn unwrap<'a>(&'a self, entry: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>> {
-        Box::pin(self.unwrap_entry(entry))
+    fn unwrap<'a>(
+        &'a self,
+        entry: &'a KeyEntry,
+        deadline: Deadline,
+    ) -> BoxFuture<'a, Result<Unwrapped, KeyError>> {
+        Box::pin(self.unwrap_entry(entry, deadline))
     }
 }
 
-/// The entry's fingerprint as the reference normalises it (spaces removed),
+/// A fingerprint as the reference normalises it (spaces removed),
 /// upper-cased so it reads like gpg's output.
-fn fingerprint(entry: &KeyEntry) -> String {
-    match entry.field("fp") {
-        Some(fp) => fp.replace(' ', "").to_ascii_uppercase(),
-        None => "?".to_string(),
-    }
+fn normalise(fp: &str) -> String {
+    fp.replace(' ', "").to_ascii_uppercase()
 }
 
-/// Moves unwrapped bytes into a [`DataKey`] without leaving a copy behind.
-fn data_key(mut key: Zeroizing<Vec<u8>>) -> DataKey {
-    DataKey::new(std::mem::take(&mut *key))
+/// Moves unwrapped bytes into an [`Unwrapped`] without leaving a copy behind.
+fn unwrapped(mut key: Zeroizing<Vec<u8>>) -> Unwrapped {
+    Unwrapped::new(std::mem::take(&mut *key))
 }

@@ -101,26 +101,23 @@ impl Outcome {
             // rules (small partial body chunks, unnormalised MPIs): gpg reads
             // them, Sequoia does not.
             (GpgError::Unavailable { .. }, Some(FileKeyError::Corrupt(detail))) => {
-                KeyError::CorruptEntry {
-                    message: format!(
-                        "the PGP message of {fp} cannot be read without gpg: {detail}; messages \
-                         written by old sops releases need gpg: install GnuPG (or set \
-                         SOPS_GPG_EXEC), or re-encrypt the file with `sops rotate --in-place`"
-                    ),
-                }
+                KeyError::corrupt_entry(format!(
+                    "the PGP message of {fp} cannot be read without gpg: {detail}"
+                ))
+                .with_hint(
+                    "messages written by old sops releases need gpg: install GnuPG (or set \
+                     SOPS_GPG_EXEC), or re-encrypt the file with `sops rotate --in-place`",
+                )
             }
             (gpg @ GpgError::Unavailable { .. }, Some(FileKeyError::Locked { key })) => {
-                KeyError::NoCredentials {
-                    message: format!(
-                        "the secret key of {fp} (subkey {key}) in {} is passphrase-protected, \
-                         and {gpg}",
-                        keyring.searched()
-                    ),
-                    hint: Some(format!(
-                        "install GnuPG and import the key (`gpg --import FILE`) so gpg-agent can \
-                         ask for the passphrase, or point {KEY_FILE_ENV} at a copy without one"
-                    )),
-                }
+                KeyError::no_credentials(format!(
+                    "the secret key of {fp} (subkey {key}) in {} is passphrase-protected, and {gpg}",
+                    keyring.searched()
+                ))
+                .with_hint(format!(
+                    "install GnuPG and import the key (`gpg --import FILE`) so gpg-agent can ask \
+                     for the passphrase, or point {KEY_FILE_ENV} at a copy without one"
+                ))
             }
             (gpg, error) => errors::classify(
                 gpg,

@@ -15,7 +15,9 @@ mod key_files;
 #[path = "keysource/key_files_not_built.rs"]
 mod key_files_not_built;
 
-use rsops_keysource::{KeyError, KeySource};
+use std::time::Duration;
+
+use rsops_keysource::{Deadline, ErrorClass, KeyError, KeySource};
 use rsops_pgp::PgpKeySource;
 use support::{calls, counting_gpg, data_key, entry, unwrap, Algo, GnupgHome, PASSPHRASE};
 
@@ -27,6 +29,12 @@ async fn assert_unwraps(source: &PgpKeySource, fpr: &str, enc: &str, expected: &
         Ok(key) => assert_eq!(key.expose(), expected),
         Err(e) => panic!("unwrap failed: {e} (hint: {:?})", e.hint()),
     }
+}
+
+/// The message and hint of a `NoCredentials` error.
+fn no_credentials(e: &KeyError) -> (String, &str) {
+    assert_eq!(e.class(), ErrorClass::NoCredentials, "{e:?}");
+    (e.to_string(), e.hint().unwrap_or(""))
 }
 
 /// Unwraps and expects a failure.
@@ -78,12 +86,13 @@ async fn cancelled_pinentry_is_denied() {
     let enc = home.encrypt(&key.fpr, &data_key(5));
     home.fake_pinentry(None);
     let e = unwrap_err(&home.source(), &key.fpr, &enc).await;
-    assert!(matches!(e, KeyError::Denied { .. }), "{e:?}");
+    assert_eq!(e.class(), ErrorClass::Denied, "{e:?}");
     let text = e.to_string();
     assert!(
         text.contains("cancelled") && text.contains(&key.fpr),
         "{text}"
     );
+    assert_eq!(e.hint(), Some("run again and enter the passphrase"));
 }
 
 #[tokio::test]
@@ -93,12 +102,13 @@ async fn wrong_passphrase_is_denied() {
     let enc = home.encrypt(&key.fpr, &data_key(6));
     home.fake_pinentry(Some("not the passphrase"));
     let e = unwrap_err(&home.source(), &key.fpr, &enc).await;
-    assert!(matches!(e, KeyError::Denied { .. }), "{e:?}");
+    assert_eq!(e.class(), ErrorClass::Denied, "{e:?}");
     let text = e.to_string();
     assert!(
         text.contains("wrong passphrase") && text.contains(&key.fpr),
         "{text}"
     );
+    assert_eq!(e.hint(), Some("run again with the right passphrase or PIN"));
 }
 
 #[tokio::test]
@@ -108,17 +118,12 @@ async fn secret_key_not_in_keyring() {
     let enc = owner.encrypt(&key.fpr, &data_key(7));
     let stranger = GnupgHome::new();
     let e = unwrap_err(&stranger.source(), &key.fpr, &enc).await;
-    let KeyError::NoCredentials { message, hint } = &e else {
-        panic!("expected NoCredentials, got {e:?}");
-    };
+    let (message, hint) = no_credentials(&e);
     assert!(
         message.contains(&key.fpr) && message.contains("not in gpg's keyring"),
         "{message}"
     );
-    assert!(
-        hint.as_deref().unwrap_or("").contains("gpg --import"),
-        "{hint:?}"
-    );
+    assert!(hint.contains("gpg --import"), "{hint}");
 }
 
 #[tokio::test]
@@ -133,8 +138,13 @@ async fn agent_that_cannot_start_is_unreachable_and_gpg_not_rerun() {
     let source = home.source_with(gpg.to_str().expect("utf-8 path"), Vec::new());
     for _ in 0..2 {
         let e = unwrap_err(&source, &key.fpr, &enc).await;
-        assert!(matches!(e, KeyError::Unreachable { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::Unreachable, "{e:?}");
         assert!(e.to_string().contains("gpg-agent"), "{e}");
+        assert!(
+            e.hint()
+                .is_some_and(|h| h.contains("gpgconf --launch gpg-agent")),
+            "{e:?}"
+        );
     }
     assert_eq!(
         calls(&log),
@@ -149,14 +159,11 @@ async fn gpg_missing_and_no_key_file() {
     let key = home.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
     let enc = home.encrypt(&key.fpr, &data_key(9));
     let e = unwrap_err(&home.source_with(NO_GPG, Vec::new()), &key.fpr, &enc).await;
-    let KeyError::NoCredentials { message, hint } = &e else {
-        panic!("expected NoCredentials, got {e:?}");
-    };
+    let (message, hint) = no_credentials(&e);
     assert!(
         message.contains(NO_GPG) && message.contains("not found"),
         "{message}"
     );
-    let hint = hint.as_deref().unwrap_or("");
     assert!(
         hint.contains("RSOPS_PGP_KEY_FILE") && hint.contains(&key.fpr),
         "{hint}"
@@ -184,7 +191,7 @@ async fn corrupt_message_through_gpg() {
     let home = GnupgHome::new();
     let key = home.generate(Algo::Rsa, "rsa <rsa@example.com>", "");
     let e = unwrap_err(&home.source(), &key.fpr, NOT_A_MESSAGE).await;
-    assert!(matches!(e, KeyError::CorruptEntry { .. }), "{e:?}");
+    assert_eq!(e.class(), ErrorClass::CorruptEntry, "{e:?}");
     assert!(e.to_string().contains(&key.fpr), "{e}");
 }
 
@@ -192,7 +199,62 @@ async fn corrupt_message_through_gpg() {
 async fn entry_without_enc_is_corrupt() {
     let home = GnupgHome::new();
     let e = unwrap_err(&home.source_with(NO_GPG, Vec::new()), "ABCD", "").await;
-    assert!(matches!(e, KeyError::CorruptEntry { .. }), "{e:?}");
+    assert_eq!(e.class(), ErrorClass::CorruptEntry, "{e:?}");
+}
+
+#[tokio::test]
+async fn entry_without_fp_is_still_tried_as_with_sops() {
+    // gpg finds the key from the message; without gpg the failure is about
+    // gpg, not about the missing fingerprint.
+    let home = GnupgHome::new();
+    let e = unwrap_err(&home.source_with(NO_GPG, Vec::new()), "", NOT_A_MESSAGE).await;
+    assert_ne!(e.class(), ErrorClass::CorruptEntry, "{e:?}");
+}
+
+#[tokio::test]
+async fn gpg_is_killed_at_the_deadline() {
+    // A gpg that never answers (a pinentry nobody sees, a card never
+    // touched): with a deadline, the attempt ends and gpg does not outlive it.
+    let home = GnupgHome::new();
+    let key = home.generate(Algo::Ecc, "ecc <ecc@example.com>", "");
+    let enc = home.encrypt(&key.fpr, &data_key(21));
+    let pid_file = home.path().join("gpg.pid");
+    let gpg = home.script(
+        "hanging-gpg.sh",
+        &format!(
+            "#!/bin/sh\necho $$ > '{}'\nexec sleep 600\n",
+            pid_file.display()
+        ),
+    );
+    let source = home.source_with(gpg.to_str().expect("utf-8 path"), Vec::new());
+    let entry = entry(&key.fpr, &enc);
+    // A liveness guard, not a timing assertion: without the deadline the
+    // attempt would wait for gpg for ten minutes.
+    let attempt = source.unwrap(&entry, Deadline::after(Duration::from_secs(2)));
+    let e = match tokio::time::timeout(Duration::from_secs(120), attempt).await {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) => panic!("a gpg that never answers unwrapped the key"),
+        Err(_) => panic!("the attempt ignored its deadline"),
+    };
+    assert_eq!(e.class(), ErrorClass::Unreachable, "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "gpg did not decrypt the data key of {} in time: gpg was stopped at the deadline",
+            key.fpr
+        )
+    );
+    assert!(e.hint().is_some_and(|h| h.contains("passphrase")), "{e:?}");
+    let pid = std::fs::read_to_string(&pid_file).expect("the fake gpg ran");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().next());
+    assert!(
+        matches!(state, None | Some("Z") | Some("X")),
+        "gpg still runs: {stat}"
+    );
 }
 
 #[test]

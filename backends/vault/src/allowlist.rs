@@ -100,8 +100,8 @@ impl AllowList {
         }
     }
 
-    /// Why an address is refused and how to allow it.
-    pub(crate) fn refusal(&self, address: &Url) -> String {
+    /// Why an address is refused, with how to allow it as the hint.
+    pub(crate) fn refusal(&self, address: &Url) -> VaultError {
         let shown = address.as_str().trim_end_matches('/');
         let why = match self {
             AllowList::All => String::new(),
@@ -119,11 +119,15 @@ impl AllowList {
                 ),
             },
         };
-        format!(
-            "refusing to send the Vault token to {shown}, named by the file: {why}; if you trust \
-             this server, set {ALLOWLIST_ENV}={shown} (comma-separated for several, or `all` to \
-             trust any address as sops does) or VAULT_ADDR={shown}"
-        )
+        VaultError::NotAllowed {
+            message: format!(
+                "refusing to send the Vault token to {shown}, named by the file: {why}"
+            ),
+            hint: format!(
+                "if you trust this server, set {ALLOWLIST_ENV}={shown} (comma-separated for \
+                 several, or `all` to trust any address as sops does) or VAULT_ADDR={shown}"
+            ),
+        }
     }
 }
 
@@ -231,17 +235,22 @@ mod tests {
     #[test]
     fn refusal_says_how_to_allow() {
         let list = AllowList::parse(None, Some("http://127.0.0.1:8200")).unwrap();
-        let message = list.refusal(&url("http://evil:1"));
+        let VaultError::NotAllowed { message, hint } = list.refusal(&url("http://evil:1")) else {
+            panic!("not a refusal");
+        };
         assert!(message.contains("http://evil:1"), "{message}");
         assert!(
             message.contains("only VAULT_ADDR (http://127.0.0.1:8200)"),
             "{message}"
         );
         assert!(
-            message.contains("SOPS_HC_VAULT_ALLOWLIST=http://evil:1"),
-            "{message}"
+            hint.contains("SOPS_HC_VAULT_ALLOWLIST=http://evil:1"),
+            "{hint}"
         );
         let none = AllowList::parse(None, None).unwrap();
-        assert!(none.refusal(&url("http://a")).contains("neither"));
+        assert!(none
+            .refusal(&url("http://a"))
+            .to_string()
+            .contains("neither"));
     }
 }

@@ -3,14 +3,15 @@
 //! embedding program decrypting many files, connects once).
 //!
 //! The HTTP client is built here rather than by `vaultrs`, to control what
-//! `vaultrs` leaves open: connect and request timeouts, trusting only
-//! `VAULT_CACERT`'s CAs (as the reference does, instead of adding them to
-//! the system's), and following a redirect only to an allowed address,
-//! since the token goes along with it.
+//! `vaultrs` leaves open: trusting only `VAULT_CACERT`'s CAs (as the
+//! reference does, instead of adding them to the system's), and following a
+//! redirect only to an allowed address, since the token goes along with it.
+//! It has no timeouts: a client serves entries with different deadlines,
+//! and each decrypt is bounded by its own (see `deadline`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use rsops_backend_common::ClientCache;
 use url::Url;
 use vaultrs::api::EndpointMiddleware;
 use vaultrs::client::{VaultClient, VaultClientSettings};
@@ -23,41 +24,12 @@ use crate::error::VaultError;
 /// pointing to the active node: one hop is the normal case).
 const MAX_REDIRECTS: usize = 5;
 
-/// Built clients, keyed by server address.
-#[derive(Default)]
-pub(crate) struct Clients {
-    built: Mutex<HashMap<String, Arc<VaultClient>>>,
-}
-
-impl Clients {
-    /// The client for `address`, built on first use. Failures are not
-    /// cached: the next entry tries again and reports its own error.
-    pub(crate) fn get(
-        &self,
-        address: &Url,
-        config: &VaultConfig,
-        allowlist: &AllowList,
-    ) -> Result<Arc<VaultClient>, VaultError> {
-        // A poisoned lock only means another thread panicked while
-        // inserting; the map itself is still consistent.
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = built.get(address.as_str()) {
-            return Ok(client.clone());
-        }
-        let client = Arc::new(build(address, config, allowlist)?);
-        built.insert(address.as_str().to_string(), client.clone());
-        Ok(client)
-    }
-
-    /// How many clients have been built.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.built.lock().map(|b| b.len()).unwrap_or_default()
-    }
-}
+/// Built clients, keyed by server address. A failed build is not kept: the
+/// next entry tries again and reports its own error.
+pub(crate) type Clients = ClientCache<String, Arc<VaultClient>>;
 
 /// Builds a client for one server.
-fn build(
+pub(crate) fn build(
     address: &Url,
     config: &VaultConfig,
     allowlist: &AllowList,
@@ -67,11 +39,8 @@ fn build(
     let skip_verify = config.skip_verify()?;
 
     let redirects = allowlist.clone();
-    let mut http = reqwest::Client::builder()
-        .tls_backend_rustls()
-        .connect_timeout(config.connect_timeout)
-        .timeout(config.request_timeout)
-        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+    let mut http = reqwest::Client::builder().tls_backend_rustls().redirect(
+        reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {
                 attempt.error("too many redirects")
             } else if redirects.allows(attempt.url()) {
@@ -79,7 +48,8 @@ fn build(
             } else {
                 attempt.stop()
             }
-        }));
+        }),
+    );
     if address.scheme() == "http" {
         // Plain HTTP needs no trust roots; loading the system's would only
         // cost time (and fail on machines without any).
@@ -104,7 +74,9 @@ fn build(
         address: address.clone(),
         ca_certs: Vec::new(),
         identity: None,
-        timeout: Some(config.request_timeout),
+        // Only read when `vaultrs` builds its own HTTP client, which it
+        // does not here.
+        timeout: None,
         // Only the middleware sends the token; keeping it out of the
         // settings leaves one copy fewer in memory and in `Debug` output.
         token: String::new(),

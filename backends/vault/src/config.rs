@@ -1,5 +1,5 @@
-//! What the environment says about Vault: token, namespace, trust roots,
-//! allow-list and timeouts, read the way the reference's Vault client
+//! What the environment says about Vault: token, namespace, trust roots and
+//! allow-list, read the way the reference's Vault client
 //! reads them.
 
 use std::fmt;
@@ -11,16 +11,12 @@ use zeroize::Zeroizing;
 use crate::error::VaultError;
 use crate::{ALLOWLIST_ENV, TOKEN_FILE};
 
-/// How long connecting to a Vault server may take. Loopback and LAN servers
-/// answer in milliseconds; an address that drops packets should fail fast
-/// enough for another key entry to be tried.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// How long one decrypt request may take in all. A transit decrypt is a
-/// single AES operation on the server; this leaves room for a slow network
-/// while staying under the orchestrator's per-attempt deadline, so the user
-/// sees this source's own, more precise error.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long one decrypt may take in all when the caller gives no deadline
+/// ([`Deadline::NONE`](rsops_keysource::Deadline::NONE)): the default of
+/// rsops' `--key-timeout`. With a deadline, the deadline alone bounds the
+/// request (connect included), so a slow server gets all the time the user
+/// allowed.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Vault token. Wiped from memory when dropped and never printed.
 #[derive(Clone)]
@@ -67,14 +63,12 @@ pub struct VaultConfig {
     pub skip_verify: Option<String>,
     /// `SOPS_HC_VAULT_ALLOWLIST` as written.
     pub allowlist: Option<String>,
-    /// See [`CONNECT_TIMEOUT`].
-    pub connect_timeout: Duration,
-    /// See [`REQUEST_TIMEOUT`].
+    /// The bound of a decrypt without a deadline; see [`REQUEST_TIMEOUT`].
     pub request_timeout: Duration,
 }
 
 impl Default for VaultConfig {
-    /// No token, no allowed address, default timeouts: a starting point
+    /// No token, no allowed address, the default timeout: a starting point
     /// for embedding programs that configure everything themselves.
     fn default() -> Self {
         VaultConfig {
@@ -86,7 +80,6 @@ impl Default for VaultConfig {
             ca_path: None,
             skip_verify: None,
             allowlist: None,
-            connect_timeout: CONNECT_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
         }
     }

@@ -6,6 +6,7 @@
 //! and key name plain path segments, so a file cannot steer the request to
 //! another endpoint of the server.
 
+use rsops_keysource::KeyEntry;
 use url::Url;
 
 use crate::error::VaultError;
@@ -24,17 +25,14 @@ pub(crate) struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    /// Checks the entry's fields.
-    pub(crate) fn from_fields(
-        address: Option<&'a str>,
-        engine_path: Option<&'a str>,
-        key_name: Option<&'a str>,
-        ciphertext: &'a str,
-    ) -> Result<Self, VaultError> {
-        let address = parse_address(required(address, "vault_address")?)?;
-        let engine_path = required(engine_path, "engine_path")?.trim_matches('/');
+    /// Checks the entry's fields; a missing or empty one is a corrupt entry.
+    pub(crate) fn from_entry(entry: &'a KeyEntry) -> Result<Self, VaultError> {
+        let ciphertext = entry.encrypted_key().map_err(VaultError::Entry)?;
+        let field = |name| entry.required(name).map_err(VaultError::Entry);
+        let address = parse_address(field("vault_address")?)?;
+        let engine_path = field("engine_path")?.trim_matches('/');
         check_path("engine_path", engine_path)?;
-        let key_name = required(key_name, "key_name")?;
+        let key_name = field("key_name")?;
         check_path("key_name", key_name)?;
         if key_name.contains('/') {
             return Err(VaultError::BadEntry(format!(
@@ -62,13 +60,6 @@ pub(crate) fn describe(
         engine_path.unwrap_or("?").trim_matches('/'),
         key_name.unwrap_or("?")
     )
-}
-
-fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, VaultError> {
-    match value {
-        Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(VaultError::BadEntry(format!("the entry has no `{name}`"))),
-    }
 }
 
 /// Parses `vault_address`. Paths, queries, fragments and credentials are
@@ -117,21 +108,35 @@ fn check_path(name: &str, value: &str) -> Result<(), VaultError> {
 mod tests {
     use super::*;
 
-    fn target(
-        address: &'static str,
-        engine: &'static str,
-        key: &'static str,
-    ) -> Result<Target<'static>, VaultError> {
-        Target::from_fields(Some(address), Some(engine), Some(key), "vault:v1:abc")
+    fn entry(fields: &[(&str, &str)]) -> KeyEntry {
+        KeyEntry {
+            kind: "hc_vault".into(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            maps: Vec::new(),
+        }
+    }
+
+    fn target(address: &str, engine: &str, key: &str) -> Result<(Url, String, String), VaultError> {
+        let entry = entry(&[
+            ("vault_address", address),
+            ("engine_path", engine),
+            ("key_name", key),
+            ("enc", "vault:v1:abc"),
+        ]);
+        Target::from_entry(&entry).map(|t| (t.address, t.engine_path.into(), t.key_name.into()))
     }
 
     #[test]
     fn accepts_what_the_reference_writes() {
-        let t = target("http://127.0.0.1:8200", "sops", "first").unwrap();
-        assert_eq!(t.address.as_str(), "http://127.0.0.1:8200/");
-        assert_eq!((t.engine_path, t.key_name), ("sops", "first"));
-        let t = target("https://vault.example.com/", "team/transit", "k-1.v2").unwrap();
-        assert_eq!(t.engine_path, "team/transit");
+        let (address, engine, key) = target("http://127.0.0.1:8200", "sops", "first").unwrap();
+        assert_eq!(address.as_str(), "http://127.0.0.1:8200/");
+        assert_eq!((engine.as_str(), key.as_str()), ("sops", "first"));
+        let (_, engine, _) =
+            target("https://vault.example.com/", "team/transit", "k-1.v2").unwrap();
+        assert_eq!(engine, "team/transit");
     }
 
     #[test]
@@ -148,7 +153,10 @@ mod tests {
             "http://",
         ] {
             assert!(
-                matches!(target(bad, "sops", "k"), Err(VaultError::BadEntry(_))),
+                matches!(
+                    target(bad, "sops", "k"),
+                    Err(VaultError::BadEntry(_) | VaultError::Entry(_))
+                ),
                 "{bad}"
             );
         }
@@ -176,10 +184,22 @@ mod tests {
 
     #[test]
     fn missing_fields_are_named() {
-        let err = Target::from_fields(None, Some("sops"), Some("k"), "x").unwrap_err();
-        assert!(err.to_string().contains("vault_address"));
-        let err = Target::from_fields(Some("http://h"), Some("sops"), None, "x").unwrap_err();
-        assert!(err.to_string().contains("key_name"));
+        let missing = |fields: &[(&str, &str)]| {
+            Target::from_entry(&entry(fields))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let text = missing(&[("engine_path", "sops"), ("key_name", "k"), ("enc", "x")]);
+        assert_eq!(text, "the hc_vault entry has no `vault_address` field");
+        let text = missing(&[
+            ("vault_address", "http://h"),
+            ("engine_path", "sops"),
+            ("enc", "x"),
+        ]);
+        assert_eq!(text, "the hc_vault entry has no `key_name` field");
+        let text = missing(&[("vault_address", "http://h"), ("key_name", "k")]);
+        assert_eq!(text, "the hc_vault entry has no `enc` field");
     }
 
     #[test]

@@ -16,11 +16,12 @@
 //!   file cannot make rsops hand the user's token to a server of its
 //!   author's choosing (see the README).
 //!
-//! Every request has connect and total timeouts ([`CONNECT_TIMEOUT`],
-//! [`REQUEST_TIMEOUT`]), and dropping an unwrap future cancels its request.
-//! Failures are classified into [`KeyError`]s naming the server and key:
-//! refused address, missing or rejected token, sealed server, missing key or
-//! engine, unreachable server.
+//! A request is bounded by the attempt's [`Deadline`] alone (by
+//! [`REQUEST_TIMEOUT`] without one), so a slow server gets all the time the
+//! user allowed; dropping an unwrap future cancels its request. Failures
+//! are classified into [`KeyError`]s naming the server and key, with a hint
+//! saying what to do: refused address, missing or rejected token, sealed
+//! server, missing key or engine, untrusted certificate, unreachable server.
 
 #![deny(missing_docs)]
 
@@ -32,11 +33,13 @@ mod error;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use base64::Engine as _;
-use rsops_keysource::{BoxFuture, DataKey, KeyEntry, KeyError, KeySource};
+use rsops_keysource::{BoxFuture, Deadline, KeyEntry, KeyError, KeySource, Unwrapped};
 use zeroize::Zeroize;
 
-pub use config::{Token, VaultConfig, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+pub use config::{Token, VaultConfig, REQUEST_TIMEOUT};
 
 use crate::allowlist::AllowList;
 use crate::client::Clients;
@@ -78,53 +81,54 @@ impl VaultKeySource {
         }
     }
 
-    async fn unwrap_entry(&self, entry: &KeyEntry) -> Result<DataKey, KeyError> {
+    async fn unwrap_entry(
+        &self,
+        entry: &KeyEntry,
+        deadline: Deadline,
+    ) -> Result<Unwrapped, KeyError> {
         let place = Place {
             address: entry.field("vault_address").unwrap_or("?"),
             engine: entry.field("engine_path").unwrap_or("?"),
             key: entry.field("key_name").unwrap_or("?"),
         };
-        self.decrypt(entry)
+        self.decrypt(entry, deadline)
             .await
             .map_err(|e| e.into_key_error(&place))
     }
 
-    async fn decrypt(&self, entry: &KeyEntry) -> Result<DataKey, VaultError> {
-        let ciphertext = entry
-            .encrypted_key()
-            .map_err(|e| VaultError::BadEntry(e.to_string()))?;
-        let target = Target::from_fields(
-            entry.field("vault_address"),
-            entry.field("engine_path"),
-            entry.field("key_name"),
-            ciphertext,
-        )?;
+    async fn decrypt(&self, entry: &KeyEntry, deadline: Deadline) -> Result<Unwrapped, VaultError> {
+        let target = Target::from_entry(entry)?;
         // The allow-list is consulted before the token is even read.
         let allowlist = AllowList::parse(
             self.config.allowlist.as_deref(),
             self.config.vault_addr.as_deref(),
         )?;
         if !allowlist.allows(&target.address) {
-            return Err(VaultError::NotAllowed(allowlist.refusal(&target.address)));
+            return Err(allowlist.refusal(&target.address));
         }
         let client = self
             .clients
-            .get(&target.address, &self.config, &allowlist)?;
-        let timeout = self.config.request_timeout;
-        let mut response = vaultrs::transit::data::decrypt(
+            .get_or_try_build(&target.address.as_str().to_string(), || async {
+                client::build(&target.address, &self.config, &allowlist).map(Arc::new)
+            })
+            .await?;
+        let request = vaultrs::transit::data::decrypt(
             client.as_ref(),
             target.engine_path,
             target.key_name,
             target.ciphertext,
             None,
-        )
-        .await
-        .map_err(|e| VaultError::from_client(e, timeout))?;
+        );
+        let mut response =
+            rsops_backend_common::deadline::within(deadline, self.config.request_timeout, request)
+                .await
+                .map_err(VaultError::Timeout)?
+                .map_err(VaultError::from_client)?;
         let decoded = base64::engine::general_purpose::STANDARD.decode(&response.plaintext);
         response.plaintext.zeroize();
-        // The decoded bytes move into the DataKey: no copy is left behind.
+        // The decoded bytes move into the secret: no copy is left behind.
         decoded
-            .map(DataKey::new)
+            .map(Unwrapped::new)
             .map_err(|_| VaultError::BadPlaintext)
     }
 }
@@ -142,7 +146,11 @@ impl KeySource for VaultKeySource {
         )
     }
 
-    fn unwrap<'a>(&'a self, entry: &'a KeyEntry) -> BoxFuture<'a, Result<DataKey, KeyError>> {
-        Box::pin(self.unwrap_entry(entry))
+    fn unwrap<'a>(
+        &'a self,
+        entry: &'a KeyEntry,
+        deadline: Deadline,
+    ) -> BoxFuture<'a, Result<Unwrapped, KeyError>> {
+        Box::pin(self.unwrap_entry(entry, deadline))
     }
 }

@@ -1,6 +1,7 @@
 //! The key source against a scripted HTTP server on loopback: what is sent,
-//! how answers are classified, and what is never sent. The real-server
-//! tests are in the workspace's `tests/it/vault.rs` (OpenBao).
+//! how answers are classified, what is never sent, and that only the
+//! deadline bounds the wait. The real-server tests are in the workspace's
+//! `tests/it/vault.rs` (OpenBao).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -9,12 +10,22 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rsops_keysource::{KeyEntry, KeyError, KeySource};
+use rsops_keysource::{Deadline, ErrorClass, KeyEntry, KeyError, KeySource};
 
 use crate::{Token, VaultConfig, VaultKeySource};
 
+/// What the fake server does with one connection.
+enum Answer {
+    /// Sends this response at once.
+    Now(String),
+    /// Sends this response after a pause.
+    After(Duration, String),
+    /// Reads the request and never answers.
+    Never,
+}
+
 /// A loopback server answering each connection with the next scripted
-/// response (`None`: accept and never answer), recording the requests.
+/// [`Answer`], recording the requests.
 struct FakeVault {
     address: String,
     requests: Arc<Mutex<Vec<String>>>,
@@ -31,7 +42,7 @@ struct FakeVault {
 const HOLD_AT_MOST: Duration = Duration::from_secs(5);
 
 impl FakeVault {
-    fn start(answers: Vec<Option<String>>) -> FakeVault {
+    fn start(answers: Vec<Answer>) -> FakeVault {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -45,10 +56,14 @@ impl FakeVault {
                 };
                 seen.lock().unwrap().push(read_request(&mut stream));
                 match answer {
-                    Some(response) => {
+                    Answer::Now(response) => {
                         stream.write_all(response.as_bytes()).ok();
                     }
-                    None => held.push(stream),
+                    Answer::After(pause, response) => {
+                        std::thread::sleep(pause);
+                        stream.write_all(response.as_bytes()).ok();
+                    }
+                    Answer::Never => held.push(stream),
                 }
             }
             // Keep unanswered connections open until the test has its
@@ -107,14 +122,14 @@ fn read_request(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&data).into_owned()
 }
 
-fn response(status: &str, body: &str) -> Option<String> {
-    Some(format!(
+fn response(status: &str, body: &str) -> String {
+    format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    ))
+    )
 }
 
-fn decrypted(plaintext_b64: &str) -> Option<String> {
+fn decrypted(plaintext_b64: &str) -> String {
     response(
         "200 OK",
         &format!(
@@ -137,27 +152,28 @@ fn entry(address: &str) -> KeyEntry {
     }
 }
 
-/// A configuration trusting `address`, with a token and short timeouts.
+/// A configuration trusting `address`, with a token and a short bound for
+/// requests without a deadline.
 fn config(address: &str) -> VaultConfig {
     VaultConfig {
         vault_addr: Some(address.into()),
         token: Some(Token::new("s.test-token".into())),
-        connect_timeout: Duration::from_millis(500),
         request_timeout: Duration::from_millis(500),
         ..VaultConfig::default()
     }
 }
 
+/// Unwraps without a deadline: the configuration's 500 ms bound applies.
 async fn unwrap(config: VaultConfig, address: &str) -> Result<Vec<u8>, KeyError> {
     VaultKeySource::with_config(config)
-        .unwrap(&entry(address))
+        .unwrap(&entry(address), Deadline::NONE)
         .await
         .map(|k| k.expose().to_vec())
 }
 
 #[tokio::test]
 async fn sends_a_transit_decrypt_and_decodes_the_key() {
-    let mut server = FakeVault::start(vec![decrypted("AAECAw==")]);
+    let mut server = FakeVault::start(vec![Answer::Now(decrypted("AAECAw=="))]);
     let mut cfg = config(&server.address);
     cfg.namespace = Some("team-a".into());
     assert_eq!(
@@ -180,25 +196,35 @@ async fn sends_a_transit_decrypt_and_decodes_the_key() {
 
 #[tokio::test]
 async fn one_client_per_address_is_reused() {
-    let mut server = FakeVault::start(vec![decrypted("AQ=="), decrypted("Ag==")]);
+    let mut server = FakeVault::start(vec![
+        Answer::Now(decrypted("AQ==")),
+        Answer::Now(decrypted("Ag==")),
+    ]);
     let source = VaultKeySource::with_config(config(&server.address));
     let e = entry(&server.address);
-    assert_eq!(source.unwrap(&e).await.unwrap().expose(), &[1]);
-    assert_eq!(source.unwrap(&e).await.unwrap().expose(), &[2]);
+    let first = source.unwrap(&e, Deadline::NONE).await.unwrap();
+    assert_eq!(first.expose(), &[1]);
+    let second = source.unwrap(&e, Deadline::NONE).await.unwrap();
+    assert_eq!(second.expose(), &[2]);
     assert_eq!(source.clients.len(), 1);
     assert_eq!(server.requests().len(), 2);
 }
 
 #[tokio::test]
 async fn disallowed_addresses_get_no_connection() {
-    let mut server = FakeVault::start(vec![decrypted("AQ==")]);
+    let mut server = FakeVault::start(vec![Answer::Now(decrypted("AQ=="))]);
     let cfg = config("https://vault.example.com");
     let err = unwrap(cfg, &server.address).await.unwrap_err();
-    assert!(matches!(err, KeyError::Denied { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Denied, "{err:?}");
     let text = err.to_string();
     assert!(
         text.contains(&server.address) && text.contains("SOPS_HC_VAULT_ALLOWLIST"),
         "{text}"
+    );
+    let hint = err.hint().unwrap_or_default();
+    assert!(
+        hint.contains(&format!("SOPS_HC_VAULT_ALLOWLIST={}", server.address)),
+        "{hint}"
     );
     // Unblock the server's accept, then check it saw only that connection.
     TcpStream::connect(server.address.trim_start_matches("http://")).unwrap();
@@ -207,7 +233,7 @@ async fn disallowed_addresses_get_no_connection() {
 
 #[tokio::test]
 async fn listed_addresses_are_allowed_without_vault_addr() {
-    let mut server = FakeVault::start(vec![decrypted("AQ==")]);
+    let mut server = FakeVault::start(vec![Answer::Now(decrypted("AQ=="))]);
     let mut cfg = config(&server.address);
     cfg.vault_addr = None;
     cfg.allowlist = Some(format!("https://vault.example.com,{}", server.address));
@@ -220,7 +246,7 @@ async fn a_missing_token_fails_before_any_request() {
     let mut cfg = config("http://127.0.0.1:1");
     cfg.token = None;
     let err = unwrap(cfg, "http://127.0.0.1:1").await.unwrap_err();
-    assert!(matches!(err, KeyError::NoCredentials { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::NoCredentials, "{err:?}");
     assert!(err.hint().unwrap().contains("VAULT_TOKEN"));
 }
 
@@ -253,20 +279,19 @@ async fn server_answers_are_classified() {
         (decrypted("!!"), "not base64"),
     ];
     for (answer, expected) in cases {
-        let mut server = FakeVault::start(vec![answer]);
+        let mut server = FakeVault::start(vec![Answer::Now(answer)]);
         let err = unwrap(config(&server.address), &server.address)
             .await
             .unwrap_err();
         let text = err.to_string();
         assert!(text.contains(&server.address), "{text}");
         let want = match expected {
-            "denied" => matches!(err, KeyError::Denied { .. }),
-            "sealed" => matches!(err, KeyError::Unreachable { .. }) && text.contains("sealed"),
+            "denied" => err.class() == ErrorClass::Denied,
+            "sealed" => err.class() == ErrorClass::Unreachable && text.contains("sealed"),
             "no transit key" => {
-                matches!(err, KeyError::NoCredentials { .. })
-                    && text.contains("team/transit/keys/k")
+                err.class() == ErrorClass::NoCredentials && text.contains("team/transit/keys/k")
             }
-            "not base64" => matches!(err, KeyError::CorruptEntry { .. }),
+            "not base64" => err.class() == ErrorClass::CorruptEntry,
             other => text.contains(other),
         };
         assert!(want, "{expected}: {err:?}");
@@ -276,15 +301,15 @@ async fn server_answers_are_classified() {
 }
 
 #[tokio::test]
-async fn a_silent_server_times_out() {
-    let mut server = FakeVault::start(vec![None]);
+async fn a_silent_server_times_out_without_a_deadline() {
+    let mut server = FakeVault::start(vec![Answer::Never]);
     // The server holds the connection until `requests()` below (or for
     // `HOLD_AT_MOST`), so only the configured request timeout can end the
     // wait as a timeout; the error names it.
     let err = unwrap(config(&server.address), &server.address)
         .await
         .unwrap_err();
-    assert!(matches!(err, KeyError::Unreachable { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Unreachable, "{err:?}");
     assert!(err.to_string().contains("no answer within 500ms"), "{err}");
     // The request was sent: the silence, not a refused connection, timed out.
     let requests = server.requests();
@@ -305,14 +330,14 @@ async fn nobody_listening_is_unreachable() {
         .port();
     let address = format!("http://127.0.0.1:{port}");
     let err = unwrap(config(&address), &address).await.unwrap_err();
-    assert!(matches!(err, KeyError::Unreachable { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Unreachable, "{err:?}");
     assert!(err.to_string().contains("cannot connect"), "{err}");
 }
 
 #[tokio::test]
 async fn redirects_to_disallowed_addresses_are_not_followed() {
-    let mut elsewhere = FakeVault::start(vec![decrypted("AQ==")]);
-    let redirect = Some(format!(
+    let mut elsewhere = FakeVault::start(vec![Answer::Now(decrypted("AQ=="))]);
+    let redirect = Answer::Now(format!(
         "HTTP/1.1 307 Temporary Redirect\r\nLocation: {}/v1/team/transit/decrypt/k\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         elsewhere.address
     ));
@@ -320,8 +345,13 @@ async fn redirects_to_disallowed_addresses_are_not_followed() {
     let err = unwrap(config(&server.address), &server.address)
         .await
         .unwrap_err();
-    assert!(matches!(err, KeyError::Denied { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Denied, "{err:?}");
     assert!(err.to_string().contains("redirect"), "{err}");
+    assert!(
+        err.hint()
+            .is_some_and(|h| h.contains("SOPS_HC_VAULT_ALLOWLIST")),
+        "{err:?}"
+    );
     server.requests();
     TcpStream::connect(elsewhere.address.trim_start_matches("http://")).unwrap();
     assert_eq!(elsewhere.requests(), vec![String::new()]);
@@ -332,14 +362,121 @@ async fn malformed_entries_are_corrupt() {
     let mut e = entry("http://127.0.0.1:1");
     e.fields.retain(|(k, _)| k != "enc");
     let source = VaultKeySource::with_config(config("http://127.0.0.1:1"));
-    let err = source.unwrap(&e).await.unwrap_err();
-    assert!(matches!(err, KeyError::CorruptEntry { .. }), "{err:?}");
+    let err = source.unwrap(&e, Deadline::NONE).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::CorruptEntry, "{err:?}");
+    assert_eq!(err.to_string(), "the hc_vault entry has no `enc` field");
     let e = entry("http://127.0.0.1:1/elsewhere");
-    let err = source.unwrap(&e).await.unwrap_err();
-    assert!(matches!(err, KeyError::CorruptEntry { .. }), "{err:?}");
+    let err = source.unwrap(&e, Deadline::NONE).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::CorruptEntry, "{err:?}");
     assert_eq!(source.kind(), "hc_vault");
     assert_eq!(
         source.describe(&entry("http://h:8200")),
         "http://h:8200/v1/team/transit/keys/k"
+    );
+}
+
+/// A fixed request bound, far shorter than the server's pause, does not
+/// apply when the caller gives a deadline: the deadline alone bounds the
+/// wait, so `--key-timeout 30s` gives a slow server 30 s.
+#[tokio::test]
+async fn a_slow_server_is_waited_for_until_the_deadline() {
+    let pause = Duration::from_millis(800);
+    let mut server = FakeVault::start(vec![Answer::After(pause, decrypted("AQ=="))]);
+    let mut cfg = config(&server.address);
+    cfg.request_timeout = Duration::from_millis(50);
+    let source = VaultKeySource::with_config(cfg);
+    let key = source
+        .unwrap(
+            &entry(&server.address),
+            Deadline::after(Duration::from_secs(30)),
+        )
+        .await;
+    assert_eq!(key.map(|k| k.expose().to_vec()).ok(), Some(vec![1]));
+    server.requests();
+}
+
+/// The caller cuts the attempt at the deadline and reports it; the source
+/// never gives up first. On its own, the source stops shortly after the
+/// deadline and names it.
+#[tokio::test]
+async fn only_the_caller_cuts_at_the_deadline() {
+    let mut server = FakeVault::start(vec![Answer::Never, Answer::Never]);
+    let mut cfg = config(&server.address);
+    cfg.request_timeout = Duration::from_millis(50);
+    let source = VaultKeySource::with_config(cfg);
+    let e = entry(&server.address);
+    let limit = Duration::from_millis(300);
+    let cut = tokio::time::timeout(limit, source.unwrap(&e, Deadline::after(limit))).await;
+    assert!(cut.is_err(), "the source gave up first: {cut:?}");
+    let err = source.unwrap(&e, Deadline::after(limit)).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Unreachable, "{err:?}");
+    assert!(err.to_string().contains("no answer within"), "{err}");
+    assert_eq!(server.requests().len(), 2);
+}
+
+/// The certificate of `testdata/untrusted-server.pem` (for 127.0.0.1,
+/// self-signed) and a CA that signed nothing, as VAULT_CACERT.
+const UNTRUSTED_SERVER: &str = include_str!("../testdata/untrusted-server.pem");
+const UNRELATED_CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/unrelated-ca.pem");
+
+/// A loopback HTTPS server presenting a certificate no configured CA
+/// signed: it runs the TLS handshake of one connection until the client
+/// gives up on it.
+fn untrusted_tls_server() -> (String, JoinHandle<()>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs = CertificateDer::pem_slice_iter(UNTRUSTED_SERVER.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(UNTRUSTED_SERVER.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("https://{}", listener.local_addr().unwrap());
+    let thread = std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut conn = rustls::ServerConnection::new(tls).unwrap();
+        while conn.is_handshaking() {
+            if conn.complete_io(&mut stream).is_err() {
+                break;
+            }
+        }
+    });
+    (address, thread)
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_names_the_vault_ca_variables() {
+    let (address, server) = untrusted_tls_server();
+    let mut cfg = config(&address);
+    cfg.ca_cert = Some(UNRELATED_CA.into());
+    let err = VaultKeySource::with_config(cfg)
+        .unwrap(&entry(&address), Deadline::after(Duration::from_secs(10)))
+        .await
+        .unwrap_err();
+    server.join().unwrap();
+    assert_eq!(err.class(), ErrorClass::UntrustedCertificate, "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&address) && text.contains("certificate"),
+        "{text}"
+    );
+    let hint = err.hint().unwrap_or_default();
+    assert!(
+        hint.contains("VAULT_CACERT") && hint.contains("VAULT_CAPATH"),
+        "{hint}"
     );
 }

@@ -3,10 +3,8 @@
 //! files and says how to build rsops so it reads them, or what to do with
 //! gpg instead.
 
-use rsops_keysource::KeyError;
-
 use super::support::{data_key, Algo, GnupgHome};
-use super::{assert_unwraps, unwrap_err, NO_GPG};
+use super::{assert_unwraps, no_credentials, unwrap_err, NO_GPG};
 
 const BUILD_HINT: &str = "cargo install --path . --features pgp-key-files";
 const NOT_BUILT: &str =
@@ -15,14 +13,6 @@ const NOT_BUILT: &str =
 /// How the error names the unread `source` for `fpr`.
 fn not_looked_for(fpr: &str, source: &str) -> String {
     format!("the secret key of {fpr} was not looked for in {source}: {NOT_BUILT}")
-}
-
-/// The message and hint of a `NoCredentials` error.
-fn no_credentials(e: &KeyError) -> (&str, &str) {
-    match e {
-        KeyError::NoCredentials { message, hint } => (message, hint.as_deref().unwrap_or("")),
-        other => panic!("expected NoCredentials, got {other:?}"),
-    }
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use rsops_keysource::{DataKey, KeyEntry, KeyError, KeySource};
+use rsops_keysource::{Deadline, KeyEntry, KeyError, KeySource, Unwrapped};
 use rsops_pgp::{PgpConfig, PgpKeySource};
 
 /// The passphrase of protected test keys.
@@ -271,9 +271,10 @@ pub fn data_key(seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// Unwraps `entry` with `source`.
-pub async fn unwrap(source: &PgpKeySource, entry: &KeyEntry) -> Result<DataKey, KeyError> {
-    source.unwrap(entry).await
+/// Unwraps `entry` with `source`, without a deadline, as the core calls a
+/// local source.
+pub async fn unwrap(source: &PgpKeySource, entry: &KeyEntry) -> Result<Unwrapped, KeyError> {
+    source.unwrap(entry, Deadline::NONE).await
 }
 
 /// A script that logs each call to `log` and then runs the real gpg, to
