@@ -471,7 +471,10 @@ fn truncated_json_is_refused_as_the_reference_refuses_it() {
         assert_eq!(ours.status.code(), Some(1), "{name}");
         assert!(ours.stdout.is_empty(), "{name}: partial plaintext");
         let stderr = String::from_utf8_lossy(&ours.stderr);
-        assert!(stderr.contains("unexpected end of input"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("unexpected end of input"),
+            "{name}: {stderr}"
+        );
     }
 }
 
