@@ -73,7 +73,7 @@ pub fn hint(attempt: &Attempt) -> Option<String> {
     match &attempt.outcome {
         Outcome::Failed(error) => error.hint().map(str::to_string),
         Outcome::TimedOut(_) => Some(
-            "check the network path to the key service, or raise --key-timeout / RSOPS_KEY_TIMEOUT"
+            "check the network path to the key service, or give it more time (RSOPS_KEY_TIMEOUT)"
                 .into(),
         ),
         _ => None,

@@ -465,7 +465,7 @@ fn truncated_json_is_refused_as_the_reference_refuses_it() {
         // Right after a key's `": `, where a value should start.
         let cut = text[..cut].rfind("\": ").map_or(cut, |i| i + 3);
         let name = format!("cut{cut}.enc.json");
-        let file = sandbox.write(&name, text[..cut].as_bytes());
+        let file = sandbox.write(&name, &text.as_bytes()[..cut]);
         let (reference, ours) = sandbox.both(&key_file, &["decrypt"], &file);
         assert_eq!(reference.status.code(), Some(1), "{name}");
         assert_eq!(ours.status.code(), Some(1), "{name}");

@@ -18,8 +18,8 @@ use crate::{ALLOWLIST_ENV, TOKEN_FILE};
 /// allowed.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A Vault token. Wiped from memory when dropped and never printed.
-#[derive(Clone)]
+/// A Vault token. Wiped from memory when dropped, never printed, and not
+/// `Clone`: every copy is a deliberate, wiped `Token::new`.
 pub struct Token(Zeroizing<String>);
 
 impl Token {
@@ -44,7 +44,7 @@ impl fmt::Debug for Token {
 /// them. Nothing is checked or read from disk until an `hc_vault` entry is
 /// actually unwrapped, so users without Vault entries never see a Vault
 /// configuration error.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct VaultConfig {
     /// `VAULT_ADDR`: only used for the default allow-list. The entry's own
     /// `vault_address` is where requests go, as in the reference.
@@ -113,7 +113,7 @@ impl VaultConfig {
     /// reference.
     pub(crate) fn resolve_token(&self) -> Result<Token, VaultError> {
         if let Some(token) = &self.token {
-            return checked_token(token.clone(), "VAULT_TOKEN");
+            return checked_token(Token::new(token.expose().to_string()), "VAULT_TOKEN");
         }
         let Some(file) = &self.token_file else {
             return Err(VaultError::NoToken(
