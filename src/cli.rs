@@ -60,10 +60,23 @@ pub enum Command {
     /// List a file's key groups and entries and whether each can be unwrapped here,
     /// without decrypting the file.
     Keys(KeysArgs),
+    /// Print whether a file is encrypted: `{"encrypted":true}` or `{"encrypted":false}`.
+    Filestatus(FilestatusArgs),
     /// Print a shell completion script, e.g. `source <(rsops completion bash)`.
     Completion(CompletionArgs),
     /// Print the manual page (roff), e.g. `rsops man > ~/.local/share/man/man1/rsops.1`.
     Man,
+}
+
+/// `rsops filestatus`.
+#[derive(Debug, Args)]
+pub struct FilestatusArgs {
+    /// The file.
+    pub file: PathBuf,
+
+    /// Format of the file (yaml, json, dotenv, ini, binary); default from the extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_type: Option<String>,
 }
 
 /// `rsops completion`.
@@ -276,7 +289,16 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
     let is_subcommand = |a: &OsString| {
         matches!(
             a.to_str(),
-            Some("decrypt" | "exec-env" | "exec-file" | "keys" | "completion" | "man" | "help")
+            Some(
+                "decrypt"
+                    | "exec-env"
+                    | "exec-file"
+                    | "keys"
+                    | "filestatus"
+                    | "completion"
+                    | "man"
+                    | "help"
+            )
         )
     };
     // Only a `-d` before any subcommand name is the legacy flag; later ones

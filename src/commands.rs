@@ -5,6 +5,7 @@ mod decrypt;
 mod docs;
 mod exec;
 mod failure;
+mod filestatus;
 mod input;
 mod keys;
 
@@ -29,6 +30,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::ExecEnv(ref args) => exec::run_env(cli, args, &runtime),
         Command::ExecFile(ref args) => exec::run_file(cli, args, &runtime),
         Command::Keys(ref args) => runtime.block_on(keys::run(cli, args)),
+        Command::Filestatus(ref args) => filestatus::run(cli, args),
         Command::Completion(ref args) => docs::completion(args.shell),
         Command::Man => docs::man(),
     }

@@ -96,6 +96,18 @@ pub async fn decrypt(
     })
 }
 
+/// Whether a file is encrypted, as `sops filestatus` decides it: it has sops
+/// metadata with a MAC. A file without metadata is not encrypted; a file
+/// that cannot be parsed, or whose metadata is malformed, is an error.
+pub fn is_encrypted(input: &[u8], format: Format) -> Result<bool, DecryptError> {
+    let mut document = format.parse(input)?;
+    match metadata::extract(&mut document, format.metadata_layout()) {
+        Ok(metadata) => Ok(!metadata.mac.is_empty()),
+        Err(MetadataError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Tries every key entry of a file, without decrypting its values.
 pub async fn check_keys(
     input: &[u8],

@@ -25,7 +25,9 @@ pub mod walk;
 
 use std::path::Path;
 
-pub use decrypt::{check_keys, decrypt, DecryptError, DecryptOptions, Decrypted, KeyCheck};
+pub use decrypt::{
+    check_keys, decrypt, is_encrypted, DecryptError, DecryptOptions, Decrypted, KeyCheck,
+};
 pub use formats::Format;
 pub use keys::{KeyRegistry, UnwrapOptions};
 

@@ -98,6 +98,10 @@ pub enum Failure {
 impl Failure {
     /// The reference's exit code for this failure under `command`.
     pub fn exit_code(&self, command: &Command) -> u8 {
+        // `sops filestatus` fails with 1 whatever went wrong.
+        if matches!(command, Command::Filestatus(_)) {
+            return 1;
+        }
         let exec = matches!(command, Command::ExecEnv(_) | Command::ExecFile(_));
         match self {
             // sops: 100 "file not found" from decrypt, 2 "could not read"
@@ -284,8 +288,10 @@ mod tests {
                 1,
             ),
         ];
+        let filestatus = command(&["rsops", "filestatus", "f"]);
         for (failure, command, code) in table {
             assert_eq!(failure.exit_code(command), code, "{failure:?}");
+            assert_eq!(failure.exit_code(&filestatus), 1, "{failure:?}");
         }
     }
 

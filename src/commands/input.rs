@@ -75,7 +75,8 @@ impl Input {
             .map_or_else(|| "standard input".to_string(), |p| p.display().to_string())
     }
 
-    fn read(&self) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    /// The input's bytes (wiped when dropped).
+    pub fn read(&self) -> Result<Zeroizing<Vec<u8>>, Failure> {
         let mut bytes = Zeroizing::new(Vec::new());
         match &self.path {
             Some(path) => {

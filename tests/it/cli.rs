@@ -300,3 +300,59 @@ fn completions_load_in_their_shells_and_the_man_page_renders() {
     let unknown = run(sandbox.rsops().args(["completion", "tcsh"]), b"");
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+#[test]
+fn filestatus_answers_as_the_reference_does() {
+    let sandbox = Sandbox::new(1);
+    let recipient = sandbox.keys[0].recipient.clone();
+    let mut files = Vec::new();
+    for name in [
+        "basic.yaml",
+        "basic.json",
+        "basic.env",
+        "basic.ini",
+        "basic.bin",
+    ] {
+        files.push(fixture(name));
+        files.push(sandbox.sops_encrypt(
+            &fixture(name),
+            &["--age", &recipient],
+            &format!("enc-{name}"),
+        ));
+    }
+    files.push(sandbox.path("missing.yaml"));
+    files.push(sandbox.write("truncated.json", b"{\"a\":"));
+    for file in &files {
+        let reference = run(sandbox.sops().arg("filestatus").arg(file), b"");
+        let ours = run(sandbox.rsops().arg("filestatus").arg(file), b"");
+        assert_eq!(ours.stdout, reference.stdout, "{}", file.display());
+        assert_eq!(
+            ours.status.code(),
+            reference.status.code(),
+            "{}",
+            file.display()
+        );
+    }
+    let encrypted = run(
+        sandbox
+            .rsops()
+            .arg("filestatus")
+            .arg(sandbox.path("enc-basic.yaml")),
+        b"",
+    );
+    assert_eq!(encrypted.stdout, b"{\"encrypted\":true}\n");
+    // --input-type reads a file whatever its name says.
+    let as_json = sandbox.write(
+        "looks-plain.txt",
+        &std::fs::read(sandbox.path("enc-basic.json")).unwrap(),
+    );
+    for tool in [sandbox.sops(), sandbox.rsops()] {
+        let mut tool = tool;
+        let output = run(
+            tool.args(["filestatus", "--input-type", "json"])
+                .arg(&as_json),
+            b"",
+        );
+        assert_eq!(output.stdout, b"{\"encrypted\":true}\n", "{tool:?}");
+    }
+}
