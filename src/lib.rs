@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod cipher;
+pub mod config;
 pub mod decrypt;
 pub mod exec;
 pub mod extract;

@@ -1,35 +1,23 @@
 //! The parts of `.sops.yaml` that change how rsops prints: `stores.yaml.indent`
-//! and `stores.json.indent`. Found as the reference finds it: `--config` /
-//! `SOPS_CONFIG`, else `.sops.yaml` in the current directory or a parent.
+//! and `stores.json.indent`. The file is found and read by [`rsops::config`]
+//! as the reference finds it: `--config` / `SOPS_CONFIG`, else `.sops.yaml` in
+//! the current directory or a parent; like the reference, a config that does
+//! not load fails the command even when its `stores` are fine.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use rsops::config::{Config, ConfigError};
 use rsops::formats::Format;
-use rsops::tree::{Entry, Map, Value};
 
 use super::Failure;
 
-/// How many parent directories the reference searches.
-const MAX_DEPTH: usize = 100;
-
-/// Finds `.sops.yaml` from the current directory upwards.
-fn find_config() -> Option<PathBuf> {
-    let mut dir = PathBuf::from(".");
-    for _ in 0..MAX_DEPTH {
-        let candidate = dir.join(".sops.yaml");
-        if candidate.is_file() {
-            return Some(candidate);
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Config {
+            path: e.path.clone(),
+            message: e.detail(),
         }
-        dir = dir.join("..");
     }
-    None
-}
-
-fn child<'a>(map: &'a Map, key: &str) -> Option<&'a Value> {
-    map.iter().find_map(|e| match e {
-        Entry::Pair(k, v) if k == key => Some(v),
-        _ => None,
-    })
 }
 
 /// The indentation the config sets for `format`'s output, if any.
@@ -39,35 +27,18 @@ pub fn store_indent(explicit: Option<&Path>, format: Format) -> Result<Option<us
         Format::Json => "json",
         _ => return Ok(None),
     };
-    let Some(path) = explicit.map(Path::to_path_buf).or_else(find_config) else {
+    let (Some(config), _warning) = Config::find(explicit)? else {
         return Ok(None);
     };
-    let bytes = std::fs::read(&path).map_err(|e| Failure::Config {
-        path: path.clone(),
-        message: format!("cannot read it: {e}"),
-    })?;
-    let doc = Format::Yaml.parse(&bytes).map_err(|e| Failure::Config {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    let indent = doc
-        .branches
-        .first()
-        .and_then(|root| child(root, "stores"))
-        .and_then(|v| match v {
-            Value::Map(stores) => child(stores, store),
-            _ => None,
-        })
-        .and_then(|v| match v {
-            Value::Map(settings) => child(settings, "indent"),
-            _ => None,
-        });
+    let indent = match format {
+        Format::Yaml => config.stores.yaml_indent,
+        _ => config.stores.json_indent,
+    };
     match indent {
-        None => Ok(None),
-        Some(Value::Int(n)) if *n > 0 => Ok(usize::try_from(*n).ok()),
-        Some(Value::Int(0)) => Ok(None),
+        None | Some(0) => Ok(None),
+        Some(n) if n > 0 => Ok(usize::try_from(n).ok()),
         Some(_) => Err(Failure::Config {
-            path,
+            path: config.path,
             message: format!("stores.{store}.indent must be a non-negative integer"),
         }),
     }
