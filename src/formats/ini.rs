@@ -74,7 +74,7 @@ fn syntax(line: usize, what: &str) -> FormatError {
 
 /// Prints the sections of every branch as go-ini does.
 pub fn emit(doc: &Document) -> Result<Vec<u8>, FormatError> {
-    let text = write::write(&doc.branches).map_err(|e| {
+    write::write(&doc.branches).map_err(|e| {
         let message = match e {
             WriteError::EmptySectionName => "empty section name".to_string(),
             WriteError::NotASection(name) => {
@@ -88,8 +88,7 @@ pub fn emit(doc: &Document) -> Result<Vec<u8>, FormatError> {
             format: FORMAT,
             message,
         }
-    })?;
-    Ok(text.into_bytes())
+    })
 }
 
 /// Prints one value as the reference's INI `EmitValue`: `json.Marshal`.

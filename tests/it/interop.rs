@@ -206,3 +206,25 @@ fn unquoted_lastmodified() {
     let (reference, ours) = sandbox.both(&key_file, &["decrypt"], &old);
     assert_same_success("unquoted lastmodified", &reference, &ours);
 }
+
+/// A `str` value that is not UTF-8 (a Go string holds any bytes) prints as
+/// its bytes in every plain format, as the reference prints it.
+#[test]
+fn values_that_are_not_utf8_print_as_their_bytes() {
+    let sandbox = Sandbox::new(1);
+    let recipient = sandbox.keys[0].recipient.clone();
+    let key_file = sandbox.key_file(&[0]);
+    for (name, plain) in [
+        ("latin1.ini", &b"[s]\nk = caf\xe9\nm = plain\n"[..]),
+        ("latin1.env", &b"K=caf\xe9\nM=plain\n"[..]),
+    ] {
+        let plain = sandbox.write(name, plain);
+        let encrypted =
+            sandbox.sops_encrypt(&plain, &["--age", &recipient], &format!("enc-{name}"));
+        for output_type in ["ini", "dotenv", "json", "yaml"] {
+            let args = ["decrypt", "--output-type", output_type];
+            let (reference, ours) = sandbox.both(&key_file, &args, &encrypted);
+            assert_same(&format!("{name} as {output_type}"), &reference, &ours);
+        }
+    }
+}
