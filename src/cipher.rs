@@ -172,41 +172,57 @@ impl ValueCipher {
 }
 
 impl ValueCipher {
-    /// Encrypts one value under `aad` with a fresh random nonce, in the
-    /// reference's `ENC[...]` layout. Maps, lists and nulls are not values.
+    /// Encrypts one value under `aad` with a fresh random 32-byte nonce, in
+    /// the reference's `ENC[...]` layout and with its plaintext forms (aes
+    /// `Cipher.Encrypt`): ints in decimal, floats as Go's
+    /// `FormatFloat(f, 'f', -1, 64)`, booleans `True`/`False`, times as
+    /// RFC 3339. An empty string or comment stays empty. Non-UTF-8 bytes are
+    /// a Go string to the reference, so they are stored as `str` too.
+    /// Maps, lists and nulls are not values.
     pub fn encrypt(&self, value: &Value, aad: &str) -> Result<String, CipherError> {
-        let (plain, kind): (Zeroizing<Vec<u8>>, &str) = match value {
-            Value::Str(s) if s.is_empty() => return Ok(String::new()),
-            Value::Str(s) => (Zeroizing::new(s.as_bytes().to_vec()), "str"),
-            Value::Int(i) => (Zeroizing::new(i.to_string().into_bytes()), "int"),
-            Value::Float(f) => (
-                Zeroizing::new(
-                    crate::gofmt::format_float(*f, crate::gofmt::FloatFormat::Decimal).into_bytes(),
-                ),
-                "float",
-            ),
-            Value::Bool(b) => (
-                Zeroizing::new(if *b {
-                    b"True".to_vec()
-                } else {
-                    b"False".to_vec()
-                }),
-                "bool",
-            ),
-            Value::Time(t) => (Zeroizing::new(t.as_bytes().to_vec()), "time"),
-            Value::Bytes(b) => (Zeroizing::new(b.clone()), "bytes"),
-            Value::Comment(c) => (Zeroizing::new(c.text.as_bytes().to_vec()), "comment"),
+        let float;
+        let (plain, kind): (&[u8], &str) = match value {
+            Value::Str(s) => (s.as_bytes(), "str"),
+            Value::Bytes(b) => (b, "str"),
+            Value::Int(i) => {
+                let text = Zeroizing::new(i.to_string());
+                return self.seal(text.as_bytes(), "int", aad);
+            }
+            Value::Float(f) => {
+                float = Zeroizing::new(crate::gofmt::format_float(
+                    *f,
+                    crate::gofmt::FloatFormat::Decimal,
+                ));
+                (float.as_bytes(), "float")
+            }
+            Value::Bool(true) => (b"True", "bool"),
+            Value::Bool(false) => (b"False", "bool"),
+            Value::Time(t) => (t.as_bytes(), "time"),
+            Value::Comment(c) => (c.text.as_bytes(), "comment"),
             Value::Map(_) | Value::List(_) | Value::Null => {
                 return Err(CipherError::UnknownType("non-scalar".into()))
             }
         };
+        self.seal(plain, kind, aad)
+    }
+
+    /// Encrypts a comment's text (`type:comment`); an empty one stays empty.
+    pub fn encrypt_comment(&self, text: &str, aad: &str) -> Result<String, CipherError> {
+        self.seal(text.as_bytes(), "comment", aad)
+    }
+
+    fn seal(&self, plain: &[u8], kind: &str, aad: &str) -> Result<String, CipherError> {
+        // The reference's `isEmpty`: empty strings and comments are not encrypted.
+        if plain.is_empty() && matches!(kind, "str" | "comment") {
+            return Ok(String::new());
+        }
         let nonce = SopsAesGcm::generate_nonce(&mut OsRng);
         let sealed = self
             .aead
             .encrypt(
                 &nonce,
                 Payload {
-                    msg: &plain,
+                    msg: plain,
                     aad: aad.as_bytes(),
                 },
             )

@@ -13,6 +13,7 @@
 pub mod cipher;
 pub mod config;
 pub mod decrypt;
+pub mod encrypt;
 pub mod exec;
 pub mod extract;
 pub mod formats;

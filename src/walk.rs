@@ -1,15 +1,28 @@
-//! Decrypting a whole tree in place and computing its MAC in the same pass.
+//! Decrypting or encrypting a whole tree in place and computing its MAC in
+//! the same pass.
 //!
-//! This mirrors the reference's `walkBranch`/`walkSlice` exactly: which
-//! leaves are encrypted follows the file's single [`CryptRule`], each value's
-//! additional data is the map keys on its path (`a:b:`), comments feed the
-//! comment-regex rules, and the SHA-512 MAC covers leaves in document order.
+//! This mirrors the reference's `walkBranch`/`walkSlice` and its
+//! `Tree.Decrypt`/`Tree.Encrypt` exactly: both directions share one walk, so
+//! which leaves are encrypted follows the file's single [`CryptRule`] the
+//! same way, each value's additional data is the map keys on its path
+//! (`a:b:`), comments feed the comment-regex rules, and the SHA-512 MAC covers
+//! the plaintext leaves in document order.
 
 use sha2::{Digest, Sha512};
+use zeroize::Zeroize;
 
 use crate::cipher::{CipherError, ValueCipher};
 use crate::metadata::{CryptRule, Metadata};
 use crate::tree::{Document, Entry, Map, Value};
+
+/// Which way a walk transforms the tree's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    /// `ENC[...]` values become plaintext.
+    Decrypt,
+    /// Plaintext values become `ENC[...]`.
+    Encrypt,
+}
 
 /// The first bytes hashed when `mac_only_encrypted` is set, so such a MAC
 /// never equals the MAC of the same tree without the option.
@@ -38,6 +51,25 @@ pub enum WalkError {
         /// The kind of value found.
         kind: &'static str,
     },
+    /// A value could not be encrypted.
+    #[error("could not encrypt the value at `{path}`: {source}")]
+    Encrypt {
+        /// The keys leading to the value, joined with `:`.
+        path: String,
+        /// What went wrong.
+        source: CipherError,
+    },
+    /// An encrypted comment matches `unencrypted_comment_regex`, so it would
+    /// be taken for a plaintext marker on decryption (the reference refuses
+    /// this too).
+    #[error(
+        "an encrypted comment at `{path}` matches unencrypted_comment_regex; \
+         make sure the regex cannot match an encrypted comment"
+    )]
+    EncryptedCommentMatches {
+        /// The keys leading to the comment, joined with `:`.
+        path: String,
+    },
     /// An encrypted comment decrypted to something that is not text.
     #[error("the comment at `{path}` decrypted to a {kind}")]
     BadComment {
@@ -48,9 +80,10 @@ pub enum WalkError {
     },
 }
 
-/// Walks one document, decrypting in place.
+/// Walks one document, decrypting or encrypting in place.
 struct Walker<'a> {
     cipher: &'a ValueCipher,
+    direction: Direction,
     rule: &'a CryptRule,
     mac_only_encrypted: bool,
     hasher: Sha512,
@@ -67,12 +100,38 @@ pub fn decrypt_document(
     meta: &Metadata,
     cipher: &ValueCipher,
 ) -> Result<String, WalkError> {
+    walk(doc, meta, cipher, Direction::Decrypt)
+}
+
+/// Encrypts every value of `doc` that `meta.rule` selects, each with a fresh
+/// random IV, and returns the MAC of the plaintext tree as upper-case hex
+/// (not yet encrypted; see [`crate::encrypt::encrypt_document`]).
+///
+/// Empty strings and empty comments stay empty and nulls are skipped, as in
+/// the reference. An encrypted comment inside a list becomes an `ENC[...]`
+/// string item, as the reference's tree holds it. On error the tree may be
+/// partly encrypted; its plaintext values are still wiped when it is dropped.
+pub fn encrypt_values(
+    doc: &mut Document,
+    meta: &Metadata,
+    cipher: &ValueCipher,
+) -> Result<String, WalkError> {
+    walk(doc, meta, cipher, Direction::Encrypt)
+}
+
+fn walk(
+    doc: &mut Document,
+    meta: &Metadata,
+    cipher: &ValueCipher,
+    direction: Direction,
+) -> Result<String, WalkError> {
     let mut hasher = Sha512::new();
     if meta.mac_only_encrypted {
         hasher.update(MAC_ONLY_ENCRYPTED_INIT);
     }
     let mut walker = Walker {
         cipher,
+        direction,
         rule: &meta.rule,
         mac_only_encrypted: meta.mac_only_encrypted,
         hasher,
@@ -164,9 +223,15 @@ impl Walker<'_> {
             match entry {
                 Entry::Comment(comment) => {
                     self.note_comment(&comment.text);
-                    let encrypted = self.should_encrypt(path_matched, true);
-                    if encrypted {
-                        self.decrypt_comment_text(&mut comment.text)?;
+                    if self.should_encrypt(path_matched, true) {
+                        match self.direction {
+                            Direction::Decrypt => self.decrypt_comment_text(&mut comment.text)?,
+                            Direction::Encrypt => {
+                                let sealed = self.encrypt_comment_text(&comment.text)?;
+                                comment.text.zeroize();
+                                comment.text = sealed;
+                            }
+                        }
                     }
                 }
                 Entry::Pair(key, value) => {
@@ -231,6 +296,25 @@ impl Walker<'_> {
         Ok(())
     }
 
+    /// Encrypts a comment's text as the reference does (`type:comment`; an
+    /// empty comment stays empty), refusing a result the
+    /// `unencrypted_comment_regex` would match.
+    fn encrypt_comment_text(&self, text: &str) -> Result<String, WalkError> {
+        let sealed = self
+            .cipher
+            .encrypt_comment(text, self.aad())
+            .map_err(|source| WalkError::Encrypt {
+                path: self.path(),
+                source,
+            })?;
+        if let CryptRule::UnencryptedCommentRegex(r) = self.rule {
+            if r.is_match(&sealed) {
+                return Err(WalkError::EncryptedCommentMatches { path: self.path() });
+            }
+        }
+        Ok(sealed)
+    }
+
     fn value(&mut self, value: &mut Value, path_matched: bool) -> Result<(), WalkError> {
         match value {
             Value::Map(map) => return self.map(map, path_matched),
@@ -238,14 +322,23 @@ impl Walker<'_> {
             Value::Null => return Ok(()),
             Value::Comment(comment) => {
                 if self.should_encrypt(path_matched, true) {
-                    self.decrypt_comment_text(&mut comment.text)?;
+                    match self.direction {
+                        Direction::Decrypt => self.decrypt_comment_text(&mut comment.text)?,
+                        // The reference's list walk stores what the cipher
+                        // returns: an `ENC[...]` string, no longer a comment.
+                        Direction::Encrypt => {
+                            let sealed = self.encrypt_comment_text(&comment.text)?;
+                            crate::tree::wipe_value(value);
+                            *value = Value::Str(sealed);
+                        }
+                    }
                 }
                 return Ok(());
             }
             _ => {}
         }
         let encrypted = self.should_encrypt(path_matched, false);
-        if encrypted {
+        if encrypted && self.direction == Direction::Decrypt {
             let Value::Str(text) = value else {
                 return Err(WalkError::NotAString {
                     path: self.path(),
@@ -264,6 +357,17 @@ impl Walker<'_> {
         }
         if !self.mac_only_encrypted || encrypted {
             self.hash_leaf(value);
+        }
+        if encrypted && self.direction == Direction::Encrypt {
+            let sealed =
+                self.cipher
+                    .encrypt(value, self.aad())
+                    .map_err(|source| WalkError::Encrypt {
+                        path: self.path(),
+                        source,
+                    })?;
+            crate::tree::wipe_value(value);
+            *value = Value::Str(sealed);
         }
         Ok(())
     }

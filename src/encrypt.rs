@@ -1,0 +1,557 @@
+//! Encrypting a document's values: the library core of `rsops encrypt`.
+//!
+//! This is the reference's `Tree.Encrypt` followed by the MAC step of
+//! `cmd/sops/common.EncryptTree`: every value the file's [`CryptRule`]
+//! selects is encrypted in place with a fresh random IV and its path as
+//! additional data, the SHA-512 MAC of the plaintext is computed in the same
+//! walk (the one [`crate::walk`] shares with decryption), and the MAC is
+//! encrypted with `lastmodified` (RFC 3339) as its additional data.
+//!
+//! Writing the metadata, wrapping the data key for each key source and the
+//! command line are not part of this module.
+//!
+//! [`CryptRule`]: crate::metadata::CryptRule
+
+use rsops_keysource::{DataKey, DATA_KEY_LEN};
+use zeroize::Zeroizing;
+
+use crate::cipher::{CipherError, ValueCipher};
+use crate::metadata::Metadata;
+use crate::tree::{Document, Value};
+use crate::walk::{self, WalkError};
+
+/// Why a document could not be encrypted. Never carries plaintext.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncryptError {
+    /// A value could not be encrypted.
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    /// `lastmodified` is not an RFC 3339 timestamp, so the MAC has no
+    /// additional data to be bound to.
+    #[error("lastmodified `{0}` is not an RFC 3339 timestamp")]
+    BadLastModified(String),
+    /// The MAC could not be encrypted.
+    #[error("could not encrypt the MAC: {0}")]
+    Mac(CipherError),
+    /// The operating system's random source failed.
+    #[error("could not generate a data key: no randomness from the operating system")]
+    Random,
+}
+
+/// A fresh data key: 32 bytes from the operating system's random source, as
+/// the reference's `keyservice` generates one.
+pub fn generate_data_key() -> Result<DataKey, EncryptError> {
+    let mut bytes = Zeroizing::new([0u8; DATA_KEY_LEN]);
+    getrandom::fill(bytes.as_mut_slice()).map_err(|_| EncryptError::Random)?;
+    DataKey::from_slice(bytes.as_slice()).map_err(|_| EncryptError::Random)
+}
+
+/// Encrypts `document` in place under `key` and returns the encrypted MAC
+/// (`ENC[AES256_GCM,...,type:str]`) to store as `sops.mac`.
+///
+/// From `metadata` only the selection rule, `mac_only_encrypted` and
+/// `last_modified` (the AAD of the MAC, re-printed as Go's RFC 3339) are read.
+/// Empty strings, empty comments and nulls stay as they are; an encrypted
+/// list comment becomes an `ENC[...,type:comment]` string item, as in the
+/// reference's tree. On error the document may be partly encrypted and must
+/// not be written.
+pub fn encrypt_document(
+    document: &mut Document,
+    metadata: &Metadata,
+    key: &DataKey,
+) -> Result<String, EncryptError> {
+    let aad = crate::timefmt::parse_rfc3339(&metadata.last_modified)
+        .map(|t| t.rfc3339())
+        .ok_or_else(|| EncryptError::BadLastModified(metadata.last_modified.clone()))?;
+    let cipher = ValueCipher::new(key);
+    let mac = walk::encrypt_values(document, metadata, &cipher)?;
+    // The plaintext MAC is a hash of the secrets: wipe it once sealed.
+    let mut mac = Value::Str(mac);
+    let sealed = cipher.encrypt(&mac, &aad).map_err(EncryptError::Mac);
+    crate::tree::wipe_value(&mut mac);
+    sealed
+}
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+
+    use super::*;
+    use crate::metadata::CryptRule;
+    use crate::tree::{Comment, Entry, Map};
+
+    const LAST_MODIFIED: &str = "2024-05-06T07:08:09Z";
+
+    fn metadata(rule: CryptRule, mac_only_encrypted: bool) -> Metadata {
+        Metadata {
+            last_modified: LAST_MODIFIED.into(),
+            mac: String::new(),
+            version: Some(crate::metadata::WRITTEN_VERSION.into()),
+            rule,
+            mac_only_encrypted,
+            shamir_threshold: 0,
+            key_groups: Vec::new(),
+        }
+    }
+
+    fn pair(key: &str, value: Value) -> Entry {
+        Entry::Pair(key.into(), value)
+    }
+
+    fn comment(text: &str) -> Entry {
+        Entry::Comment(Comment::new(text))
+    }
+
+    /// A document with every kind of leaf, nesting, lists with comments,
+    /// and keys that each selection rule below picks out.
+    fn sample() -> Document {
+        let first: Map = vec![
+            comment(" top comment"),
+            pair("name", Value::Str("alice".into())),
+            pair("empty", Value::Str(String::new())),
+            pair("nothing", Value::Null),
+            pair("port", Value::Int(-5432)),
+            pair("ratio", Value::Float(1e21)),
+            pair("small", Value::Float(0.000001)),
+            pair("on", Value::Bool(true)),
+            pair("off", Value::Bool(false)),
+            pair("at", Value::Time("2024-01-02T03:04:05.123Z".into())),
+            pair("raw", Value::Bytes(vec![0xff, 0x00, b'x'])),
+            pair("public_unencrypted", Value::Str("visible".into())),
+            pair(
+                "db",
+                Value::Map(vec![
+                    comment(" sops:enc"),
+                    pair("password_enc", Value::Str("s3cr3t".into())),
+                    comment(" after"),
+                    pair("host", Value::Str("db.local".into())),
+                    pair(
+                        "tags",
+                        Value::List(vec![
+                            Value::Str("a".into()),
+                            Value::Comment(Comment::new(" in list")),
+                            Value::Int(7),
+                            Value::Null,
+                            Value::Str(String::new()),
+                            Value::Map(vec![pair("deep", Value::Bool(false))]),
+                        ]),
+                    ),
+                ]),
+            ),
+        ];
+        let second: Map = vec![pair("other", Value::Str("doc two".into()))];
+        Document::new(vec![first, second])
+    }
+
+    fn rules() -> Vec<CryptRule> {
+        vec![
+            CryptRule::UnencryptedSuffix("_unencrypted".into()),
+            CryptRule::EncryptedSuffix("_enc".into()),
+            CryptRule::UnencryptedRegex(Regex::new("^(host|port)$").unwrap()),
+            CryptRule::EncryptedRegex(Regex::new("^(db|name)$").unwrap()),
+            CryptRule::UnencryptedCommentRegex(Regex::new("sops:enc").unwrap()),
+            CryptRule::EncryptedCommentRegex(Regex::new("sops:enc").unwrap()),
+        ]
+    }
+
+    fn key() -> DataKey {
+        generate_data_key().unwrap()
+    }
+
+    /// Every non-null leaf and comment in document order: strings and
+    /// comments as their text, other scalars as `<scalar>`.
+    fn strings(doc: &Document) -> Vec<String> {
+        fn value(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Map(m) => map(m, out),
+                Value::List(items) => items.iter().for_each(|i| value(i, out)),
+                Value::Str(s) => out.push(s.clone()),
+                Value::Comment(c) => out.push(c.text.clone()),
+                Value::Null => {}
+                _ => out.push("<scalar>".into()),
+            }
+        }
+        fn map(m: &Map, out: &mut Vec<String>) {
+            for e in m {
+                match e {
+                    Entry::Pair(_, v) => value(v, out),
+                    Entry::Comment(c) => out.push(c.text.clone()),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        doc.branches.iter().for_each(|b| map(b, &mut out));
+        out
+    }
+
+    fn decrypt_and_check_mac(doc: &mut Document, meta: &Metadata, key: &DataKey, sealed_mac: &str) {
+        let cipher = ValueCipher::new(key);
+        let computed = walk::decrypt_document(doc, meta, &cipher).unwrap();
+        let stored = cipher.decrypt(sealed_mac, LAST_MODIFIED).unwrap();
+        assert_eq!(stored, Value::Str(computed));
+    }
+
+    #[test]
+    fn round_trips_through_decrypt_with_every_rule() {
+        for mac_only_encrypted in [false, true] {
+            for rule in rules() {
+                let meta = metadata(rule.clone(), mac_only_encrypted);
+                let key = key();
+                let mut doc = sample();
+                let mac = encrypt_document(&mut doc, &meta, &key).unwrap();
+                assert!(mac.starts_with("ENC[AES256_GCM,data:") && mac.ends_with(",type:str]"));
+                assert_ne!(doc, sample(), "{rule:?} encrypted nothing");
+                decrypt_and_check_mac(&mut doc, &meta, &key, &mac);
+                assert_eq!(
+                    doc,
+                    sample(),
+                    "{rule:?}, mac_only_encrypted {mac_only_encrypted}"
+                );
+            }
+        }
+    }
+
+    /// The MAC hashes the same bytes in both directions, and only the
+    /// encrypted leaves (after the fixed prefix) with `mac_only_encrypted`.
+    #[test]
+    fn mac_is_the_plaintext_hash_decrypt_computes() {
+        let key = key();
+        let cipher = ValueCipher::new(&key);
+        let meta = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), false);
+        let mut doc = sample();
+        let plain_mac = walk::encrypt_values(&mut doc, &meta, &cipher).unwrap();
+        assert_eq!(plain_mac.len(), 128);
+        assert!(plain_mac
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+        assert_eq!(
+            walk::decrypt_document(&mut doc, &meta, &cipher).unwrap(),
+            plain_mac
+        );
+
+        let only = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), true);
+        let mut doc = sample();
+        let only_mac = walk::encrypt_values(&mut doc, &only, &cipher).unwrap();
+        assert_ne!(only_mac, plain_mac);
+    }
+
+    /// The default rule: every non-empty leaf and comment is encrypted with
+    /// the reference's type tags; `_unencrypted` keys, empty strings and
+    /// nulls are untouched; a list comment becomes an `ENC[...]` string.
+    #[test]
+    fn default_rule_types_and_untouched_values() {
+        let meta = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), false);
+        let mut doc = sample();
+        encrypt_document(&mut doc, &meta, &key()).unwrap();
+        let top = &doc.branches[0];
+        let get = |k: &str| {
+            top.iter()
+                .find_map(|e| match e {
+                    Entry::Pair(key, v) if key == k => Some(v),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        let kind = |v: &Value| match v {
+            Value::Str(s) => s
+                .rsplit_once("type:")
+                .unwrap()
+                .1
+                .trim_end_matches(']')
+                .to_string(),
+            _ => panic!("not encrypted"),
+        };
+        assert!(matches!(&top[0], Entry::Comment(c) if c.text.ends_with(",type:comment]")));
+        assert_eq!(kind(get("name")), "str");
+        assert_eq!(kind(get("port")), "int");
+        assert_eq!(kind(get("ratio")), "float");
+        assert_eq!(kind(get("on")), "bool");
+        assert_eq!(kind(get("at")), "time");
+        assert_eq!(kind(get("raw")), "str");
+        assert_eq!(get("empty"), &Value::Str(String::new()));
+        assert_eq!(get("nothing"), &Value::Null);
+        assert_eq!(get("public_unencrypted"), &Value::Str("visible".into()));
+        let Value::Map(db) = get("db") else { panic!() };
+        let Entry::Pair(_, Value::List(tags)) = &db[4] else {
+            panic!()
+        };
+        assert!(matches!(&tags[1], Value::Str(s) if s.ends_with(",type:comment]")));
+        assert_eq!(tags[3], Value::Null);
+        assert_eq!(tags[4], Value::Str(String::new()));
+    }
+
+    /// The plaintext inside each ciphertext is exactly the reference's text
+    /// form, and each value is bound to its path.
+    #[test]
+    fn plaintext_forms_and_path_aad() {
+        let key = key();
+        let cipher = ValueCipher::new(&key);
+        let meta = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), false);
+        let mut doc = sample();
+        encrypt_document(&mut doc, &meta, &key).unwrap();
+        let top = &doc.branches[0];
+        let raw_plaintext = |k: &str, aad: &str| {
+            let Some(Entry::Pair(_, Value::Str(enc))) = top
+                .iter()
+                .find(|e| matches!(e, Entry::Pair(key, _) if key == k))
+            else {
+                panic!("{k}")
+            };
+            // Decrypting as `str` shows the exact bytes that were encrypted.
+            let as_str = enc.rsplit_once(",type:").unwrap().0.to_string() + ",type:str]";
+            cipher.decrypt(&as_str, aad).unwrap()
+        };
+        assert_eq!(raw_plaintext("port", "port:"), Value::Str("-5432".into()));
+        assert_eq!(
+            raw_plaintext("ratio", "ratio:"),
+            Value::Str("1000000000000000000000".into())
+        );
+        assert_eq!(
+            raw_plaintext("small", "small:"),
+            Value::Str("0.000001".into())
+        );
+        assert_eq!(raw_plaintext("on", "on:"), Value::Str("True".into()));
+        assert_eq!(raw_plaintext("off", "off:"), Value::Str("False".into()));
+        assert_eq!(
+            raw_plaintext("at", "at:"),
+            Value::Str("2024-01-02T03:04:05.123Z".into())
+        );
+        // Top-level comment: AAD `:`; nested values: `db:password_enc:`;
+        // list items use the list's key only.
+        let Entry::Comment(c) = &top[0] else { panic!() };
+        assert_eq!(
+            cipher.decrypt(&c.text, ":").unwrap(),
+            Value::Comment(Comment::new(" top comment"))
+        );
+        let Some(Entry::Pair(_, Value::Map(db))) = top.last() else {
+            panic!()
+        };
+        let Entry::Pair(_, Value::Str(pw)) = &db[1] else {
+            panic!()
+        };
+        assert_eq!(
+            cipher.decrypt(pw, "db:password_enc:").unwrap(),
+            Value::Str("s3cr3t".into())
+        );
+        assert!(cipher.decrypt(pw, "password_enc:").is_err());
+        let Entry::Pair(_, Value::List(tags)) = &db[4] else {
+            panic!()
+        };
+        let Value::Str(first) = &tags[0] else {
+            panic!()
+        };
+        assert_eq!(
+            cipher.decrypt(first, "db:tags:").unwrap(),
+            Value::Str("a".into())
+        );
+        let Value::Map(deep) = &tags[5] else { panic!() };
+        let Entry::Pair(_, Value::Str(d)) = &deep[0] else {
+            panic!()
+        };
+        assert_eq!(
+            cipher.decrypt(d, "db:tags:deep:").unwrap(),
+            Value::Bool(false)
+        );
+    }
+
+    #[test]
+    fn every_value_gets_its_own_iv() {
+        let meta = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), false);
+        let key = key();
+        let same = |n| -> Map {
+            (0..n)
+                .map(|i| pair(&format!("k{i}"), Value::Str("same".into())))
+                .collect()
+        };
+        let mut doc = Document::new(vec![same(20)]);
+        let mac = encrypt_document(&mut doc, &meta, &key).unwrap();
+        let mut ivs: Vec<String> = strings(&doc)
+            .iter()
+            .chain(std::iter::once(&mac))
+            .map(|s| {
+                s.split(",iv:")
+                    .nth(1)
+                    .unwrap()
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert!(ivs.iter().all(|iv| iv.len() == 44), "32-byte IVs");
+        ivs.sort();
+        ivs.dedup();
+        assert_eq!(ivs.len(), 21);
+        // Encrypting the same document twice gives different ciphertexts.
+        let mut again = Document::new(vec![same(1)]);
+        let mut once_more = Document::new(vec![same(1)]);
+        encrypt_document(&mut again, &meta, &key).unwrap();
+        encrypt_document(&mut once_more, &meta, &key).unwrap();
+        assert_ne!(strings(&again), strings(&once_more));
+    }
+
+    /// The selection rules pick the leaves the reference's `shouldBeEncrypted` picks.
+    #[test]
+    fn selection_rules_choose_the_reference_leaves() {
+        // The leaves of `sample()` as `strings()` lists them.
+        const NAMES: [&str; 21] = [
+            "top comment",
+            "name",
+            "empty",
+            "port",
+            "ratio",
+            "small",
+            "on",
+            "off",
+            "at",
+            "raw",
+            "public_unencrypted",
+            "sops:enc",
+            "password_enc",
+            "after",
+            "host",
+            "a",
+            "list comment",
+            "7",
+            "list empty",
+            "deep",
+            "other",
+        ];
+        let check = |rule: CryptRule, expected: &[&str]| {
+            let mut doc = sample();
+            encrypt_document(&mut doc, &metadata(rule.clone(), false), &key()).unwrap();
+            let before = strings(&sample());
+            let after = strings(&doc);
+            assert_eq!(before.len(), NAMES.len());
+            assert_eq!(after.len(), NAMES.len());
+            let got: Vec<&str> = NAMES
+                .iter()
+                .zip(before.iter().zip(&after))
+                .filter(|(_, (b, a))| b != a)
+                .map(|(name, _)| *name)
+                .collect();
+            assert_eq!(got, expected, "{rule:?}");
+        };
+        check(CryptRule::EncryptedSuffix("_enc".into()), &["password_enc"]);
+        check(
+            CryptRule::EncryptedRegex(Regex::new("^(db|name)$").unwrap()),
+            &[
+                "name",
+                "sops:enc",
+                "password_enc",
+                "after",
+                "host",
+                "a",
+                "list comment",
+                "7",
+                "deep",
+            ],
+        );
+        check(
+            CryptRule::UnencryptedRegex(Regex::new("^(host|db)$").unwrap()),
+            &[
+                "top comment",
+                "name",
+                "port",
+                "ratio",
+                "small",
+                "on",
+                "off",
+                "at",
+                "raw",
+                "public_unencrypted",
+                "other",
+            ],
+        );
+        // The marker comment itself stays plaintext, and it selects only the
+        // next value of its map (the comment stack is cleared after a value).
+        check(
+            CryptRule::EncryptedCommentRegex(Regex::new("sops:enc").unwrap()),
+            &["password_enc"],
+        );
+        // Everything except the marker and the value it precedes.
+        check(
+            CryptRule::UnencryptedCommentRegex(Regex::new("sops:enc").unwrap()),
+            &[
+                "top comment",
+                "name",
+                "port",
+                "ratio",
+                "small",
+                "on",
+                "off",
+                "at",
+                "raw",
+                "public_unencrypted",
+                "after",
+                "host",
+                "a",
+                "list comment",
+                "7",
+                "deep",
+                "other",
+            ],
+        );
+        // The default: everything but `_unencrypted` keys and empty strings.
+        let all_but: Vec<&str> = NAMES
+            .iter()
+            .copied()
+            .filter(|n| !matches!(*n, "empty" | "public_unencrypted" | "list empty"))
+            .collect();
+        check(
+            CryptRule::UnencryptedSuffix("_unencrypted".into()),
+            &all_but,
+        );
+    }
+
+    #[test]
+    fn refuses_an_encrypted_comment_the_unencrypted_regex_matches() {
+        let meta = metadata(
+            CryptRule::UnencryptedCommentRegex(Regex::new("ENC").unwrap()),
+            false,
+        );
+        let mut doc = Document::new(vec![vec![
+            comment(" hello"),
+            pair("a", Value::Str("b".into())),
+        ]]);
+        let err = encrypt_document(&mut doc, &meta, &key()).unwrap_err();
+        assert!(matches!(
+            err,
+            EncryptError::Walk(WalkError::EncryptedCommentMatches { .. })
+        ));
+        assert!(!err.to_string().contains("hello"));
+    }
+
+    #[test]
+    fn refuses_a_bad_lastmodified() {
+        let mut meta = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), false);
+        meta.last_modified = "yesterday".into();
+        let mut doc = sample();
+        assert!(matches!(
+            encrypt_document(&mut doc, &meta, &key()),
+            Err(EncryptError::BadLastModified(_))
+        ));
+        assert_eq!(doc, sample(), "nothing encrypted before the check");
+    }
+
+    /// The MAC's AAD is `lastmodified` re-printed as Go's RFC 3339.
+    #[test]
+    fn mac_aad_is_reformatted_lastmodified() {
+        let mut meta = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), false);
+        meta.last_modified = "2024-05-06T09:08:09+02:00".into();
+        let key = key();
+        let mut doc = sample();
+        let mac = encrypt_document(&mut doc, &meta, &key).unwrap();
+        let cipher = ValueCipher::new(&key);
+        let aad = crate::timefmt::parse_rfc3339(&meta.last_modified)
+            .unwrap()
+            .rfc3339();
+        assert!(matches!(cipher.decrypt(&mac, &aad), Ok(Value::Str(s)) if s.len() == 128));
+    }
+
+    #[test]
+    fn data_keys_are_random() {
+        assert_ne!(key().expose(), key().expose());
+    }
+}
