@@ -3,16 +3,20 @@
 //! Every format parses the metadata as ordinary tree entries; this module
 //! removes them from the document (unflattening dotenv/INI keys such as
 //! `sops_age__list_0__map_enc`) and reads them as loosely as the reference
-//! does (numbers or booleans written as strings are accepted).
+//! does (numbers or booleans written as strings are accepted); [`insert`]
+//! writes them back as the reference's stores do.
 
 mod flatten;
 mod version;
+mod write;
 
 use regex::Regex;
 use rsops_keysource::KeyEntry;
 
 use crate::formats::MetadataLayout;
 use crate::tree::{Document, Entry, Map, Value};
+
+pub use write::{insert, insert_with, InsertOptions};
 
 /// The sops version rsops writes into `sops.version`: that of the reference
 /// binary whose output rsops is compared with byte for byte (a reader uses

@@ -1,6 +1,7 @@
 //! Unflattening of dotenv/INI metadata keys: `age__list_0__map_recipient`
 //! becomes `age: [ {recipient: …} ]`, exactly as the reference's
-//! `stores/flatten.go` rebuilds it (map keys sorted, lists complete).
+//! `stores/flatten.go` rebuilds it (map keys sorted, lists complete), and
+//! the flattening the reference writes (`Flatten` after a JSON round trip).
 
 use std::collections::BTreeMap;
 
@@ -115,6 +116,48 @@ pub fn unflatten(flat: Map) -> Result<Map, String> {
     }
 }
 
+/// Flattens the nested metadata map as the reference writes it: every leaf
+/// under its joined path, sorted (Go's `sort.Strings`, byte order); nulls
+/// and empty lists or maps leave no key; booleans and integers become the
+/// strings `EncodeNonStrings` makes of them.
+pub fn flatten(map: &Map) -> Vec<(String, Value)> {
+    let mut out = BTreeMap::new();
+    for entry in map {
+        if let Entry::Pair(key, value) = entry {
+            flatten_into(&mut out, key.clone(), value);
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn flatten_into(out: &mut BTreeMap<String, Value>, path: String, value: &Value) {
+    match value {
+        Value::Map(map) => {
+            for entry in map {
+                if let Entry::Pair(key, value) = entry {
+                    flatten_into(out, format!("{path}{MAP_SEPARATOR}{key}"), value);
+                }
+            }
+        }
+        Value::List(items) => {
+            let items = items.iter().filter(|v| !matches!(v, Value::Comment(_)));
+            for (index, item) in items.enumerate() {
+                flatten_into(out, format!("{path}{LIST_SEPARATOR}{index}"), item);
+            }
+        }
+        Value::Null | Value::Comment(_) => {}
+        Value::Bool(b) => {
+            out.insert(path, Value::Str(b.to_string()));
+        }
+        Value::Int(i) => {
+            out.insert(path, Value::Str(i.to_string()));
+        }
+        other => {
+            out.insert(path, other.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +191,48 @@ mod tests {
         assert!(unflatten(vec![pair("age__list_1__map_enc", "x")]).is_err());
         assert!(unflatten(vec![pair("a", "x"), pair("a__map_b", "y")]).is_err());
         assert!(unflatten(vec![pair("a__list_x", "x")]).is_err());
+    }
+
+    #[test]
+    fn flattens_sorted_and_round_trips() {
+        let nested = vec![
+            Entry::Pair("shamir_threshold".into(), Value::Int(2)),
+            Entry::Pair(
+                "key_groups".into(),
+                Value::List(vec![Value::Map(vec![
+                    Entry::Pair("hc_vault".into(), Value::Null),
+                    Entry::Pair("pgp".into(), Value::List(vec![])),
+                    Entry::Pair(
+                        "age".into(),
+                        Value::List(vec![Value::Map(vec![
+                            pair("recipient", "age1x"),
+                            pair("enc", "E"),
+                        ])]),
+                    ),
+                ])]),
+            ),
+            Entry::Pair("mac_only_encrypted".into(), Value::Bool(true)),
+            pair("version", "3.11.0"),
+        ];
+        let flat = flatten(&nested);
+        let keys: Vec<&str> = flat.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "key_groups__list_0__map_age__list_0__map_enc",
+                "key_groups__list_0__map_age__list_0__map_recipient",
+                "mac_only_encrypted",
+                "shamir_threshold",
+                "version",
+            ]
+        );
+        assert_eq!(flat[3].1, Value::Str("2".into()));
+        assert_eq!(flat[2].1, Value::Str("true".into()));
+        let back = unflatten(flat.into_iter().map(|(k, v)| Entry::Pair(k, v)).collect()).unwrap();
+        let Entry::Pair(key, Value::List(groups)) = &back[0] else {
+            panic!()
+        };
+        assert_eq!(key, "key_groups");
+        assert_eq!(groups.len(), 1);
     }
 }

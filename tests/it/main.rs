@@ -29,3 +29,4 @@ mod gcp;
 mod azure;
 // Key services that never answer: no delay for usable keys, deadlines, full reports.
 mod deadlines;
+mod metadata_write;
