@@ -60,12 +60,100 @@ pub enum Command {
     /// List a file's key groups and entries and whether each can be unwrapped here,
     /// without decrypting the file.
     Keys(KeysArgs),
+    /// Encrypt a file (also `rsops -e FILE`); keys from flags, `SOPS_*` variables or `.sops.yaml`.
+    Encrypt(Box<EncryptArgs>),
     /// Print whether a file is encrypted: `{"encrypted":true}` or `{"encrypted":false}`.
     Filestatus(FilestatusArgs),
     /// Print a shell completion script, e.g. `source <(rsops completion bash)`.
     Completion(CompletionArgs),
     /// Print the manual page (roff), e.g. `rsops man > ~/.local/share/man/man1/rsops.1`.
     Man,
+}
+
+/// `rsops encrypt`.
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// The plaintext file; standard input when absent or `-`.
+    pub file: Option<PathBuf>,
+
+    /// age recipients, comma-separated.
+    #[arg(long, env = "SOPS_AGE_RECIPIENTS", value_name = "RECIPIENTS")]
+    pub age: Option<String>,
+
+    /// PGP fingerprints, comma-separated.
+    #[arg(long, env = "SOPS_PGP_FP", value_name = "FINGERPRINTS")]
+    pub pgp: Option<String>,
+
+    /// AWS KMS key ARNs (`ARN` or `ARN+ROLE_ARN`), comma-separated.
+    #[arg(long, env = "SOPS_KMS_ARN", value_name = "ARNS")]
+    pub kms: Option<String>,
+
+    /// GCP KMS resource IDs, comma-separated.
+    #[arg(long, env = "SOPS_GCP_KMS_IDS", value_name = "IDS")]
+    pub gcp_kms: Option<String>,
+
+    /// Azure Key Vault key URLs, comma-separated.
+    #[arg(long, env = "SOPS_AZURE_KEYVAULT_URLS", value_name = "URLS")]
+    pub azure_kv: Option<String>,
+
+    /// Vault transit key URIs, comma-separated.
+    #[arg(long, env = "SOPS_VAULT_URIS", value_name = "URIS")]
+    pub hc_vault_transit: Option<String>,
+
+    /// Format of the plaintext (yaml, json, dotenv, ini, binary); default from the extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_type: Option<String>,
+
+    /// Format to write (yaml, json, dotenv, ini, binary); default the input's.
+    #[arg(long, value_name = "FORMAT")]
+    pub output_type: Option<String>,
+
+    /// Write the encrypted file here (mode 0600, replaced atomically) instead of standard output.
+    #[arg(long, value_name = "FILE", conflicts_with = "in_place")]
+    pub output: Option<PathBuf>,
+
+    /// Replace the file with its encryption (atomically, keeping its mode).
+    #[arg(short, long)]
+    pub in_place: bool,
+
+    /// Use this name instead of the file's to pick formats and the creation rule.
+    #[arg(long, value_name = "NAME")]
+    pub filename_override: Option<PathBuf>,
+
+    /// Leave values whose key ends with this suffix unencrypted.
+    #[arg(long, value_name = "SUFFIX")]
+    pub unencrypted_suffix: Option<String>,
+
+    /// Encrypt only values whose key ends with this suffix.
+    #[arg(long, value_name = "SUFFIX")]
+    pub encrypted_suffix: Option<String>,
+
+    /// Leave values whose key matches this regex unencrypted.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_regex: Option<String>,
+
+    /// Encrypt only values whose key matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_regex: Option<String>,
+
+    /// Leave values after a comment matching this regex unencrypted.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_comment_regex: Option<String>,
+
+    /// Encrypt only values after a comment matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_comment_regex: Option<String>,
+
+    /// Compute the MAC over encrypted values only.
+    #[arg(long)]
+    pub mac_only_encrypted: bool,
+
+    /// Key groups needed to decrypt (with several key groups).
+    #[arg(long, value_name = "N")]
+    pub shamir_secret_sharing_threshold: Option<usize>,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 /// `rsops filestatus`.
@@ -291,6 +379,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
             a.to_str(),
             Some(
                 "decrypt"
+                    | "encrypt"
                     | "exec-env"
                     | "exec-file"
                     | "keys"
@@ -307,11 +396,14 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
         if is_subcommand(&args[i]) {
             break;
         }
-        if args[i] == "-d" || args[i] == "--decrypt" {
-            args.remove(i);
-            args.insert(1, OsString::from("decrypt"));
-            break;
-        }
+        let legacy = match args[i].to_str() {
+            Some("-d" | "--decrypt") => "decrypt",
+            Some("-e" | "--encrypt") => "encrypt",
+            _ => continue,
+        };
+        args.remove(i);
+        args.insert(1, OsString::from(legacy));
+        break;
     }
     args
 }

@@ -3,6 +3,7 @@
 mod config;
 mod decrypt;
 mod docs;
+mod encrypt;
 mod exec;
 mod failure;
 mod filestatus;
@@ -30,6 +31,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::ExecEnv(ref args) => exec::run_env(cli, args, &runtime),
         Command::ExecFile(ref args) => exec::run_file(cli, args, &runtime),
         Command::Keys(ref args) => runtime.block_on(keys::run(cli, args)),
+        Command::Encrypt(ref args) => runtime.block_on(encrypt::run(cli, args)),
         Command::Filestatus(ref args) => filestatus::run(cli, args),
         Command::Completion(ref args) => docs::completion(args.shell),
         Command::Man => docs::man(),
@@ -46,4 +48,36 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory (mode 0600, or `mode`), synced, then renamed over the target,
+/// so readers and crashes see the old file or the new one, never a part.
+pub fn write_atomically(
+    path: &std::path::Path,
+    bytes: &[u8],
+    mode: Option<u32>,
+) -> Result<(), Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |source: std::io::Error| Failure::Write {
+        what: path.display().to_string(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".rsops-")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    if let Some(mode) = mode {
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(fail)?;
+    }
+    temp.write_all(bytes).map_err(fail)?;
+    temp.as_file().sync_all().map_err(fail)?;
+    temp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
 }

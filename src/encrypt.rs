@@ -7,17 +7,23 @@
 //! walk (the one [`crate::walk`] shares with decryption), and the MAC is
 //! encrypted with `lastmodified` (RFC 3339) as its additional data.
 //!
-//! Writing the metadata, wrapping the data key for each key source and the
-//! command line are not part of this module.
+//! [`encrypt_plain`] is the whole of `sops encrypt` below the command line:
+//! a fresh data key, wrapped by every key concurrently (split across key
+//! groups with Shamir's scheme), the values and MAC, and the metadata.
 //!
 //! [`CryptRule`]: crate::metadata::CryptRule
 
-use rsops_keysource::{DataKey, DATA_KEY_LEN};
+use std::time::Duration;
+
+use rsops_keysource::{DataKey, Deadline, KeyEntry, DATA_KEY_LEN};
 use zeroize::Zeroizing;
 
 use crate::cipher::{CipherError, ValueCipher};
-use crate::metadata::Metadata;
-use crate::tree::{Document, Value};
+use crate::formats::{EmitOptions, Format};
+use crate::keys::KeyRegistry;
+use crate::metadata::{CryptRule, InsertOptions, Metadata};
+use crate::timefmt::Timestamp;
+use crate::tree::{Document, Entry, Value};
 use crate::walk::{self, WalkError};
 
 /// Why a document could not be encrypted. Never carries plaintext.
@@ -37,6 +43,198 @@ pub enum EncryptError {
     /// The operating system's random source failed.
     #[error("could not generate a data key: no randomness from the operating system")]
     Random,
+    /// The plaintext already holds sops metadata.
+    #[error("the file already holds a top-level `sops` entry (or, in a flat format, `sops_` entries): it is likely encrypted already")]
+    AlreadyEncrypted,
+    /// There is no key to encrypt to.
+    #[error("no keys to encrypt to: give them with --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit, or in a .sops.yaml creation rule")]
+    NoKeys,
+    /// A key group has no key.
+    #[error("Could not generate data key: [empty key group provided]")]
+    EmptyKeyGroup,
+    /// The key groups and threshold cannot split the data key.
+    #[error("cannot split the data key: {0}")]
+    Shamir(#[from] crate::shamir::ShamirError),
+    /// A key could not wrap the data key.
+    #[error("could not encrypt the data key for {kind} key {id}: {source}")]
+    Wrap {
+        /// The key kind.
+        kind: String,
+        /// The key.
+        id: String,
+        /// Why.
+        source: rsops_keysource::KeyError,
+    },
+    /// The input cannot be read in its format, or the result printed.
+    #[error(transparent)]
+    Format(#[from] crate::formats::FormatError),
+}
+
+/// What to encrypt to, and how, besides the plaintext itself.
+#[derive(Debug, Clone)]
+pub struct EncryptOptions {
+    /// Key groups of entries naming each key (`recipient`, `fp`, `arn`…):
+    /// every key of a group wraps the same data key, or the group's share.
+    pub key_groups: Vec<Vec<KeyEntry>>,
+    /// Shares needed with several groups (0: all of them).
+    pub shamir_threshold: usize,
+    /// Which values are encrypted.
+    pub rule: CryptRule,
+    /// Whether the MAC covers only encrypted values.
+    pub mac_only_encrypted: bool,
+    /// Deadline of one remote key service call.
+    pub key_timeout: Duration,
+}
+
+/// Encrypts a plaintext file as `sops encrypt` does: a fresh data key (split
+/// across key groups with Shamir's scheme when there are several), wrapped by
+/// every key concurrently, every selected value encrypted, the MAC, and the
+/// metadata written in `output`'s layout. Nothing is returned unless every
+/// key wrapped its secret.
+pub async fn encrypt_plain(
+    plain: &[u8],
+    input: Format,
+    output: Format,
+    options: &EncryptOptions,
+    registry: &KeyRegistry,
+    emit: EmitOptions,
+) -> Result<Vec<u8>, EncryptError> {
+    let mut document = input.parse_plain(plain)?;
+    for branch in &mut document.branches {
+        own_line_comments(branch);
+    }
+    if holds_metadata(&document) {
+        return Err(EncryptError::AlreadyEncrypted);
+    }
+    if options.key_groups.is_empty() {
+        return Err(EncryptError::NoKeys);
+    }
+    if options.key_groups.iter().any(Vec::is_empty) {
+        return Err(EncryptError::EmptyKeyGroup);
+    }
+    let key = generate_data_key()?;
+    let groups = options.key_groups.len();
+    let secrets: Vec<Zeroizing<Vec<u8>>> = if groups > 1 {
+        let threshold = match options.shamir_threshold {
+            0 => groups,
+            n => n,
+        };
+        crate::shamir::split(key.expose(), groups, threshold)?
+    } else {
+        vec![Zeroizing::new(key.expose().to_vec())]
+    };
+    let key_groups = wrap_all(&options.key_groups, &secrets, registry, options.key_timeout).await?;
+    drop(secrets);
+    let mut metadata = Metadata {
+        last_modified: Timestamp::now().rfc3339(),
+        mac: String::new(),
+        version: Some(crate::metadata::WRITTEN_VERSION.to_string()),
+        rule: options.rule.clone(),
+        mac_only_encrypted: options.mac_only_encrypted,
+        shamir_threshold: if groups > 1 {
+            options.shamir_threshold
+        } else {
+            0
+        },
+        key_groups,
+    };
+    metadata.mac = encrypt_document(&mut document, &metadata, &key)?;
+    drop(key);
+    crate::metadata::insert_with(&mut document, &metadata, InsertOptions::for_format(output));
+    Ok(output.emit_encrypted(&document, emit)?)
+}
+
+/// Puts every comment on a line of its own, before the entry it followed:
+/// the reference's tree has no line comments, so `key: value # note`
+/// encrypts to the comment above the key.
+fn own_line_comments(map: &mut [Entry]) {
+    for entry in map {
+        match entry {
+            Entry::Comment(c) => c.inline = false,
+            Entry::Pair(_, value) => own_line_comments_in(value),
+        }
+    }
+}
+
+fn own_line_comments_in(value: &mut Value) {
+    match value {
+        Value::Map(map) => own_line_comments(map),
+        Value::List(items) => items.iter_mut().for_each(own_line_comments_in),
+        Value::Comment(c) => c.inline = false,
+        _ => {}
+    }
+}
+
+/// Whether a plaintext already carries sops metadata: a top-level `sops`
+/// entry, or (flat formats) top-level entries starting with `sops_`.
+fn holds_metadata(document: &Document) -> bool {
+    document.branches.iter().flatten().any(
+        |entry| matches!(entry, Entry::Pair(key, _) if key == "sops" || key.starts_with("sops_")),
+    )
+}
+
+/// Every key of every group wraps its group's secret, all at once.
+async fn wrap_all(
+    groups: &[Vec<KeyEntry>],
+    secrets: &[Zeroizing<Vec<u8>>],
+    registry: &KeyRegistry,
+    timeout: Duration,
+) -> Result<Vec<Vec<KeyEntry>>, EncryptError> {
+    let mut jobs = Vec::new();
+    for (group, entries) in groups.iter().enumerate() {
+        for entry in entries {
+            jobs.push(wrap_one(entry, &secrets[group], registry, timeout));
+        }
+    }
+    let mut wrapped = futures_util::future::join_all(jobs).await.into_iter();
+    let mut result = Vec::with_capacity(groups.len());
+    for entries in groups {
+        let mut group = Vec::with_capacity(entries.len());
+        for _ in entries {
+            match wrapped.next() {
+                Some(entry) => group.push(entry?),
+                None => return Err(EncryptError::NoKeys),
+            }
+        }
+        result.push(group);
+    }
+    Ok(result)
+}
+
+async fn wrap_one(
+    recipient: &KeyEntry,
+    secret: &[u8],
+    registry: &KeyRegistry,
+    timeout: Duration,
+) -> Result<KeyEntry, EncryptError> {
+    let fail = |source| EncryptError::Wrap {
+        kind: recipient.kind.clone(),
+        id: recipient
+            .fields
+            .first()
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default(),
+        source,
+    };
+    let source = registry
+        .source_for(&recipient.kind)
+        .ok_or_else(|| fail(rsops_keysource::KeyError::unsupported_kind(&recipient.kind)))?;
+    let deadline = (!source.is_local()).then_some(timeout);
+    let wrap = source.wrap(
+        recipient,
+        secret,
+        deadline.map_or(Deadline::NONE, Deadline::after),
+    );
+    let result = match deadline {
+        Some(limit) => tokio::time::timeout(limit, wrap).await.unwrap_or_else(|_| {
+            Err(rsops_keysource::KeyError::unreachable(format!(
+                "no answer within {} ms",
+                limit.as_millis()
+            )))
+        }),
+        None => wrap.await,
+    };
+    result.map_err(fail)
 }
 
 /// A fresh data key: 32 bytes from the operating system's random source, as

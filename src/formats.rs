@@ -124,6 +124,39 @@ impl Format {
         }
     }
 
+    /// Parses a plaintext file to encrypt. The same as [`Format::parse`]
+    /// but for binary, whose plaintext is the file itself: one `data` value
+    /// (text, or bytes when not UTF-8), as the reference's binary store
+    /// loads a plain file.
+    pub fn parse_plain(self, input: &[u8]) -> Result<Document, FormatError> {
+        match self {
+            Format::Binary => {
+                let value = match std::str::from_utf8(input) {
+                    Ok(text) => Value::Str(text.to_string()),
+                    Err(_) => Value::Bytes(input.to_vec()),
+                };
+                Ok(Document::new(vec![vec![crate::tree::Entry::Pair(
+                    "data".into(),
+                    value,
+                )]]))
+            }
+            other => other.parse(input),
+        }
+    }
+
+    /// Prints an encrypted document (metadata included) as `sops encrypt`
+    /// writes it: binary files are JSON documents.
+    pub fn emit_encrypted(
+        self,
+        doc: &Document,
+        options: EmitOptions,
+    ) -> Result<Vec<u8>, FormatError> {
+        match self {
+            Format::Binary => json::emit(doc, options),
+            other => other.emit(doc, options),
+        }
+    }
+
     /// Prints a decrypted document (metadata already removed) as `sops decrypt` does.
     pub fn emit(self, doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError> {
         match self {

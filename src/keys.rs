@@ -57,7 +57,7 @@ impl KeyRegistry {
         KeyRegistry { sources }
     }
 
-    fn source_for(&self, kind: &str) -> Option<&dyn KeySource> {
+    pub(crate) fn source_for(&self, kind: &str) -> Option<&dyn KeySource> {
         self.sources
             .iter()
             .find(|s| s.kind() == kind)

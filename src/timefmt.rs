@@ -116,6 +116,36 @@ fn push_offset(out: &mut String, offset: i32) {
 }
 
 impl Timestamp {
+    /// The UTC time `seconds` after the Unix epoch.
+    pub fn from_unix(seconds: i64) -> Timestamp {
+        let days = seconds.div_euclid(86_400);
+        let secs = seconds.rem_euclid(86_400) as u32;
+        // Howard Hinnant's days-to-civil algorithm.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        Timestamp {
+            date: (year, month, day),
+            time: (secs / 3600, secs / 60 % 60, secs % 60),
+            nanos: 0,
+            offset: 0,
+        }
+    }
+
+    /// Now, in UTC, to the second (what sops writes as `lastmodified`).
+    pub fn now() -> Timestamp {
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        Timestamp::from_unix(seconds)
+    }
+
     /// Go's `t.Format(time.RFC3339)`: whole seconds.
     pub fn rfc3339(&self) -> String {
         let (y, mo, d) = self.date;
@@ -154,5 +184,15 @@ mod tests {
         assert!(parse_rfc3339("2023-02-29T00:00:00Z").is_none());
         assert!(parse_rfc3339("2024-01-02 03:04:05Z").is_none());
         assert!(parse_rfc3339("2024-01-02T03:04:05").is_none());
+    }
+
+    #[test]
+    fn unix_seconds_become_civil_utc_time() {
+        assert_eq!(Timestamp::from_unix(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_unix(1_709_210_096).rfc3339(),
+            "2024-02-29T12:34:56Z"
+        );
+        assert_eq!(Timestamp::from_unix(-1).rfc3339(), "1969-12-31T23:59:59Z");
     }
 }

@@ -1,7 +1,5 @@
 //! `rsops decrypt`: print (or write) the plaintext of a file.
 
-use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use rsops::extract::{self, ExtractError, Target};
@@ -64,30 +62,8 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
         }
     };
     match &args.output {
-        Some(path) => write_private(path, &output)?,
+        Some(path) => super::write_atomically(path, &output, None)?,
         None => super::write_stdout(&output)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes `bytes` to `path` with mode 0600, atomically: a temporary file in
-/// the same directory is renamed over the target, so readers never see a
-/// partial file.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let fail = |source: std::io::Error| Failure::Write {
-        what: path.display().to_string(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".rsops-")
-        .tempfile_in(dir)
-        .map_err(fail)?;
-    temp.write_all(bytes).map_err(fail)?;
-    temp.as_file().sync_all().map_err(fail)?;
-    temp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
 }

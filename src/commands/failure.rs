@@ -34,6 +34,14 @@ pub enum Failure {
         /// Why.
         source: DecryptError,
     },
+    /// The file could not be encrypted.
+    #[error("{input}: {source}")]
+    Encrypt {
+        /// The file, or "standard input".
+        input: String,
+        /// Why (boxed: the error is large and failures are rare).
+        source: Box<rsops::encrypt::EncryptError>,
+    },
     /// The plaintext cannot be printed in the output format.
     #[error("cannot print the plaintext: {source}")]
     Print {
@@ -116,6 +124,11 @@ impl Failure {
                 DecryptError::MacUnreadable(_)
                 | DecryptError::MacMismatch
                 | DecryptError::MacMissing => 51,
+                _ => 1,
+            },
+            Failure::Encrypt { source, .. } => match source.as_ref() {
+                // sops: "File already encrypted".
+                rsops::encrypt::EncryptError::AlreadyEncrypted => 203,
                 _ => 1,
             },
             Failure::Print { .. } => 4,

@@ -29,4 +29,5 @@ mod gcp;
 mod azure;
 // Key services that never answer: no delay for usable keys, deadlines, full reports.
 mod deadlines;
+mod encrypt;
 mod metadata_write;

@@ -25,6 +25,7 @@ mod identity;
 mod sources;
 mod tty;
 mod worker;
+mod wrap;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -137,6 +138,23 @@ impl KeySource for AgeKeySource {
         deadline: Deadline,
     ) -> BoxFuture<'a, Result<Unwrapped, KeyError>> {
         Box::pin(self.unwrap_entry(entry, deadline))
+    }
+
+    /// Encrypts to the entry's `recipient` (X25519, SSH or plugin), armored
+    /// as sops writes it; returns `recipient` and `enc`.
+    fn wrap<'a>(
+        &'a self,
+        recipient: &'a KeyEntry,
+        secret: &'a [u8],
+        deadline: Deadline,
+    ) -> BoxFuture<'a, Result<KeyEntry, KeyError>> {
+        Box::pin(async move {
+            // Plugins may prompt: one age attempt at a time, as for unwrapping.
+            let _state = worker::by(deadline, self.state.lock())
+                .await
+                .ok_or_else(|| failure::busy(recipient.field("recipient").unwrap_or("?")))?;
+            wrap::wrap(recipient, secret, deadline).await
+        })
     }
 }
 

@@ -128,6 +128,26 @@ pub trait KeySource: Send + Sync {
         entry: &'a KeyEntry,
         deadline: Deadline,
     ) -> BoxFuture<'a, Result<Unwrapped, KeyError>>;
+
+    /// Wraps `secret` (the data key, or one key group's Shamir share) for
+    /// the key that `recipient` names — an entry holding only the fields
+    /// that identify the key (age: `recipient`; pgp: `fp`; …) — and returns
+    /// the file's metadata entry for it, fields in the reference's order,
+    /// `enc` and (where the reference writes it) `created_at` included.
+    fn wrap<'a>(
+        &'a self,
+        recipient: &'a KeyEntry,
+        secret: &'a [u8],
+        deadline: Deadline,
+    ) -> BoxFuture<'a, Result<KeyEntry, KeyError>> {
+        let _ = (secret, deadline);
+        Box::pin(async move {
+            Err(KeyError::new(
+                ErrorClass::Unsupported,
+                format!("rsops cannot encrypt for `{}` keys yet", recipient.kind),
+            ))
+        })
+    }
 }
 
 #[cfg(test)]

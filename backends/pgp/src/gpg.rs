@@ -21,6 +21,8 @@ use tokio::process::Command;
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
+mod encrypt;
+
 /// libgpg-error codes (the low 16 bits of a status `ERROR` code).
 mod code {
     pub const BAD_PASSPHRASE: u32 = 11;

@@ -44,6 +44,7 @@
 
 #![deny(missing_docs)]
 
+mod created_at;
 mod errors;
 mod gpg;
 #[cfg(not(feature = "key-files"))]
@@ -190,6 +191,31 @@ impl KeySource for PgpKeySource {
         deadline: Deadline,
     ) -> BoxFuture<'a, Result<Unwrapped, KeyError>> {
         Box::pin(self.unwrap_entry(entry, deadline))
+    }
+
+    /// Encrypts to the entry's `fp` with gpg, as sops does; returns
+    /// `created_at`, `enc`, `fp`.
+    fn wrap<'a>(
+        &'a self,
+        recipient: &'a KeyEntry,
+        secret: &'a [u8],
+        deadline: Deadline,
+    ) -> BoxFuture<'a, Result<KeyEntry, KeyError>> {
+        Box::pin(async move {
+            // The reference removes spaces from fingerprints, nothing else.
+            let fp = recipient.required("fp")?.replace(' ', "");
+            let created_at = created_at::now();
+            let enc = self.gpg.encrypt(&fp, secret, deadline).await?;
+            Ok(KeyEntry {
+                kind: "pgp".to_string(),
+                fields: vec![
+                    ("created_at".to_string(), created_at),
+                    ("enc".to_string(), enc),
+                    ("fp".to_string(), fp),
+                ],
+                maps: Vec::new(),
+            })
+        })
     }
 }
 
