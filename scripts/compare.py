@@ -4,7 +4,9 @@
 Generates a small dotenv file and large YAML/JSON files (60k leaves),
 encrypts them with the reference sops under a throw-away age key, checks that
 rsops prints exactly what sops prints, then times both (median wall time of
-several runs) and reports peak memory (max RSS) and the ratios.
+several runs) and reports peak memory (max RSS) and the ratios, for
+`decrypt` and for `encrypt` (whose output the reference must decrypt back to
+the plaintext).
 
 Usage: scripts/compare.py [--rsops target/release/rsops] [--runs 5] [--leaves 60000]
 """
@@ -121,12 +123,26 @@ def main():
             sops_wall, sops_rss = measure([sops, "decrypt", enc], env, runs)
             ours_wall, ours_rss = measure([args.rsops, "decrypt", enc], env, runs)
             size = os.path.getsize(enc)
-            results.append((name, size, sops_wall, sops_rss, ours_wall, ours_rss))
+            results.append(("decrypt " + name, size, sops_wall, sops_rss, ours_wall, ours_rss))
 
-        print(f"{'file':<12} {'encrypted':>10} {'sops':>10} {'rsops':>10} {'speed-up':>9} "
+            ours_enc = os.path.join(work, f"{stem}.ours{ext}")
+            with open(ours_enc, "wb") as f:
+                subprocess.check_call([args.rsops, "encrypt", "--age", recipient, path],
+                                      env=env, stdout=f)
+            back = subprocess.check_output([sops, "decrypt", ours_enc], env=env)
+            if back != expected:
+                raise SystemExit(f"{name}: sops does not read rsops' encryption back")
+            enc_runs = max(1, runs // 2)
+            sops_wall, sops_rss = measure([sops, "encrypt", "--age", recipient, path], env, enc_runs)
+            ours_wall, ours_rss = measure([args.rsops, "encrypt", "--age", recipient, path], env,
+                                          enc_runs)
+            results.append(("encrypt " + name, os.path.getsize(path), sops_wall, sops_rss,
+                            ours_wall, ours_rss))
+
+        print(f"{'file':<20} {'input':>10} {'sops':>10} {'rsops':>10} {'speed-up':>9} "
               f"{'sops RSS':>9} {'rsops RSS':>10} {'memory':>7}")
         for name, size, sw, sr, ow, orss in results:
-            print(f"{name:<12} {size / 1e6:>8.2f}MB {sw * 1000:>8.1f}ms {ow * 1000:>8.1f}ms "
+            print(f"{name:<20} {size / 1e6:>8.2f}MB {sw * 1000:>8.1f}ms {ow * 1000:>8.1f}ms "
                   f"{sw / ow:>8.1f}x {sr:>7.1f}MB {orss:>8.1f}MB {orss / sr:>6.0%}")
     finally:
         shutil.rmtree(work)
