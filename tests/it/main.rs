@@ -30,4 +30,6 @@ mod azure;
 // Key services that never answer: no delay for usable keys, deadlines, full reports.
 mod deadlines;
 mod encrypt;
+mod encrypt_aws;
+mod encrypt_vault;
 mod metadata_write;

@@ -1,30 +1,30 @@
-//! Reading a `sops.kms` entry into what a Decrypt call needs.
+//! Reading a `sops.kms` entry into what a Decrypt call needs, and a
+//! recipient (an entry without `enc`) into what an Encrypt call needs.
 
 use std::collections::HashMap;
 
 use base64::Engine as _;
 use rsops_keysource::{KeyEntry, KeyError};
 
-/// A `kms` entry, parsed.
+/// The KMS key an entry names, and how to reach it: all a call needs but
+/// the data key.
 #[derive(Debug)]
-pub(crate) struct KmsEntry<'a> {
-    /// The key or alias ARN, sent as the Decrypt `KeyId`.
+pub(crate) struct KmsKey<'a> {
+    /// The key or alias ARN, sent as the call's `KeyId`.
     pub arn: &'a str,
     /// The region the key lives in, taken from the ARN.
     pub region: String,
-    /// The wrapped data key (the CiphertextBlob).
-    pub ciphertext: Vec<u8>,
-    /// The encryption context; must match the one used to encrypt.
+    /// The encryption context; Decrypt must send the one Encrypt was given.
     pub context: HashMap<String, String>,
-    /// Role to assume with STS before decrypting.
+    /// Role to assume with STS before calling KMS.
     pub role: Option<&'a str>,
     /// Named profile of the shared config and credentials files.
     pub profile: Option<&'a str>,
 }
 
-impl<'a> KmsEntry<'a> {
-    /// Parses an entry; every problem is a corrupt-entry error, found
-    /// before any client is built or credential looked up.
+impl<'a> KmsKey<'a> {
+    /// Parses the fields naming the key; every problem is a corrupt-entry
+    /// error, found before any client is built or credential looked up.
     pub fn parse(entry: &'a KeyEntry) -> Result<Self, KeyError> {
         let arn = entry.required("arn")?;
         let region = region_of(arn).ok_or_else(|| {
@@ -32,26 +32,48 @@ impl<'a> KmsEntry<'a> {
                 "`{arn}` is not an AWS KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
             ))
         })?;
-        let ciphertext = base64::engine::general_purpose::STANDARD
-            .decode(entry.encrypted_key()?)
-            .map_err(|e| {
-                KeyError::corrupt_entry(format!("the encrypted data key is not valid base64: {e}"))
-            })?;
         let context = entry
             .map("context")
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Ok(KmsEntry {
+        Ok(KmsKey {
             arn,
             region,
-            ciphertext,
             context,
             // The reference writes `role` and `aws_profile` as empty strings
             // when unused; empty means "not set".
             role: entry.field("role").filter(|r| !r.is_empty()),
             profile: entry.field("aws_profile").filter(|p| !p.is_empty()),
         })
+    }
+
+    /// The context as the SDK takes it: none rather than an empty map.
+    pub fn sdk_context(&self) -> Option<HashMap<String, String>> {
+        (!self.context.is_empty()).then(|| self.context.clone())
+    }
+}
+
+/// A `kms` entry of a file, parsed: the key and its wrapped data key.
+#[derive(Debug)]
+pub(crate) struct KmsEntry<'a> {
+    /// The key, region, context, role and profile.
+    pub key: KmsKey<'a>,
+    /// The wrapped data key (the CiphertextBlob).
+    pub ciphertext: Vec<u8>,
+}
+
+impl<'a> KmsEntry<'a> {
+    /// Parses an entry; every problem is a corrupt-entry error, found
+    /// before any client is built or credential looked up.
+    pub fn parse(entry: &'a KeyEntry) -> Result<Self, KeyError> {
+        let key = KmsKey::parse(entry)?;
+        let ciphertext = base64::engine::general_purpose::STANDARD
+            .decode(entry.encrypted_key()?)
+            .map_err(|e| {
+                KeyError::corrupt_entry(format!("the encrypted data key is not valid base64: {e}"))
+            })?;
+        Ok(KmsEntry { key, ciphertext })
     }
 }
 
@@ -162,14 +184,16 @@ mod tests {
             ],
             &[("app", "x"), ("Env", "Prod Team")],
         );
-        let kms = KmsEntry::parse(&e).expect("parses");
+        let parsed = KmsEntry::parse(&e).expect("parses");
+        assert_eq!(parsed.ciphertext, vec![0, 1, 2]);
+        let kms = parsed.key;
         assert_eq!(kms.arn, "arn:aws:kms:eu-west-1:1:key/k");
         assert_eq!(kms.region, "eu-west-1");
-        assert_eq!(kms.ciphertext, vec![0, 1, 2]);
         assert_eq!(kms.role, Some("arn:aws:iam::1:role/r"));
         assert_eq!(kms.profile, Some("dev"));
         assert_eq!(kms.context.len(), 2);
         assert_eq!(kms.context["Env"], "Prod Team");
+        assert_eq!(kms.sdk_context().map(|c| c.len()), Some(2));
     }
 
     #[test]
@@ -183,9 +207,10 @@ mod tests {
             ],
             &[],
         );
-        let kms = KmsEntry::parse(&e).expect("parses");
+        let kms = KmsEntry::parse(&e).expect("parses").key;
         assert_eq!((kms.role, kms.profile), (None, None));
         assert!(kms.context.is_empty());
+        assert_eq!(kms.sdk_context(), None);
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //! permissions, the context, the key's state), so failures are classified
 //! here. Malformed entries never get this far (see `entry.rs`).
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_kms::error::{ConnectorError, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::decrypt::DecryptError;
+use aws_sdk_kms::operation::encrypt::EncryptError;
 use rsops_backend_common::{cause_chain, is_untrusted_certificate};
 use rsops_keysource::{ErrorClass, KeyError};
 
@@ -63,7 +65,7 @@ pub(crate) enum Error {
     #[error("could not assume role {role}: {detail}")]
     AssumeRole { role: String, detail: String },
     #[error("AWS KMS denied access to the key: {detail}")]
-    AccessDenied { detail: String },
+    AccessDenied { detail: String, action: Action },
     #[error("AWS KMS rejected the credentials: {detail}")]
     CredentialsRejected { detail: String },
     #[error(
@@ -74,7 +76,7 @@ pub(crate) enum Error {
     #[error("the data key was encrypted under a different KMS key than the entry's ARN")]
     IncorrectKey,
     #[error("the KMS key is disabled")]
-    Disabled,
+    Disabled { action: Action },
     #[error("the KMS key does not exist in {region} (or this account cannot see it): {detail}")]
     NotFound { region: String, detail: String },
     #[error("the KMS key cannot be used in its current state: {detail}")]
@@ -83,6 +85,8 @@ pub(crate) enum Error {
     Unavailable { detail: String },
     #[error("AWS KMS answered without the decrypted data key")]
     NoPlaintext,
+    #[error("AWS KMS answered without the encrypted data key")]
+    NoCiphertext,
     #[error("AWS KMS failed: {detail}")]
     Service { detail: String },
 }
@@ -90,50 +94,58 @@ pub(crate) enum Error {
 impl From<Error> for KeyError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
-        let (class, hint) = match e {
+        let (class, hint): (ErrorClass, Option<Cow<'static, str>>) = match e {
             Error::IncorrectKey | Error::NoPlaintext => (ErrorClass::CorruptEntry, None),
+            Error::NoCiphertext => (ErrorClass::Denied, None),
             Error::NoCredentials { profile, .. } | Error::CredentialsFailed { profile, .. } => (
                 ErrorClass::NoCredentials,
-                Some(if profile {
+                Some(Cow::Borrowed(if profile {
                     PROFILE_HINT
                 } else {
                     CREDENTIALS_HINT
-                }),
+                })),
             ),
             Error::Config { .. } => (
                 ErrorClass::NoCredentials,
-                Some("check ~/.aws/config, AWS_PROFILE and the AWS_ENDPOINT_URL* variables"),
+                Some("check ~/.aws/config, AWS_PROFILE and the AWS_ENDPOINT_URL* variables".into()),
             ),
             Error::Unreachable { .. } | Error::Unavailable { .. } => {
                 (ErrorClass::Unreachable, None)
             }
-            Error::UntrustedCertificate { .. } => {
-                (ErrorClass::UntrustedCertificate, Some(CERTIFICATE_HINT))
-            }
+            Error::UntrustedCertificate { .. } => (
+                ErrorClass::UntrustedCertificate,
+                Some(CERTIFICATE_HINT.into()),
+            ),
             Error::AssumeRole { .. } => (
                 ErrorClass::Denied,
                 Some(
                     "the role's trust policy must allow sts:AssumeRole to the identity the \
-                     credentials belong to (see `aws sts get-caller-identity`)",
+                     credentials belong to (see `aws sts get-caller-identity`)"
+                        .into(),
                 ),
             ),
-            Error::AccessDenied { .. } => (
+            Error::AccessDenied { action, .. } => (
                 ErrorClass::Denied,
-                Some(
-                    "grant kms:Decrypt on the key to the identity the credentials belong to \
-                     (see `aws sts get-caller-identity`), in the key policy or an IAM policy",
-                ),
+                Some(Cow::Owned(format!(
+                    "grant {} on the key to the identity the credentials belong to (see `aws \
+                     sts get-caller-identity`), in the key policy or an IAM policy",
+                    action.permission()
+                ))),
             ),
             Error::CredentialsRejected { .. } => (
                 ErrorClass::Denied,
                 Some(
                     "the credentials are unknown, expired or do not match: refresh them (e.g. \
-                     `aws sso login`), or check AWS_SESSION_TOKEN goes with AWS_ACCESS_KEY_ID",
+                     `aws sso login`), or check AWS_SESSION_TOKEN goes with AWS_ACCESS_KEY_ID"
+                        .into(),
                 ),
             ),
-            Error::Disabled => (
+            Error::Disabled { action } => (
                 ErrorClass::Denied,
-                Some("enable the key (`aws kms enable-key`) to decrypt with it"),
+                Some(Cow::Owned(format!(
+                    "enable the key (`aws kms enable-key`) to {} with it",
+                    action.verb()
+                ))),
             ),
             Error::InvalidCiphertext
             | Error::NotFound { .. }
@@ -158,8 +170,90 @@ pub(crate) struct Attempt<'a> {
     pub profile: Option<&'a str>,
 }
 
-/// Classifies a failed Decrypt call.
-pub(crate) fn classify(err: &SdkError<DecryptError>, attempt: &Attempt<'_>) -> Error {
+/// The KMS call that failed, for hints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// `Decrypt`, unwrapping a file's data key.
+    Decrypt,
+    /// `Encrypt`, wrapping a new file's data key.
+    Encrypt,
+}
+
+impl Action {
+    /// The IAM permission the call needs.
+    fn permission(self) -> &'static str {
+        match self {
+            Action::Decrypt => "kms:Decrypt",
+            Action::Encrypt => "kms:Encrypt",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Decrypt => "decrypt",
+            Action::Encrypt => "encrypt",
+        }
+    }
+}
+
+/// What a KMS exception of either call means; the two calls share most.
+pub(crate) enum Exception {
+    InvalidCiphertext,
+    IncorrectKey,
+    Disabled,
+    NotFound,
+    InvalidState,
+    Unavailable,
+    /// Anything else: told apart by its error code.
+    Other,
+}
+
+/// A KMS operation's modelled error, so one classifier serves both calls.
+pub(crate) trait KmsCallError:
+    ProvideErrorMetadata + StdError + Send + Sync + 'static
+{
+    /// The call this is an error of.
+    const ACTION: Action;
+    /// What the exception means.
+    fn exception(&self) -> Exception;
+}
+
+impl KmsCallError for DecryptError {
+    const ACTION: Action = Action::Decrypt;
+    fn exception(&self) -> Exception {
+        match self {
+            DecryptError::InvalidCiphertextException(_) => Exception::InvalidCiphertext,
+            DecryptError::IncorrectKeyException(_) => Exception::IncorrectKey,
+            DecryptError::DisabledException(_) => Exception::Disabled,
+            DecryptError::NotFoundException(_) => Exception::NotFound,
+            DecryptError::KmsInvalidStateException(_)
+            | DecryptError::InvalidKeyUsageException(_) => Exception::InvalidState,
+            DecryptError::KeyUnavailableException(_)
+            | DecryptError::KmsInternalException(_)
+            | DecryptError::DependencyTimeoutException(_) => Exception::Unavailable,
+            _ => Exception::Other,
+        }
+    }
+}
+
+impl KmsCallError for EncryptError {
+    const ACTION: Action = Action::Encrypt;
+    fn exception(&self) -> Exception {
+        match self {
+            EncryptError::DisabledException(_) => Exception::Disabled,
+            EncryptError::NotFoundException(_) => Exception::NotFound,
+            EncryptError::KmsInvalidStateException(_)
+            | EncryptError::InvalidKeyUsageException(_) => Exception::InvalidState,
+            EncryptError::KeyUnavailableException(_)
+            | EncryptError::KmsInternalException(_)
+            | EncryptError::DependencyTimeoutException(_) => Exception::Unavailable,
+            _ => Exception::Other,
+        }
+    }
+}
+
+/// Classifies a failed Decrypt or Encrypt call.
+pub(crate) fn classify<E: KmsCallError>(err: &SdkError<E>, attempt: &Attempt<'_>) -> Error {
     let detail = || cause_chain(err, &SDK_NOISE);
     match err {
         SdkError::ServiceError(service) => classify_service(service.err(), attempt.region),
@@ -241,31 +335,28 @@ fn classify_chain(err: &(dyn StdError + 'static), attempt: &Attempt<'_>) -> Opti
     })
 }
 
-fn classify_service(err: &DecryptError, region: &str) -> Error {
+fn classify_service<E: KmsCallError>(err: &E, region: &str) -> Error {
     // Parsed responses carry code and message in the error metadata; the
     // error's own text is the fallback (it names the exception).
     let detail = || match (err.code(), err.message()) {
         (Some(code), Some(message)) if !message.is_empty() => format!("{code}: {message}"),
         _ => err.to_string(),
     };
-    match err {
-        DecryptError::InvalidCiphertextException(_) => Error::InvalidCiphertext,
-        DecryptError::IncorrectKeyException(_) => Error::IncorrectKey,
-        DecryptError::DisabledException(_) => Error::Disabled,
-        DecryptError::NotFoundException(_) => Error::NotFound {
+    match err.exception() {
+        Exception::InvalidCiphertext => Error::InvalidCiphertext,
+        Exception::IncorrectKey => Error::IncorrectKey,
+        Exception::Disabled => Error::Disabled { action: E::ACTION },
+        Exception::NotFound => Error::NotFound {
             region: region.to_string(),
             detail: detail(),
         },
-        DecryptError::KmsInvalidStateException(_) | DecryptError::InvalidKeyUsageException(_) => {
-            Error::InvalidState { detail: detail() }
-        }
-        DecryptError::KeyUnavailableException(_)
-        | DecryptError::KmsInternalException(_)
-        | DecryptError::DependencyTimeoutException(_) => Error::Unavailable { detail: detail() },
-        _ => match err.code() {
-            Some("AccessDeniedException" | "AccessDenied") => {
-                Error::AccessDenied { detail: detail() }
-            }
+        Exception::InvalidState => Error::InvalidState { detail: detail() },
+        Exception::Unavailable => Error::Unavailable { detail: detail() },
+        Exception::Other => match err.code() {
+            Some("AccessDeniedException" | "AccessDenied") => Error::AccessDenied {
+                detail: detail(),
+                action: E::ACTION,
+            },
             Some(
                 "UnrecognizedClientException"
                 | "InvalidSignatureException"

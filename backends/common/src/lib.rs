@@ -1,7 +1,7 @@
 //! Jobs every remote key service has, written once: a lazy per-key client
 //! cache, one line from an error's cause chain, recognising a TLS
-//! certificate the machine does not trust, and waiting no longer than the
-//! attempt's deadline.
+//! certificate the machine does not trust, waiting no longer than the
+//! attempt's deadline, and the `created_at` of a newly wrapped entry.
 //!
 //! The trait crate (`rsops-keysource`) stays the seam itself; this crate is
 //! what backends share beside it.
@@ -10,6 +10,7 @@
 
 mod cache;
 mod chain;
+pub mod created_at;
 pub mod deadline;
 
 pub use cache::ClientCache;

@@ -44,7 +44,6 @@
 
 #![deny(missing_docs)]
 
-mod created_at;
 mod errors;
 mod gpg;
 #[cfg(not(feature = "key-files"))]
@@ -204,7 +203,7 @@ impl KeySource for PgpKeySource {
         Box::pin(async move {
             // The reference removes spaces from fingerprints, nothing else.
             let fp = recipient.required("fp")?.replace(' ', "");
-            let created_at = created_at::now();
+            let created_at = rsops_backend_common::created_at::now();
             let enc = self.gpg.encrypt(&fp, secret, deadline).await?;
             Ok(KeyEntry {
                 kind: "pgp".to_string(),

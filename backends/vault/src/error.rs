@@ -17,6 +17,9 @@ pub(crate) enum VaultError {
     /// The entry's fields are malformed.
     #[error("{0}")]
     BadEntry(String),
+    /// A key URI to encrypt for (`--hc-vault-transit`) does not parse.
+    #[error("{0}")]
+    BadUri(String),
     /// A Vault environment variable is malformed or names an unusable file.
     #[error("{0}")]
     Config(String),
@@ -73,6 +76,8 @@ pub(crate) struct Place<'a> {
     pub(crate) engine: &'a str,
     /// `key_name` as written.
     pub(crate) key: &'a str,
+    /// What was asked of the key: `decrypt` or `encrypt`.
+    pub(crate) action: &'a str,
 }
 
 impl VaultError {
@@ -112,11 +117,16 @@ impl VaultError {
             address,
             engine,
             key,
+            ..
         } = place;
         let transit = format!("transit key {engine}/keys/{key}");
         match self {
             VaultError::Entry(error) => error,
             VaultError::BadEntry(message) => KeyError::corrupt_entry(message),
+            VaultError::BadUri(message) => KeyError::corrupt_entry(message).with_hint(format!(
+                "a Vault transit key URI looks like {}",
+                crate::wrap::URI_FORMAT
+            )),
             VaultError::Config(message) => {
                 KeyError::no_credentials(message).with_hint("fix or unset the variable named above")
             }
@@ -155,6 +165,7 @@ fn api_error(code: u16, errors: &[String], place: &Place<'_>) -> KeyError {
         address,
         engine,
         key,
+        action,
     } = place;
     let transit = format!("transit key {engine}/keys/{key}");
     let said = if errors.is_empty() {
@@ -165,11 +176,11 @@ fn api_error(code: u16, errors: &[String], place: &Place<'_>) -> KeyError {
     let mentions = |text: &str| errors.iter().any(|e| e.contains(text));
     match code {
         401 | 403 => KeyError::denied(format!(
-            "Vault at {address} refused to decrypt with {transit} ({said})"
+            "Vault at {address} refused to {action} with {transit} ({said})"
         ))
         .with_hint(format!(
             "the token is wrong, expired or revoked, or its policy does not allow `update` on \
-             {engine}/decrypt/{key}: log in again (`vault login` / `bao login`) or set VAULT_TOKEN"
+             {engine}/{action}/{key}: log in again (`vault login` / `bao login`) or set VAULT_TOKEN"
         )),
         503 if mentions("sealed") => {
             KeyError::unreachable(format!("Vault at {address} is sealed ({said})"))
@@ -187,7 +198,7 @@ fn api_error(code: u16, errors: &[String], place: &Place<'_>) -> KeyError {
         ))
         .with_hint("check the entry's engine_path (`vault secrets list`) and VAULT_NAMESPACE"),
         400 => KeyError::corrupt_entry(format!(
-            "Vault at {address} could not decrypt the data key with {transit} ({said})"
+            "Vault at {address} could not {action} the data key with {transit} ({said})"
         )),
         300..=399 => KeyError::denied(format!(
             "Vault at {address} redirected the request ({said}) to an address the allow-list \
@@ -195,7 +206,7 @@ fn api_error(code: u16, errors: &[String], place: &Place<'_>) -> KeyError {
         ))
         .with_hint("add the target to SOPS_HC_VAULT_ALLOWLIST if it is trusted"),
         _ => KeyError::unreachable(format!(
-            "Vault at {address} could not decrypt with {transit} ({said})"
+            "Vault at {address} could not {action} with {transit} ({said})"
         )),
     }
 }
@@ -229,6 +240,7 @@ mod tests {
         address: "http://127.0.0.1:8200",
         engine: "sops",
         key: "k",
+        action: "decrypt",
     };
 
     fn api(code: u16, errors: &[&str]) -> KeyError {

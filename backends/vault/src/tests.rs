@@ -480,3 +480,101 @@ async fn an_untrusted_certificate_names_the_vault_ca_variables() {
         "{hint}"
     );
 }
+
+fn encrypted(ciphertext: &str) -> String {
+    response(
+        "200 OK",
+        &format!(
+            r#"{{"request_id":"r","lease_id":"","renewable":false,"lease_duration":0,"data":{{"ciphertext":"{ciphertext}","key_version":1}},"wrap_info":null,"warnings":null,"auth":null}}"#
+        ),
+    )
+}
+
+fn recipient(uri: &str) -> KeyEntry {
+    KeyEntry {
+        kind: "hc_vault".into(),
+        fields: vec![("vault_address".into(), uri.into())],
+        maps: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn wraps_with_a_transit_encrypt_on_the_uri_s_engine_and_key() {
+    let mut server = FakeVault::start(vec![Answer::Now(encrypted("vault:v1:xyz"))]);
+    let source = VaultKeySource::with_config(config(&server.address));
+    let uri = format!("{}/v1/team/transit/keys/k", server.address);
+    assert_eq!(source.describe(&recipient(&uri)), uri);
+    let wrapped = source
+        .wrap(&recipient(&uri), &[0, 1, 2, 3], Deadline::NONE)
+        .await
+        .unwrap();
+    let names: Vec<&str> = wrapped.fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "vault_address",
+            "engine_path",
+            "key_name",
+            "created_at",
+            "enc"
+        ]
+    );
+    assert_eq!(
+        wrapped.field("vault_address"),
+        Some(server.address.as_str())
+    );
+    assert_eq!(wrapped.field("engine_path"), Some("team/transit"));
+    assert_eq!(wrapped.field("key_name"), Some("k"));
+    assert_eq!(wrapped.field("enc"), Some("vault:v1:xyz"));
+    assert_eq!(wrapped.field("created_at").map(str::len), Some(20));
+    let requests = server.requests();
+    let request = requests[0].to_ascii_lowercase();
+    assert!(
+        request.starts_with("post /v1/team/transit/encrypt/k http/1.1"),
+        "{request}"
+    );
+    assert!(request.contains("x-vault-token: s.test-token"), "{request}");
+    assert!(request.contains(r#""plaintext":"aaecaw==""#), "{request}");
+}
+
+#[tokio::test]
+async fn wrap_failures_are_classified_like_unwrap_s() {
+    // Outside the allow-list: no connection, the same refusal and hint.
+    let cfg = config("https://vault.example.com");
+    let err = VaultKeySource::with_config(cfg)
+        .wrap(
+            &recipient("http://127.0.0.1:1/v1/sops/keys/k"),
+            &[1],
+            Deadline::NONE,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Denied, "{err:?}");
+    assert!(err
+        .hint()
+        .is_some_and(|h| h.contains("SOPS_HC_VAULT_ALLOWLIST")));
+    // A URI the reference would not accept.
+    let source = VaultKeySource::with_config(config("http://h"));
+    let err = source
+        .wrap(&recipient("http://h/sops/k"), &[1], Deadline::NONE)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::CorruptEntry, "{err:?}");
+    assert!(err
+        .hint()
+        .is_some_and(|h| h.contains("/v1/ENGINE/keys/KEY")));
+    // A refusal by the server names the encrypt endpoint.
+    let mut server = FakeVault::start(vec![Answer::Now(response(
+        "403 Forbidden",
+        r#"{"errors":["permission denied"]}"#,
+    ))]);
+    let uri = format!("{}/v1/sops/keys/k", server.address);
+    let err = VaultKeySource::with_config(config(&server.address))
+        .wrap(&recipient(&uri), &[1], Deadline::NONE)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Denied, "{err:?}");
+    assert!(err.to_string().contains("refused to encrypt"), "{err}");
+    assert!(err.hint().is_some_and(|h| h.contains("sops/encrypt/k")));
+    server.requests();
+}
