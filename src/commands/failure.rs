@@ -146,7 +146,17 @@ impl Failure {
     }
 
     /// What the user can do about it, when rsops knows.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        if let Failure::Encrypt { source, .. } = self {
+            if let rsops::encrypt::EncryptError::Wrap { source, .. } = source.as_ref() {
+                return source.hint().map(std::borrow::Cow::Borrowed);
+            }
+        }
+        self.fixed_hint().map(std::borrow::Cow::Borrowed)
+    }
+
+    /// The hints rsops itself knows for a failure class.
+    fn fixed_hint(&self) -> Option<&'static str> {
         match self {
             Failure::Decrypt { source, .. } => match source {
                 DecryptError::MacMismatch => Some(

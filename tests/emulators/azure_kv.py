@@ -13,6 +13,9 @@ be refused before it gets a token.
       API with RSA-OAEP-256. A request without a token gets the 401 bearer
       challenge the SDK expects first; then the token must be one this
       emulator issued for https://vault.azure.net and not expired.
+  GET  /keys/{name}[/{version}]?api-version=…   Get Key: the public JWK
+      (kid with the version) and attributes, under the same token checks;
+      without a version, the latest one (each key here has one version).
   POST /{tenant}/oauth2/v2.0/token    Entra ID (AZURE_AUTHORITY_HOST):
       client-credentials grant with a client secret, or with a federated
       client assertion (workload identity), checked for signature, audience
@@ -138,6 +141,9 @@ def make_handler(state: State):
 
         def do_GET(self):
             url = urllib.parse.urlparse(self.path)
+            parts = url.path.strip("/").split("/")
+            if parts[0] == "keys" and len(parts) in (2, 3):
+                return self.get_key(parts[1], parts[2] if len(parts) == 3 else "", url.query)
             if url.path != "/msi/token":
                 return self.reply(404, kv_error("NotFound", "no such endpoint"))
             query = dict(urllib.parse.parse_qsl(url.query))
@@ -165,6 +171,49 @@ def make_handler(state: State):
             if len(parts) == 4 and parts[0] == "keys" and parts[3] in ("encrypt", "decrypt"):
                 return self.key_operation(parts[1], parts[2], parts[3], url.query)
             self.reply(404, kv_error("NotFound", f"no such endpoint {url.path}"))
+
+        def get_key(self, name, version, query):
+            token = self.bearer()
+            with open(self.log_path, "a") as f:
+                f.write(f"KEYOP host={self.headers.get('Host')} key={name} op=get "
+                        f"bearer={'yes' if token else 'no'}\n")
+            if token is None:
+                return self.challenge("AKV10000: Request is missing a Bearer or PoP token.")
+            problem = state.check_bearer(token)
+            if problem:
+                return self.challenge(problem)
+            if not dict(urllib.parse.parse_qsl(query)).get("api-version"):
+                return self.reply(400, kv_error("BadParameter", "api-version is missing"))
+            entry = state.keys.get(name)
+            if entry is None or version not in ("", entry[0]):
+                return self.reply(404, kv_error(
+                    "KeyNotFound", f"A key with (name/id) {name}/{version} was not found in this key vault."))
+            if name == "denied":
+                return self.reply(403, kv_error(
+                    "Forbidden", "The user, group or application does not have keys get permission on key vault.",
+                    "ForbiddenByPolicy"))
+            numbers = entry[1].public_key().public_numbers()
+            def b64_int(n):
+                return common.b64url(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+            created = common.now()
+            self.reply(200, {
+                "key": {
+                    "kid": f"{VAULT_URL}/keys/{name}/{entry[0]}",
+                    "kty": "RSA",
+                    "key_ops": ["encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey"],
+                    "n": b64_int(numbers.n),
+                    "e": b64_int(numbers.e),
+                },
+                "attributes": {
+                    # Get Key still answers for a disabled key; only its
+                    # operations are refused.
+                    "enabled": name != "disabled",
+                    "created": created,
+                    "updated": created,
+                    "recoveryLevel": "Recoverable+Purgeable",
+                    "recoverableDays": 90,
+                },
+            })
 
         def key_operation(self, name, version, operation, query):
             body = self.body()

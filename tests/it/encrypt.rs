@@ -183,6 +183,13 @@ fn refusals_match_the_reference() {
             String::from_utf8_lossy(&ours.stderr)
         );
         assert!(ours.stdout.is_empty(), "{what}");
+        if what == "bad recipient" {
+            let stderr = String::from_utf8_lossy(&ours.stderr);
+            assert!(
+                stderr.contains("notarecipient") && stderr.contains("\n\nhint: "),
+                "the key source's hint is shown: {stderr}"
+            );
+        }
     }
 }
 

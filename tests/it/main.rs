@@ -31,5 +31,7 @@ mod azure;
 mod deadlines;
 mod encrypt;
 mod encrypt_aws;
+mod encrypt_azure;
+mod encrypt_gcp;
 mod encrypt_vault;
 mod metadata_write;

@@ -12,13 +12,14 @@ use azure_core::http::{
 };
 use azure_core::time::Duration;
 use azure_security_keyvault_keys::models::{EncryptionAlgorithm, KeyOperationParameters};
-use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
+use azure_security_keyvault_keys::models::{KeyClientEncryptOptions, KeyClientGetKeyOptions};
+use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceExt as _};
 use rsops_backend_common::ClientCache;
 use rsops_keysource::Unwrapped;
 
 use crate::chain::Chain;
-use crate::entry::AzureEntry;
-use crate::errors::AzureError;
+use crate::entry::{AzureEntry, AzureKey};
+use crate::errors::{AzureError, Op};
 
 /// The credential chain and the clients built so far, by vault URL.
 #[derive(Default)]
@@ -110,6 +111,7 @@ impl Vault {
         let call = |e| AzureError::Call {
             error: e,
             vault: self.url.clone(),
+            op: Op::Decrypt,
         };
         let response = self
             .client
@@ -121,6 +123,66 @@ impl Vault {
             // The plaintext moves into the secret: no copy is left behind.
             Some(plain) => Ok(Unwrapped::new(plain)),
             None => Err(AzureError::EmptyResult),
+        }
+    }
+
+    /// Encrypts `secret` with RSA-OAEP-256 under `key`, as the reference
+    /// does, first resolving the key's latest version (a GET on the key)
+    /// when none is given. Returns the version used and the ciphertext.
+    pub(crate) async fn encrypt(
+        &self,
+        key: &AzureKey,
+        secret: &[u8],
+    ) -> Result<(String, Vec<u8>), AzureError> {
+        let call = |op| {
+            move |e| AzureError::Call {
+                error: e,
+                vault: self.url.clone(),
+                op,
+            }
+        };
+        let version = match &key.version {
+            Some(version) => version.clone(),
+            None => {
+                let options = KeyClientGetKeyOptions {
+                    key_version: None,
+                    ..Default::default()
+                };
+                let response = self
+                    .client
+                    .get_key(&key.name, Some(options))
+                    .await
+                    .map_err(call(Op::Get))?;
+                let model = response.into_model().map_err(call(Op::Get))?;
+                model
+                    .resource_id()
+                    .ok()
+                    .and_then(|id| id.version)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| AzureError::NoVersion(key.describe()))?
+            }
+        };
+        let parameters = KeyOperationParameters {
+            algorithm: Some(EncryptionAlgorithm::RsaOaep256),
+            value: Some(secret.to_vec()),
+            ..Default::default()
+        };
+        let body = parameters
+            .try_into()
+            .map_err(|e: azure_core::Error| AzureError::Setup(e.to_string()))?;
+        let options = KeyClientEncryptOptions {
+            key_version: Some(version.clone()),
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .encrypt(&key.name, body, Some(options))
+            .await
+            .map_err(call(Op::Encrypt))?;
+        let result = response.into_model().map_err(call(Op::Encrypt))?;
+        match result.result {
+            Some(ciphertext) if !ciphertext.is_empty() => Ok((version, ciphertext)),
+            _ => Err(AzureError::EmptyCiphertext),
         }
     }
 }

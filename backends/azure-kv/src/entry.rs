@@ -44,6 +44,71 @@ impl AzureEntry {
     }
 }
 
+/// The key an `azure_kv` recipient names, checked before any network call.
+pub(crate) struct AzureKey {
+    /// `https://NAME.vault.azure.net`, without a trailing slash.
+    pub(crate) vault_url: String,
+    pub(crate) name: String,
+    /// `None`: the key's latest version, resolved before encrypting.
+    pub(crate) version: Option<String>,
+}
+
+impl AzureKey {
+    /// Reads a recipient: either `vault_url`, `name` and `version` (a
+    /// `.sops.yaml` rule), or the key's whole URL in `vault_url` alone
+    /// (`--azure-kv`, `SOPS_AZURE_KEYVAULT_URLS`).
+    pub(crate) fn parse(entry: &KeyEntry) -> Result<Self, AzureError> {
+        let vault_url = entry.required("vault_url").map_err(AzureError::Entry)?;
+        match entry.field("name").filter(|n| !n.trim().is_empty()) {
+            Some(name) => Ok(AzureKey {
+                vault_url: vault_url.trim().trim_end_matches('/').to_string(),
+                name: name.trim().to_string(),
+                version: entry
+                    .field("version")
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string),
+            }),
+            None => Self::from_url(vault_url),
+        }
+    }
+
+    /// `https://HOST/keys/NAME[/VERSION]`, as the reference's
+    /// `NewMasterKeyFromURL` reads it (surrounding spaces ignored).
+    pub(crate) fn from_url(url: &str) -> Result<Self, AzureError> {
+        let bad = || AzureError::BadKeyUrl(url.to_string());
+        let trimmed = url.trim();
+        let rest = trimmed.strip_prefix("https://").ok_or_else(bad)?;
+        let (host, path) = rest.split_once('/').ok_or_else(bad)?;
+        let path = path.strip_prefix("keys/").ok_or_else(bad)?;
+        let mut parts = path.split('/');
+        let name = parts.next().filter(|n| !n.is_empty()).ok_or_else(bad)?;
+        let version = match (parts.next(), parts.next()) {
+            (None, _) => None,
+            (Some(v), None) if !v.is_empty() => Some(v.to_string()),
+            _ => return Err(bad()),
+        };
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(AzureKey {
+            vault_url: format!("https://{host}"),
+            name: name.to_string(),
+            version,
+        })
+    }
+
+    /// The key's URL, as the reference prints it.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{}/keys/{}/{}",
+            self.vault_url,
+            self.name,
+            self.version.as_deref().unwrap_or_default()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +156,65 @@ mod tests {
         without_version.fields.retain(|(k, _)| k != "version");
         let parsed = AzureEntry::parse(&without_version).map(|e| e.version);
         assert_eq!(parsed.ok().as_deref(), Some(""));
+    }
+
+    fn recipient(fields: &[(&str, &str)]) -> KeyEntry {
+        KeyEntry {
+            kind: "azure_kv".into(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            maps: vec![],
+        }
+    }
+
+    #[test]
+    fn key_urls_are_read_as_the_reference_reads_them() {
+        let key = AzureKey::from_url(" https://v.vault.azure.net/keys/k/abc ").unwrap();
+        assert_eq!(
+            (
+                key.vault_url.as_str(),
+                key.name.as_str(),
+                key.version.as_deref()
+            ),
+            ("https://v.vault.azure.net", "k", Some("abc"))
+        );
+        let latest = AzureKey::from_url("https://v.vault.azure.net/keys/k").unwrap();
+        assert_eq!((latest.name.as_str(), latest.version), ("k", None));
+        for bad in [
+            "http://v.vault.azure.net/keys/k/1",
+            "https://v.vault.azure.net/secrets/k/1",
+            "https://v.vault.azure.net/keys/",
+            "https://v.vault.azure.net/keys/k/1/2",
+            "https://v.vault.azure.net/keys/k/",
+            "https:///keys/k",
+        ] {
+            let error = AzureKey::from_url(bad).err().map(|e| e.into_key_error(bad));
+            assert_eq!(
+                error.as_ref().map(|e| e.class()),
+                Some(rsops_keysource::ErrorClass::CorruptEntry),
+                "{bad}"
+            );
+            assert!(error.is_some_and(|e| e.to_string().contains(bad)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rule_recipients_keep_their_fields() {
+        let key = AzureKey::parse(&recipient(&[
+            ("vault_url", "https://v.vault.azure.net/"),
+            ("name", "k"),
+            ("version", ""),
+        ]))
+        .unwrap();
+        assert_eq!(key.vault_url, "https://v.vault.azure.net");
+        assert_eq!((key.name.as_str(), key.version), ("k", None));
+        let whole = AzureKey::parse(&recipient(&[(
+            "vault_url",
+            "https://v.vault.azure.net/keys/k/7",
+        )]))
+        .unwrap();
+        assert_eq!(whole.describe(), "https://v.vault.azure.net/keys/k/7");
     }
 }

@@ -8,6 +8,36 @@ use azure_core::http::StatusCode;
 use rsops_backend_common::{cause_chain, is_untrusted_certificate};
 use rsops_keysource::KeyError;
 
+/// A Key Vault operation: each needs its own `keys/…` permission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// Unwrapping a data key.
+    Decrypt,
+    /// Wrapping a data key.
+    Encrypt,
+    /// Reading the key (its latest version).
+    Get,
+}
+
+impl Op {
+    /// The permission's name: `keys/{name}`.
+    fn permission(self) -> &'static str {
+        match self {
+            Op::Decrypt => "decrypt",
+            Op::Encrypt => "encrypt",
+            Op::Get => "get",
+        }
+    }
+
+    /// What the call was doing with `key`, for a message.
+    fn action(self, key: &str) -> String {
+        match self {
+            Op::Get => format!("read {key}"),
+            op => format!("{} with {key}", op.permission()),
+        }
+    }
+}
+
 /// Failures of the Azure key source, before classification.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AzureError {
@@ -18,6 +48,13 @@ pub(crate) enum AzureError {
     BadCiphertext,
     #[error("the vault_url is not a URL")]
     BadVaultUrl,
+    /// A recipient that is not `https://HOST/keys/NAME[/VERSION]`.
+    #[error("could not parse {0:?} into a valid Azure Key Vault key URL")]
+    BadKeyUrl(String),
+    #[error("Key Vault returned no ciphertext")]
+    EmptyCiphertext,
+    #[error("Key Vault did not say which version of {0} is the latest")]
+    NoVersion(String),
     #[error("cannot set up the Key Vault client: {0}")]
     Setup(String),
     #[error("Key Vault returned no plaintext")]
@@ -30,6 +67,8 @@ pub(crate) enum AzureError {
     Call {
         error: azure_core::Error,
         vault: String,
+        /// The operation, which names the permission the call needs.
+        op: Op,
     },
 }
 
@@ -54,9 +93,14 @@ impl AzureError {
             e @ (AzureError::BadCiphertext | AzureError::BadVaultUrl | AzureError::EmptyResult) => {
                 KeyError::corrupt_entry(e.to_string())
             }
+            e @ AzureError::BadKeyUrl(_) => KeyError::corrupt_entry(e.to_string())
+                .with_hint("give the key as https://NAME.vault.azure.net/keys/KEY[/VERSION]"),
+            e @ (AzureError::EmptyCiphertext | AzureError::NoVersion(_)) => {
+                KeyError::denied(e.to_string())
+            }
             AzureError::Setup(message) => KeyError::unreachable(message),
             e @ AzureError::Timeout { .. } => KeyError::unreachable(e.to_string()),
-            AzureError::Call { error, vault } => classify(key, &vault, &error),
+            AzureError::Call { error, vault, op } => classify(key, &vault, op, &error),
         }
     }
 }
@@ -76,7 +120,7 @@ pub(crate) fn one_line(error: &azure_core::Error) -> String {
     text
 }
 
-fn classify(key: &str, vault: &str, error: &azure_core::Error) -> KeyError {
+fn classify(key: &str, vault: &str, op: Op, error: &azure_core::Error) -> KeyError {
     let untrusted = is_untrusted_certificate(error);
     match error.kind() {
         ErrorKind::Credential if untrusted => KeyError::untrusted_certificate(format!(
@@ -98,7 +142,7 @@ fn classify(key: &str, vault: &str, error: &azure_core::Error) -> KeyError {
                 .and_then(|r| service_message(r.body()))
                 .or_else(|| error_code.clone())
                 .unwrap_or_else(|| status.to_string());
-            http_error(key, vault, *status, &said)
+            http_error(key, vault, op, *status, &said)
         }
         _ if untrusted => {
             KeyError::untrusted_certificate(format!("cannot reach {vault}: {}", one_line(error)))
@@ -107,13 +151,14 @@ fn classify(key: &str, vault: &str, error: &azure_core::Error) -> KeyError {
             KeyError::unreachable(format!("cannot reach {vault}: {}", one_line(error)))
         }
         _ => KeyError::denied(format!(
-            "Key Vault failed to decrypt with {key}: {}",
+            "Key Vault failed to {}: {}",
+            op.action(key),
             one_line(error)
         )),
     }
 }
 
-fn http_error(key: &str, vault: &str, status: StatusCode, said: &str) -> KeyError {
+fn http_error(key: &str, vault: &str, op: Op, status: StatusCode, said: &str) -> KeyError {
     match u16::from(status) {
         401 => KeyError::denied(format!("{vault} rejected the access token ({said})")).with_hint(
             "the token is expired, or was issued for another tenant or resource: refresh the \
@@ -123,11 +168,15 @@ fn http_error(key: &str, vault: &str, status: StatusCode, said: &str) -> KeyErro
             KeyError::denied(format!("{key} is disabled ({said})"))
                 .with_hint("enable the key (or that version) in the vault")
         }
-        403 => KeyError::denied(format!("access to {key} denied ({said})")).with_hint(
-            "grant the caller the keys/decrypt permission (e.g. the Key Vault Crypto User role)",
-        ),
+        403 => KeyError::denied(format!("access to {key} denied ({said})")).with_hint(format!(
+            "grant the caller the keys/{} permission (e.g. the Key Vault Crypto User role)",
+            op.permission()
+        )),
         404 => KeyError::denied(format!("{key} does not exist ({said})"))
             .with_hint("check the vault URL, key name and version"),
+        400 if op != Op::Decrypt => {
+            KeyError::denied(format!("Key Vault refused to {} ({said})", op.action(key)))
+        }
         400 => KeyError::corrupt_entry(format!(
             "Key Vault refused the ciphertext of {key} ({said}); the entry is damaged or was \
              made with another key"
@@ -136,7 +185,8 @@ fn http_error(key: &str, vault: &str, status: StatusCode, said: &str) -> KeyErro
             KeyError::unreachable(format!("{vault} is unavailable ({status}: {said})"))
         }
         _ => KeyError::denied(format!(
-            "Key Vault failed to decrypt with {key} ({status}: {said})"
+            "Key Vault failed to {} ({status}: {said})",
+            op.action(key)
         )),
     }
 }
@@ -201,6 +251,7 @@ mod tests {
         AzureError::Call {
             error,
             vault: VAULT.into(),
+            op: Op::Decrypt,
         }
         .into_key_error(KEY)
     }
@@ -261,20 +312,46 @@ mod tests {
 
     #[test]
     fn advice_is_in_hints_not_messages() {
-        let denied = http_error(KEY, VAULT, StatusCode::Forbidden, "no permission");
+        let denied = http_error(
+            KEY,
+            VAULT,
+            Op::Decrypt,
+            StatusCode::Forbidden,
+            "no permission",
+        );
         assert_eq!(denied.class(), ErrorClass::Denied);
         assert_eq!(
             denied.to_string(),
             format!("access to {KEY} denied (no permission)")
         );
         assert!(denied.hint().is_some_and(|h| h.contains("keys/decrypt")));
-        let disabled = http_error(KEY, VAULT, StatusCode::Forbidden, "a disabled key");
+        let disabled = http_error(
+            KEY,
+            VAULT,
+            Op::Decrypt,
+            StatusCode::Forbidden,
+            "a disabled key",
+        );
         assert!(disabled.hint().is_some_and(|h| h.contains("enable")));
-        let expired = http_error(KEY, VAULT, StatusCode::Unauthorized, "expired");
+        let expired = http_error(KEY, VAULT, Op::Decrypt, StatusCode::Unauthorized, "expired");
         assert!(expired.hint().is_some_and(|h| h.contains("refresh")));
-        let missing = http_error(KEY, VAULT, StatusCode::NotFound, "not found");
+        let missing = http_error(KEY, VAULT, Op::Decrypt, StatusCode::NotFound, "not found");
         assert!(missing.hint().is_some_and(|h| h.contains("key name")));
-        let busy = http_error(KEY, VAULT, StatusCode::ServiceUnavailable, "busy");
+        let encrypt = http_error(KEY, VAULT, Op::Encrypt, StatusCode::Forbidden, "no");
+        assert!(encrypt.hint().is_some_and(|h| h.contains("keys/encrypt")));
+        let get = http_error(KEY, VAULT, Op::Get, StatusCode::BadRequest, "bad");
+        assert_eq!(get.class(), ErrorClass::Denied);
+        assert_eq!(
+            get.to_string(),
+            format!("Key Vault refused to read {KEY} (bad)")
+        );
+        let busy = http_error(
+            KEY,
+            VAULT,
+            Op::Decrypt,
+            StatusCode::ServiceUnavailable,
+            "busy",
+        );
         assert_eq!(busy.class(), ErrorClass::Unreachable);
         let no_token = call(azure_core::Error::with_message(
             ErrorKind::Credential,

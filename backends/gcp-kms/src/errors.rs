@@ -39,7 +39,36 @@ pub(crate) enum GcpError {
         error: google_cloud_kms_v1::Error,
         creds: Source,
         endpoint: String,
+        op: Op,
     },
+    /// KMS answered an encrypt call without a ciphertext.
+    #[error("GCP KMS returned no ciphertext")]
+    NoCiphertext,
+}
+
+/// The KMS call that failed: the words and the IAM role of its errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `Decrypt`: unwrapping an entry's data key.
+    Decrypt,
+    /// `Encrypt`: wrapping a data key for a new entry.
+    Encrypt,
+}
+
+impl Op {
+    fn verb(self) -> &'static str {
+        match self {
+            Op::Decrypt => "decrypt",
+            Op::Encrypt => "encrypt",
+        }
+    }
+
+    fn role(self) -> &'static str {
+        match self {
+            Op::Decrypt => "roles/cloudkms.cryptoKeyDecrypter",
+            Op::Encrypt => "roles/cloudkms.cryptoKeyEncrypter",
+        }
+    }
 }
 
 impl GcpError {
@@ -78,11 +107,13 @@ impl GcpError {
                 KeyError::no_credentials(e.to_string()).with_hint(credentials_hint())
             }
             GcpError::Setup(message) => KeyError::unreachable(message),
+            e @ GcpError::NoCiphertext => KeyError::denied(format!("{e} for {key}")),
             GcpError::Rpc {
                 error,
                 creds,
                 endpoint,
-            } => classify_rpc(key, &error, creds, &endpoint),
+                op,
+            } => classify_rpc(key, &error, creds, &endpoint, op),
         }
     }
 }
@@ -100,7 +131,9 @@ fn classify_rpc(
     error: &google_cloud_kms_v1::Error,
     source: Source,
     endpoint: &str,
+    op: Op,
 ) -> KeyError {
+    let verb = op.verb();
     // First: a rejected certificate also reads as a transport (or, on the
     // way to the token endpoint, an authentication) failure.
     if is_untrusted_certificate(error) {
@@ -138,16 +171,21 @@ fn classify_rpc(
                 "permission denied on {key} for the identity from {source} ({said})"
             ))
             .with_hint(format!(
-                "grant the identity from {source} roles/cloudkms.cryptoKeyDecrypter on the key"
+                "grant the identity from {source} {} on the key",
+                op.role()
             )),
             Code::NotFound => {
                 KeyError::denied(format!("{key} does not exist at {endpoint} ({said})"))
                     .with_hint("check the project, location, key ring and key name")
             }
             Code::FailedPrecondition => KeyError::denied(format!(
-                "{key} cannot decrypt: its key version is disabled or destroyed ({said})"
+                "{key} cannot {verb}: its key version is disabled or destroyed ({said})"
             ))
             .with_hint("re-enable the key version in Cloud KMS"),
+            Code::InvalidArgument if op == Op::Encrypt => {
+                KeyError::denied(format!("GCP KMS refused to encrypt with {key} ({said})"))
+                    .with_hint("check that the key's purpose is ENCRYPT_DECRYPT (symmetric)")
+            }
             Code::InvalidArgument => KeyError::corrupt_entry(format!(
                 "GCP KMS refused the ciphertext of {key} ({said}); the entry is damaged or was \
                  made with another key"
@@ -156,7 +194,7 @@ fn classify_rpc(
                 KeyError::unreachable(format!("GCP KMS at {endpoint} is unavailable ({said})"))
             }
             _ => KeyError::denied(format!(
-                "GCP KMS at {endpoint} failed to decrypt with {key}: {said}"
+                "GCP KMS at {endpoint} failed to {verb} with {key}: {said}"
             )),
         };
     }
@@ -167,7 +205,7 @@ fn classify_rpc(
         ));
     }
     KeyError::denied(format!(
-        "GCP KMS at {endpoint} failed to decrypt with {key}: {}",
+        "GCP KMS at {endpoint} failed to {verb} with {key}: {}",
         cause_chain(error, &[])
     ))
 }
@@ -185,12 +223,38 @@ mod tests {
     const AT: &str = "https://kms.example";
 
     fn classify(error: Error) -> KeyError {
+        classify_op(error, Op::Decrypt)
+    }
+
+    fn classify_op(error: Error, op: Op) -> KeyError {
         GcpError::Rpc {
             error,
             creds: Source::TokenEnv,
             endpoint: AT.into(),
+            op,
         }
         .into_key_error(KEY)
+    }
+
+    #[test]
+    fn encrypt_refusals_name_the_encrypt_role_and_verb() {
+        let e = classify_op(status(Code::PermissionDenied, "denied"), Op::Encrypt);
+        assert_eq!(e.class(), ErrorClass::Denied, "{e:?}");
+        assert!(
+            e.hint()
+                .is_some_and(|h| h.contains("roles/cloudkms.cryptoKeyEncrypter")),
+            "{e:?}"
+        );
+        let e = classify_op(status(Code::FailedPrecondition, "DISABLED"), Op::Encrypt);
+        assert!(e.to_string().contains("cannot encrypt"), "{e}");
+        let e = classify_op(
+            status(Code::InvalidArgument, "bad key purpose"),
+            Op::Encrypt,
+        );
+        assert_eq!(e.class(), ErrorClass::Denied, "{e:?}");
+        assert!(e.to_string().contains("refused to encrypt"), "{e}");
+        let e = classify_op(status(Code::Internal, "boom"), Op::Encrypt);
+        assert!(e.to_string().contains("failed to encrypt with"), "{e}");
     }
 
     fn status(code: Code, message: &str) -> Error {
