@@ -88,6 +88,14 @@ pub struct EncryptArgs {
     #[arg(long, env = "SOPS_KMS_ARN", value_name = "ARNS")]
     pub kms: Option<String>,
 
+    /// KMS encryption context for `--kms` keys: `key:value` pairs, comma-separated.
+    #[arg(long, value_name = "PAIRS")]
+    pub encryption_context: Option<String>,
+
+    /// AWS profile for `--kms` keys.
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
+
     /// GCP KMS resource IDs, comma-separated.
     #[arg(long, env = "SOPS_GCP_KMS_IDS", value_name = "IDS")]
     pub gcp_kms: Option<String>,

@@ -122,6 +122,7 @@ fn key_groups(
     for fp in split(&args.pgp) {
         flags.push(entry("pgp", &[("fp", fp.replace(' ', ""))]));
     }
+    let context = encryption_context(args.encryption_context.as_deref())?;
     for arn in split(&args.kms) {
         let (arn, role) = match arn.split_once("+arn:") {
             Some((arn, role)) => (arn.to_string(), Some(format!("arn:{role}"))),
@@ -129,7 +130,12 @@ fn key_groups(
         };
         let mut fields = vec![("arn", arn)];
         fields.extend(role.map(|r| ("role", r)));
-        flags.push(entry("kms", &fields));
+        fields.extend(args.aws_profile.clone().map(|p| ("aws_profile", p)));
+        let mut kms = entry("kms", &fields);
+        if !context.is_empty() {
+            kms.maps.push(("context".into(), context.clone()));
+        }
+        flags.push(kms);
     }
     for id in split(&args.gcp_kms) {
         flags.push(entry("gcp_kms", &[("resource_id", id)]));
@@ -154,6 +160,29 @@ fn key_groups(
             hint: Some("give keys with --age (or SOPS_AGE_RECIPIENTS), --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit, or add a creation rule to .sops.yaml"),
         }),
     }
+}
+
+/// `--encryption-context k1:v1,k2:v2`, as sops parses it: each pair is one
+/// `key:value`. Where sops only warns and drops the whole context for a
+/// malformed pair, rsops refuses: a key wrapped without the context the
+/// user asked for would be a silent downgrade.
+fn encryption_context(text: Option<&str>) -> Result<Vec<(String, String)>, Failure> {
+    let mut pairs = Vec::new();
+    for pair in text
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.is_empty())
+    {
+        let Some((key, value)) = pair.split_once(':').filter(|(_, v)| !v.contains(':')) else {
+            return Err(Failure::Usage {
+                message: format!("--encryption-context: `{pair}` is not a key:value pair"),
+                hint: Some("write the context as key:value pairs separated by commas"),
+            });
+        };
+        pairs.push((key.to_string(), value.to_string()));
+    }
+    pairs.sort();
+    Ok(pairs)
 }
 
 fn entry(kind: &str, fields: &[(&str, String)]) -> KeyEntry {

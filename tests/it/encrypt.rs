@@ -237,3 +237,58 @@ fn in_place_replaces_the_file_atomically_and_keeps_its_mode() {
         b"A=1\n"
     );
 }
+
+#[test]
+fn shamir_key_groups_from_sops_yaml_need_the_threshold_of_groups() {
+    let sandbox = Sandbox::new(3);
+    let rule = format!(
+        "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age:\n          - {}\n      - age:\n          - {}\n      - age:\n          - {}\n",
+        sandbox.keys[0].recipient, sandbox.keys[1].recipient, sandbox.keys[2].recipient
+    );
+    sandbox.write(".sops.yaml", rule.as_bytes());
+    let plain = sandbox.write("app.yaml", b"token: s3cr3t\nport: 5432\n");
+    let ours = run(sandbox.rsops().args(["encrypt", "app.yaml"]), b"");
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let theirs = run(sandbox.sops().args(["encrypt", "app.yaml"]), b"");
+    assert!(
+        theirs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    assert_eq!(masked(&ours.stdout, "yaml"), masked(&theirs.stdout, "yaml"));
+    let file = sandbox.write("app.enc.yaml", &ours.stdout);
+    let expected = std::fs::read(&plain).unwrap();
+    // Any two of the three groups' keys suffice, for the reference and for rsops.
+    for pair in [[0, 1], [1, 2], [0, 2]] {
+        let key_file = sandbox.key_file(&pair);
+        assert_eq!(
+            decrypt_with_reference(&sandbox, &key_file, &file, "yaml"),
+            expected,
+            "{pair:?}"
+        );
+        let ours = run(
+            sandbox
+                .rsops()
+                .env("SOPS_AGE_KEY_FILE", &key_file)
+                .arg("decrypt")
+                .arg(&file),
+            b"",
+        );
+        assert_eq!(ours.stdout, expected, "{pair:?}");
+    }
+    // One group is not enough.
+    let one = sandbox.key_file(&[1]);
+    let output = run(
+        sandbox
+            .sops()
+            .env("SOPS_AGE_KEY_FILE", &one)
+            .arg("decrypt")
+            .arg(&file),
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(128));
+}

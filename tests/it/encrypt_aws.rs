@@ -160,3 +160,36 @@ fn creation_rule_with_an_encryption_context() {
     assert_eq!(out.status.code(), Some(128), "wrong context must fail");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn encryption_context_and_profile_flags() {
+    let sandbox = Sandbox::new(0);
+    let arn = var("RSOPS_TEST_KMS_ARN");
+    let file = encrypt_both(
+        &sandbox,
+        &fixture("basic.yaml"),
+        &[
+            "--kms",
+            &arn,
+            "--encryption-context",
+            "team:payments,env:prod",
+        ],
+        "context.yaml",
+    );
+    let text = std::fs::read_to_string(file).expect("read rsops' file");
+    assert!(
+        text.contains("context:\n")
+            && text.contains("env: prod")
+            && text.contains("team: payments"),
+        "{text}"
+    );
+    // A malformed pair is refused, not dropped as sops drops it.
+    let output = run(
+        aws(sandbox.rsops())
+            .args(["encrypt", "--kms", &arn, "--encryption-context", "team"])
+            .arg(fixture("basic.yaml")),
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+}
