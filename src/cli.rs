@@ -30,6 +30,19 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N")]
     pub indent: Option<usize>,
 
+    /// Compute the MAC over encrypted values only (`encrypt`; sops takes it
+    /// before the subcommand too).
+    #[arg(long, global = true)]
+    pub mac_only_encrypted: bool,
+
+    /// Leave values after a comment matching this regex unencrypted (`encrypt`).
+    #[arg(long, global = true, value_name = "REGEX")]
+    pub unencrypted_comment_regex: Option<String>,
+
+    /// Encrypt only values after a comment matching this regex (`encrypt`).
+    #[arg(long, global = true, value_name = "REGEX")]
+    pub encrypted_comment_regex: Option<String>,
+
     /// Accepted for compatibility with sops, which checks for new versions; rsops never does.
     #[arg(long, global = true, hide = true)]
     pub disable_version_check: bool,
@@ -143,18 +156,6 @@ pub struct EncryptArgs {
     /// Encrypt only values whose key matches this regex.
     #[arg(long, value_name = "REGEX")]
     pub encrypted_regex: Option<String>,
-
-    /// Leave values after a comment matching this regex unencrypted.
-    #[arg(long, value_name = "REGEX")]
-    pub unencrypted_comment_regex: Option<String>,
-
-    /// Encrypt only values after a comment matching this regex.
-    #[arg(long, value_name = "REGEX")]
-    pub encrypted_comment_regex: Option<String>,
-
-    /// Compute the MAC over encrypted values only.
-    #[arg(long)]
-    pub mac_only_encrypted: bool,
 
     /// Key groups needed to decrypt (with several key groups).
     #[arg(long, value_name = "N")]

@@ -49,8 +49,8 @@ pub async fn run(cli: &Cli, args: &EncryptArgs) -> Result<ExitCode, Failure> {
             .shamir_secret_sharing_threshold
             .or(rule.as_ref().map(|r| r.shamir_threshold))
             .unwrap_or(0),
-        rule: crypt_rule(args, rule.as_ref())?,
-        mac_only_encrypted: args.mac_only_encrypted
+        rule: crypt_rule(cli, args, rule.as_ref())?,
+        mac_only_encrypted: cli.mac_only_encrypted
             || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
         key_timeout: args.keys.key_timeout,
     };
@@ -240,7 +240,11 @@ fn spec_entry(spec: &KeySpec) -> KeyEntry {
 
 /// Which values are encrypted: the one selection flag given, else the
 /// rule's, else sops' default `_unencrypted` suffix.
-fn crypt_rule(args: &EncryptArgs, rule: Option<&CreationRule>) -> Result<CryptRule, Failure> {
+fn crypt_rule(
+    cli: &Cli,
+    args: &EncryptArgs,
+    rule: Option<&CreationRule>,
+) -> Result<CryptRule, Failure> {
     let regex = |flag: &str, pattern: &str| {
         Regex::new(pattern).map_err(|e| Failure::Usage {
             message: format!("--{flag} `{pattern}` is not a valid regular expression: {e}"),
@@ -260,13 +264,13 @@ fn crypt_rule(args: &EncryptArgs, rule: Option<&CreationRule>) -> Result<CryptRu
     if let Some(r) = &args.encrypted_regex {
         chosen.push(CryptRule::EncryptedRegex(regex("encrypted-regex", r)?));
     }
-    if let Some(r) = &args.unencrypted_comment_regex {
+    if let Some(r) = &cli.unencrypted_comment_regex {
         chosen.push(CryptRule::UnencryptedCommentRegex(regex(
             "unencrypted-comment-regex",
             r,
         )?));
     }
-    if let Some(r) = &args.encrypted_comment_regex {
+    if let Some(r) = &cli.encrypted_comment_regex {
         chosen.push(CryptRule::EncryptedCommentRegex(regex(
             "encrypted-comment-regex",
             r,

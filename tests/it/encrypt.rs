@@ -292,3 +292,68 @@ fn shamir_key_groups_from_sops_yaml_need_the_threshold_of_groups() {
     );
     assert_eq!(output.status.code(), Some(128));
 }
+
+#[test]
+fn global_flags_go_before_or_after_the_subcommand_as_in_sops() {
+    let sandbox = Sandbox::new(1);
+    let recipient = sandbox.keys[0].recipient.clone();
+    let key_file = sandbox.key_file(&[0]);
+    let plain = fixture("basic.yaml");
+    for flags in [
+        &["--mac-only-encrypted"][..],
+        &["--encrypted-comment-regex", "secret"][..],
+        &["--unencrypted-comment-regex", "plain"][..],
+    ] {
+        // sops 3.11 honours these global flags only with the legacy `-e`
+        // (its `encrypt` subcommand ignores them: fixed in 3.13); rsops
+        // honours them everywhere.
+        let theirs = run(
+            sandbox
+                .sops()
+                .args(flags)
+                .args(["-e", "--age", &recipient])
+                .arg(&plain),
+            b"",
+        );
+        assert!(
+            theirs.status.success(),
+            "reference {flags:?}: {}",
+            String::from_utf8_lossy(&theirs.stderr)
+        );
+        let before = run(
+            sandbox
+                .rsops()
+                .args(flags)
+                .args(["encrypt", "--age", &recipient])
+                .arg(&plain),
+            b"",
+        );
+        let after = run(
+            sandbox
+                .rsops()
+                .args(["encrypt", "--age", &recipient])
+                .args(flags)
+                .arg(&plain),
+            b"",
+        );
+        for (place, ours) in [("before", &before), ("after", &after)] {
+            assert!(
+                ours.status.success(),
+                "{flags:?} {place}: {}",
+                String::from_utf8_lossy(&ours.stderr)
+            );
+            assert_eq!(
+                masked(&ours.stdout, "yaml"),
+                masked(&theirs.stdout, "yaml"),
+                "{flags:?} {place}"
+            );
+            let file = sandbox.write("global.enc.yaml", &ours.stdout);
+            let theirs_file = sandbox.write("global-theirs.enc.yaml", &theirs.stdout);
+            assert_eq!(
+                decrypt_with_reference(&sandbox, &key_file, &file, "yaml"),
+                decrypt_with_reference(&sandbox, &key_file, &theirs_file, "yaml"),
+                "{flags:?} {place}"
+            );
+        }
+    }
+}
