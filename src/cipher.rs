@@ -124,6 +124,56 @@ fn decode_base64(field: &'static str, text: &str) -> Result<Vec<u8>, CipherError
     decoded.map_err(|_| CipherError::BadBase64(field))
 }
 
+/// The `ENC[...]` strings of a file as it was decrypted, indexed by path,
+/// type and plaintext: the reference's IV stash (`aes.Cipher.stash`), which
+/// makes `edit`, `set` and friends rewrite only the values they change, so
+/// a `git diff` shows those, the MAC and `lastmodified`.
+///
+/// Re-encrypting the same plaintext at the same path under the same key
+/// with the stored IV gives the stored string again, so handing that string
+/// back is exactly the reference's behaviour without the AES work. Unlike
+/// the reference, equal values under one path (list items) each keep their
+/// own ciphertext instead of sharing the last one's IV. The index holds
+/// SHA-256 digests, never plaintext, and lives as long as the decrypted
+/// tree it describes.
+#[derive(Default)]
+pub struct Stash {
+    sealed: std::collections::HashMap<[u8; 32], std::collections::VecDeque<String>>,
+}
+
+impl Stash {
+    fn digest(aad: &str, kind: &str, plain: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for part in [aad.as_bytes(), kind.as_bytes(), plain] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        hasher.finalize().into()
+    }
+
+    fn record(&mut self, aad: &str, kind: &str, plain: &[u8], sealed: &str) {
+        self.sealed
+            .entry(Self::digest(aad, kind, plain))
+            .or_default()
+            .push_back(sealed.to_string());
+    }
+
+    fn take(&mut self, aad: &str, kind: &str, plain: &[u8]) -> Option<String> {
+        self.sealed
+            .get_mut(&Self::digest(aad, kind, plain))
+            .and_then(std::collections::VecDeque::pop_front)
+    }
+}
+
+impl std::fmt::Debug for Stash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stash")
+            .field("values", &self.sealed.len())
+            .finish()
+    }
+}
+
 /// Decrypts `ENC[...]` values with one data key.
 pub struct ValueCipher {
     aead: SopsAesGcm,
@@ -142,6 +192,27 @@ impl ValueCipher {
     ///
     /// An empty string is returned unchanged, as the reference never encrypts it.
     pub fn decrypt(&self, value: &str, aad: &str) -> Result<Value, CipherError> {
+        self.open(value, aad, None)
+    }
+
+    /// Decrypts like [`ValueCipher::decrypt`] and remembers the `ENC[...]`
+    /// string in `stash`, so re-encrypting the same plaintext at the same
+    /// path yields it again (see [`Stash`]).
+    pub fn decrypt_stashing(
+        &self,
+        value: &str,
+        aad: &str,
+        stash: &mut Stash,
+    ) -> Result<Value, CipherError> {
+        self.open(value, aad, Some(stash))
+    }
+
+    fn open(
+        &self,
+        value: &str,
+        aad: &str,
+        stash: Option<&mut Stash>,
+    ) -> Result<Value, CipherError> {
         if value.is_empty() {
             return Ok(Value::Str(String::new()));
         }
@@ -167,6 +238,9 @@ impl ValueCipher {
                 )
                 .map_err(|_| CipherError::Authentication)?,
         );
+        if let Some(stash) = stash {
+            stash.record(aad, parsed.kind, &plain, value);
+        }
         typed_value(parsed.kind, plain)
     }
 }
@@ -180,13 +254,26 @@ impl ValueCipher {
     /// a Go string to the reference, so they are stored as `str` too.
     /// Maps, lists and nulls are not values.
     pub fn encrypt(&self, value: &Value, aad: &str) -> Result<String, CipherError> {
+        self.encrypt_stashed(value, aad, None)
+    }
+
+    /// Encrypts like [`ValueCipher::encrypt`], but returns the `ENC[...]`
+    /// string the file held when `stash` saw this very plaintext, type and
+    /// path decrypted: an untouched value keeps its ciphertext byte for
+    /// byte, a changed one gets a fresh IV.
+    pub fn encrypt_stashed(
+        &self,
+        value: &Value,
+        aad: &str,
+        stash: Option<&mut Stash>,
+    ) -> Result<String, CipherError> {
         let float;
         let (plain, kind): (&[u8], &str) = match value {
             Value::Str(s) => (s.as_bytes(), "str"),
             Value::Bytes(b) => (b, "str"),
             Value::Int(i) => {
                 let text = Zeroizing::new(i.to_string());
-                return self.seal(text.as_bytes(), "int", aad);
+                return self.seal(text.as_bytes(), "int", aad, stash);
             }
             Value::Float(f) => {
                 float = Zeroizing::new(crate::gofmt::format_float(
@@ -203,18 +290,33 @@ impl ValueCipher {
                 return Err(CipherError::UnknownType("non-scalar".into()))
             }
         };
-        self.seal(plain, kind, aad)
+        self.seal(plain, kind, aad, stash)
     }
 
     /// Encrypts a comment's text (`type:comment`); an empty one stays empty.
-    pub fn encrypt_comment(&self, text: &str, aad: &str) -> Result<String, CipherError> {
-        self.seal(text.as_bytes(), "comment", aad)
+    /// With a `stash`, an untouched comment keeps its ciphertext.
+    pub fn encrypt_comment(
+        &self,
+        text: &str,
+        aad: &str,
+        stash: Option<&mut Stash>,
+    ) -> Result<String, CipherError> {
+        self.seal(text.as_bytes(), "comment", aad, stash)
     }
 
-    fn seal(&self, plain: &[u8], kind: &str, aad: &str) -> Result<String, CipherError> {
+    fn seal(
+        &self,
+        plain: &[u8],
+        kind: &str,
+        aad: &str,
+        stash: Option<&mut Stash>,
+    ) -> Result<String, CipherError> {
         // The reference's `isEmpty`: empty strings and comments are not encrypted.
         if plain.is_empty() && matches!(kind, "str" | "comment") {
             return Ok(String::new());
+        }
+        if let Some(sealed) = stash.and_then(|stash| stash.take(aad, kind, plain)) {
+            return Ok(sealed);
         }
         let nonce = SopsAesGcm::generate_nonce(&mut OsRng);
         let sealed = self
@@ -302,6 +404,31 @@ mod tests {
 
     fn test_key(byte: u8) -> DataKey {
         DataKey::from_slice(&[byte; 32]).unwrap()
+    }
+
+    /// Untouched values come back byte for byte; a changed value, another
+    /// path or another type is sealed anew; equal items keep their own.
+    #[test]
+    fn stash_gives_back_untouched_ciphertext() {
+        let cipher = ValueCipher::new(&test_key(3));
+        let first = cipher.encrypt(&Value::Str("same".into()), "l:").unwrap();
+        let second = cipher.encrypt(&Value::Str("same".into()), "l:").unwrap();
+        let number = cipher.encrypt(&Value::Int(7), "n:").unwrap();
+        let mut stash = Stash::default();
+        for (sealed, aad) in [(&first, "l:"), (&second, "l:"), (&number, "n:")] {
+            cipher.decrypt_stashing(sealed, aad, &mut stash).unwrap();
+        }
+        let again = |value: &Value, aad: &str, stash: &mut Stash| {
+            cipher.encrypt_stashed(value, aad, Some(stash)).unwrap()
+        };
+        assert_ne!(again(&Value::Int(7), "m:", &mut stash), number);
+        assert_ne!(again(&Value::Str("7".into()), "n:", &mut stash), number);
+        assert_ne!(again(&Value::Int(8), "n:", &mut stash), number);
+        assert_eq!(again(&Value::Int(7), "n:", &mut stash), number);
+        assert_eq!(again(&Value::Str("same".into()), "l:", &mut stash), first);
+        assert_eq!(again(&Value::Str("same".into()), "l:", &mut stash), second);
+        let third = again(&Value::Str("same".into()), "l:", &mut stash);
+        assert!(third != first && third != second);
     }
 
     /// A value the reference encrypted with key 32×`f` under AAD `bar:`

@@ -3,7 +3,9 @@
 
 use zeroize::Zeroizing;
 
-use crate::cipher::{CipherError, ValueCipher};
+use rsops_keysource::DataKey;
+
+use crate::cipher::{CipherError, Stash, ValueCipher};
 use crate::formats::{Format, FormatError};
 use crate::keys::{Attempt, DataKeyError, KeyRegistry, UnwrapOptions};
 use crate::metadata::{self, Metadata, MetadataError};
@@ -79,21 +81,37 @@ pub async fn decrypt(
     registry: &KeyRegistry,
     options: &DecryptOptions,
 ) -> Result<Decrypted, DecryptError> {
+    let (decrypted, _key) = decrypt_keeping_key(input, format, registry, options, None).await?;
+    Ok(decrypted)
+}
+
+/// Decrypts a file's bytes and returns its data key too; with a `stash`,
+/// every value's `ENC[...]` string is remembered for re-encryption.
+pub(crate) async fn decrypt_keeping_key(
+    input: &[u8],
+    format: Format,
+    registry: &KeyRegistry,
+    options: &DecryptOptions,
+    stash: Option<&mut Stash>,
+) -> Result<(Decrypted, DataKey), DecryptError> {
     let mut document = format.parse(input)?;
     let metadata = metadata::extract(&mut document, format.metadata_layout())?;
     let (key, attempts) = crate::keys::data_key(&metadata, registry, &options.unwrap).await?;
     let cipher = ValueCipher::new(&key);
-    drop(key);
     // A hash of the plaintext: wiped like it, whether it is checked or not.
-    let computed = Zeroizing::new(walk::decrypt_document(&mut document, &metadata, &cipher)?);
+    let computed = Zeroizing::new(match stash {
+        Some(stash) => walk::decrypt_document_stashing(&mut document, &metadata, &cipher, stash)?,
+        None => walk::decrypt_document(&mut document, &metadata, &cipher)?,
+    });
     if !options.ignore_mac {
         verify_mac(&metadata, &cipher, &computed)?;
     }
-    Ok(Decrypted {
+    let decrypted = Decrypted {
         document,
         metadata,
         attempts,
-    })
+    };
+    Ok((decrypted, key))
 }
 
 /// Whether a file is encrypted, as `sops filestatus` decides it: it has sops

@@ -18,7 +18,7 @@ use std::time::Duration;
 use rsops_keysource::{DataKey, Deadline, KeyEntry, DATA_KEY_LEN};
 use zeroize::Zeroizing;
 
-use crate::cipher::{CipherError, ValueCipher};
+use crate::cipher::{CipherError, Stash, ValueCipher};
 use crate::formats::{EmitOptions, Format};
 use crate::keys::KeyRegistry;
 use crate::metadata::{CryptRule, InsertOptions, Metadata};
@@ -100,9 +100,7 @@ pub async fn encrypt_plain(
     emit: EmitOptions,
 ) -> Result<Vec<u8>, EncryptError> {
     let mut document = input.parse_plain(plain)?;
-    for branch in &mut document.branches {
-        own_line_comments(branch);
-    }
+    comments_on_own_lines(&mut document);
     if holds_metadata(&document) {
         return Err(EncryptError::AlreadyEncrypted);
     }
@@ -114,17 +112,14 @@ pub async fn encrypt_plain(
     }
     let key = generate_data_key()?;
     let groups = options.key_groups.len();
-    let secrets: Vec<Zeroizing<Vec<u8>>> = if groups > 1 {
-        let threshold = match options.shamir_threshold {
-            0 => groups,
-            n => n,
-        };
-        crate::shamir::split(key.expose(), groups, threshold)?
-    } else {
-        vec![Zeroizing::new(key.expose().to_vec())]
-    };
-    let key_groups = wrap_all(&options.key_groups, &secrets, registry, options.key_timeout).await?;
-    drop(secrets);
+    let key_groups = wrap_data_key(
+        &key,
+        &options.key_groups,
+        options.shamir_threshold,
+        registry,
+        options.key_timeout,
+    )
+    .await?;
     let mut metadata = Metadata {
         last_modified: Timestamp::now().rfc3339(),
         mac: String::new(),
@@ -147,6 +142,12 @@ pub async fn encrypt_plain(
 /// Puts every comment on a line of its own, before the entry it followed:
 /// the reference's tree has no line comments, so `key: value # note`
 /// encrypts to the comment above the key.
+pub fn comments_on_own_lines(document: &mut Document) {
+    for branch in &mut document.branches {
+        own_line_comments(branch);
+    }
+}
+
 fn own_line_comments(map: &mut [Entry]) {
     for entry in map {
         match entry {
@@ -171,6 +172,36 @@ fn holds_metadata(document: &Document) -> bool {
     document.branches.iter().flatten().any(
         |entry| matches!(entry, Entry::Pair(key, _) if key == "sops" || key.starts_with("sops_")),
     )
+}
+
+/// Wraps `key` for every entry of `groups` at once and returns the entries
+/// to store: with one group every key wraps the data key itself, with
+/// several each group's keys wrap that group's Shamir share (`threshold`
+/// shares needed, 0 meaning all). Nothing is returned unless every key
+/// wrapped its secret.
+pub async fn wrap_data_key(
+    key: &DataKey,
+    groups: &[Vec<KeyEntry>],
+    threshold: usize,
+    registry: &KeyRegistry,
+    timeout: Duration,
+) -> Result<Vec<Vec<KeyEntry>>, EncryptError> {
+    if groups.is_empty() {
+        return Err(EncryptError::NoKeys);
+    }
+    if groups.iter().any(Vec::is_empty) {
+        return Err(EncryptError::EmptyKeyGroup);
+    }
+    let secrets: Vec<Zeroizing<Vec<u8>>> = if groups.len() > 1 {
+        let threshold = match threshold {
+            0 => groups.len(),
+            n => n,
+        };
+        crate::shamir::split(key.expose(), groups.len(), threshold)?
+    } else {
+        vec![Zeroizing::new(key.expose().to_vec())]
+    };
+    wrap_all(groups, &secrets, registry, timeout).await
 }
 
 /// Every key of every group wraps its group's secret, all at once.
@@ -259,11 +290,32 @@ pub fn encrypt_document(
     metadata: &Metadata,
     key: &DataKey,
 ) -> Result<String, EncryptError> {
+    seal_document(document, metadata, key, None)
+}
+
+/// Encrypts like [`encrypt_document`], giving every value that `stash` saw
+/// decrypted unchanged (same path, type and plaintext) its old `ENC[...]`
+/// string, so only changed values get new ciphertext.
+pub fn encrypt_document_stashed(
+    document: &mut Document,
+    metadata: &Metadata,
+    key: &DataKey,
+    stash: &mut Stash,
+) -> Result<String, EncryptError> {
+    seal_document(document, metadata, key, Some(stash))
+}
+
+fn seal_document(
+    document: &mut Document,
+    metadata: &Metadata,
+    key: &DataKey,
+    stash: Option<&mut Stash>,
+) -> Result<String, EncryptError> {
     let aad = crate::timefmt::parse_rfc3339(&metadata.last_modified)
         .map(|t| t.rfc3339())
         .ok_or_else(|| EncryptError::BadLastModified(metadata.last_modified.clone()))?;
     let cipher = ValueCipher::new(key);
-    let mac = walk::encrypt_values(document, metadata, &cipher)?;
+    let mac = walk::encrypt_values(document, metadata, &cipher, stash)?;
     // The plaintext MAC is a hash of the secrets: wipe it once sealed.
     let mut mac = Value::Str(mac);
     let sealed = cipher.encrypt(&mac, &aad).map_err(EncryptError::Mac);
@@ -418,7 +470,7 @@ mod tests {
         let cipher = ValueCipher::new(&key);
         let meta = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), false);
         let mut doc = sample();
-        let plain_mac = walk::encrypt_values(&mut doc, &meta, &cipher).unwrap();
+        let plain_mac = walk::encrypt_values(&mut doc, &meta, &cipher, None).unwrap();
         assert_eq!(plain_mac.len(), 128);
         assert!(plain_mac
             .bytes()
@@ -430,7 +482,7 @@ mod tests {
 
         let only = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), true);
         let mut doc = sample();
-        let only_mac = walk::encrypt_values(&mut doc, &only, &cipher).unwrap();
+        let only_mac = walk::encrypt_values(&mut doc, &only, &cipher, None).unwrap();
         assert_ne!(only_mac, plain_mac);
     }
 

@@ -20,9 +20,11 @@ pub mod formats;
 pub mod gofmt;
 pub mod keys;
 pub mod metadata;
+pub mod rewrite;
 pub mod shamir;
 pub mod timefmt;
 pub mod tree;
+pub mod update;
 pub mod walk;
 
 use std::path::Path;

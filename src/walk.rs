@@ -11,7 +11,7 @@
 use sha2::{Digest, Sha512};
 use zeroize::Zeroize;
 
-use crate::cipher::{CipherError, ValueCipher};
+use crate::cipher::{CipherError, Stash, ValueCipher};
 use crate::metadata::{CryptRule, Metadata};
 use crate::tree::{Document, Entry, Map, Value};
 
@@ -91,6 +91,9 @@ struct Walker<'a> {
     aad: String,
     /// Comments seen since the last value, one level per map or list.
     comments: Vec<Vec<String>>,
+    /// Decrypting: where each value's `ENC[...]` is remembered; encrypting:
+    /// where untouched values find theirs again.
+    stash: Option<&'a mut Stash>,
 }
 
 /// Decrypts every encrypted value of `doc` and returns the MAC of the
@@ -100,11 +103,23 @@ pub fn decrypt_document(
     meta: &Metadata,
     cipher: &ValueCipher,
 ) -> Result<String, WalkError> {
-    walk(doc, meta, cipher, Direction::Decrypt)
+    walk(doc, meta, cipher, Direction::Decrypt, None)
+}
+
+/// Decrypts like [`decrypt_document`], remembering every value's `ENC[...]`
+/// string in `stash` for [`encrypt_values`] to reuse.
+pub fn decrypt_document_stashing(
+    doc: &mut Document,
+    meta: &Metadata,
+    cipher: &ValueCipher,
+    stash: &mut Stash,
+) -> Result<String, WalkError> {
+    walk(doc, meta, cipher, Direction::Decrypt, Some(stash))
 }
 
 /// Encrypts every value of `doc` that `meta.rule` selects, each with a fresh
-/// random IV, and returns the MAC of the plaintext tree as upper-case hex
+/// random IV (or, with a `stash`, the ciphertext it had when the same
+/// plaintext was decrypted at the same path), and returns the MAC of the plaintext tree as upper-case hex
 /// (not yet encrypted; see [`crate::encrypt::encrypt_document`]).
 ///
 /// Empty strings and empty comments stay empty and nulls are skipped, as in
@@ -115,8 +130,9 @@ pub fn encrypt_values(
     doc: &mut Document,
     meta: &Metadata,
     cipher: &ValueCipher,
+    stash: Option<&mut Stash>,
 ) -> Result<String, WalkError> {
-    walk(doc, meta, cipher, Direction::Encrypt)
+    walk(doc, meta, cipher, Direction::Encrypt, stash)
 }
 
 fn walk(
@@ -124,6 +140,7 @@ fn walk(
     meta: &Metadata,
     cipher: &ValueCipher,
     direction: Direction,
+    stash: Option<&mut Stash>,
 ) -> Result<String, WalkError> {
     let mut hasher = Sha512::new();
     if meta.mac_only_encrypted {
@@ -137,11 +154,22 @@ fn walk(
         hasher,
         aad: String::new(),
         comments: Vec::new(),
+        stash,
     };
     for branch in &mut doc.branches {
         walker.map(branch, false)?;
     }
     Ok(hex_upper(&walker.hasher.finalize()))
+}
+
+/// The additional data for a position: the reference joins the path's keys
+/// with `:` and appends one, so the root is `:`.
+fn position_aad(path: &str) -> &str {
+    if path.is_empty() {
+        ":"
+    } else {
+        path
+    }
 }
 
 fn hex_upper(bytes: &[u8]) -> String {
@@ -181,16 +209,6 @@ fn key_matches(rule: &CryptRule, key: &str) -> bool {
 }
 
 impl Walker<'_> {
-    /// The additional data for the current position: the reference joins
-    /// the path's keys with `:` and appends one, so the root is `:`.
-    fn aad(&self) -> &str {
-        if self.aad.is_empty() {
-            ":"
-        } else {
-            &self.aad
-        }
-    }
-
     fn path(&self) -> String {
         self.aad.trim_end_matches(':').to_string()
     }
@@ -281,8 +299,13 @@ impl Walker<'_> {
     /// Decrypts a comment's text if it is encrypted. A comment that does not
     /// decrypt is kept as written, as the reference does for files whose
     /// comments predate comment encryption.
-    fn decrypt_comment_text(&self, text: &mut String) -> Result<(), WalkError> {
-        match self.cipher.decrypt(text, self.aad()) {
+    fn decrypt_comment_text(&mut self, text: &mut String) -> Result<(), WalkError> {
+        let aad = position_aad(&self.aad);
+        let opened = match self.stash.as_deref_mut() {
+            Some(stash) => self.cipher.decrypt_stashing(text, aad, stash),
+            None => self.cipher.decrypt(text, aad),
+        };
+        match opened {
             Ok(Value::Comment(c)) => *text = c.text,
             Ok(Value::Str(s)) => *text = s,
             Ok(other) => {
@@ -299,10 +322,11 @@ impl Walker<'_> {
     /// Encrypts a comment's text as the reference does (`type:comment`; an
     /// empty comment stays empty), refusing a result the
     /// `unencrypted_comment_regex` would match.
-    fn encrypt_comment_text(&self, text: &str) -> Result<String, WalkError> {
+    fn encrypt_comment_text(&mut self, text: &str) -> Result<String, WalkError> {
+        let aad = position_aad(&self.aad);
         let sealed = self
             .cipher
-            .encrypt_comment(text, self.aad())
+            .encrypt_comment(text, aad, self.stash.as_deref_mut())
             .map_err(|source| WalkError::Encrypt {
                 path: self.path(),
                 source,
@@ -345,13 +369,15 @@ impl Walker<'_> {
                     kind: kind_name(value),
                 });
             };
-            let plain =
-                self.cipher
-                    .decrypt(text, self.aad())
-                    .map_err(|source| WalkError::Value {
-                        path: self.path(),
-                        source,
-                    })?;
+            let aad = position_aad(&self.aad);
+            let opened = match self.stash.as_deref_mut() {
+                Some(stash) => self.cipher.decrypt_stashing(text, aad, stash),
+                None => self.cipher.decrypt(text, aad),
+            };
+            let plain = opened.map_err(|source| WalkError::Value {
+                path: self.path(),
+                source,
+            })?;
             crate::tree::wipe_value(value);
             *value = plain;
         }
@@ -359,13 +385,14 @@ impl Walker<'_> {
             self.hash_leaf(value);
         }
         if encrypted && self.direction == Direction::Encrypt {
-            let sealed =
-                self.cipher
-                    .encrypt(value, self.aad())
-                    .map_err(|source| WalkError::Encrypt {
-                        path: self.path(),
-                        source,
-                    })?;
+            let aad = position_aad(&self.aad);
+            let sealed = self
+                .cipher
+                .encrypt_stashed(value, aad, self.stash.as_deref_mut())
+                .map_err(|source| WalkError::Encrypt {
+                    path: self.path(),
+                    source,
+                })?;
             crate::tree::wipe_value(value);
             *value = Value::Str(sealed);
         }

@@ -1,0 +1,170 @@
+//! Changing an encrypted file with its own data key: what `set`, `unset`,
+//! `edit`, `rotate`, `updatekeys`, `groups` and the merge driver share.
+//!
+//! The reference has two shapes of change, and so does rsops:
+//!
+//! - [`Opened`]: every value decrypted, the data key kept, and every
+//!   value's `ENC[...]` string stashed. [`Opened::seal`] encrypts again
+//!   with the same key, so values the change did not touch keep their
+//!   ciphertext byte for byte, and writes a new MAC and `lastmodified`
+//!   (`set`, `unset`, `edit`, the merge driver; `rotate` first swaps in a
+//!   new data key with [`Opened::rotate_data_key`]).
+//! - [`Rekeyed`]: the values stay encrypted and only the key groups change
+//!   (`updatekeys`, `groups add|delete`): the data key is unwrapped and
+//!   wrapped again for the new groups; values, MAC and `lastmodified` are
+//!   left as they are, as the reference leaves them.
+
+use std::time::Duration;
+
+use rsops_keysource::{DataKey, KeyEntry};
+
+use crate::cipher::Stash;
+use crate::decrypt::{DecryptError, DecryptOptions};
+use crate::encrypt::EncryptError;
+use crate::formats::{EmitOptions, Format, FormatError};
+use crate::keys::{Attempt, KeyRegistry, UnwrapOptions};
+use crate::metadata::{self, InsertOptions, Metadata};
+use crate::timefmt::Timestamp;
+use crate::tree::Document;
+
+/// An encrypted file decrypted for change, with what it takes to encrypt it
+/// again as the reference would: the data key and the old ciphertexts.
+#[derive(Debug)]
+pub struct Opened {
+    /// The plaintext, metadata removed; change it freely. Wiped when dropped.
+    pub document: Document,
+    /// The file's metadata; `seal` renews `lastmodified` and the MAC.
+    pub metadata: Metadata,
+    /// Every key entry and what happened when it was tried.
+    pub attempts: Vec<Attempt>,
+    key: DataKey,
+    stash: Stash,
+}
+
+impl Opened {
+    /// Decrypts a file's bytes (checking the MAC unless told not to) and
+    /// keeps its data key and ciphertexts for [`Opened::seal`].
+    pub async fn open(
+        input: &[u8],
+        format: Format,
+        registry: &KeyRegistry,
+        options: &DecryptOptions,
+    ) -> Result<Opened, DecryptError> {
+        let mut stash = Stash::default();
+        let (decrypted, key) =
+            crate::decrypt::decrypt_keeping_key(input, format, registry, options, Some(&mut stash))
+                .await?;
+        Ok(Opened {
+            document: decrypted.document,
+            metadata: decrypted.metadata,
+            attempts: decrypted.attempts,
+            key,
+            stash,
+        })
+    }
+
+    /// Replaces the data key with a fresh one wrapped for every key of the
+    /// metadata's key groups (`rotate`). Every value then gets new
+    /// ciphertext when sealed. Nothing changes unless every key wrapped it.
+    pub async fn rotate_data_key(
+        &mut self,
+        registry: &KeyRegistry,
+        timeout: Duration,
+    ) -> Result<(), EncryptError> {
+        let key = crate::encrypt::generate_data_key()?;
+        let groups = crate::encrypt::wrap_data_key(
+            &key,
+            &self.metadata.key_groups,
+            self.metadata.shamir_threshold,
+            registry,
+            timeout,
+        )
+        .await?;
+        self.metadata.key_groups = groups;
+        self.key = key;
+        self.stash = Stash::default();
+        Ok(())
+    }
+
+    /// Encrypts the document again under the file's data key and prints it
+    /// in `output`'s layout: unchanged values keep their `ENC[...]`, changed
+    /// ones get a fresh IV, and the MAC is computed anew under a new
+    /// `lastmodified`, as the reference's `EncryptTree` does.
+    pub fn seal(mut self, output: Format, emit: EmitOptions) -> Result<Vec<u8>, EncryptError> {
+        crate::encrypt::comments_on_own_lines(&mut self.document);
+        self.metadata.last_modified = Timestamp::now().rfc3339();
+        self.metadata.mac = crate::encrypt::encrypt_document_stashed(
+            &mut self.document,
+            &self.metadata,
+            &self.key,
+            &mut self.stash,
+        )?;
+        metadata::insert_with(
+            &mut self.document,
+            &self.metadata,
+            InsertOptions::for_format(output),
+        );
+        Ok(output.emit_encrypted(&self.document, emit)?)
+    }
+}
+
+/// An encrypted file whose key groups change while its values stay as
+/// they are (`updatekeys`, `groups add|delete`).
+#[derive(Debug)]
+pub struct Rekeyed {
+    /// The still-encrypted document, metadata removed.
+    document: Document,
+    /// The file's metadata; change `key_groups` with [`Rekeyed::set_key_groups`].
+    pub metadata: Metadata,
+    /// Every key entry and what happened when it was tried.
+    pub attempts: Vec<Attempt>,
+    key: DataKey,
+}
+
+impl Rekeyed {
+    /// Reads a file's metadata and unwraps its data key, decrypting no value.
+    pub async fn unlock(
+        input: &[u8],
+        format: Format,
+        registry: &KeyRegistry,
+        options: &UnwrapOptions,
+    ) -> Result<Rekeyed, DecryptError> {
+        let mut document = format.parse(input)?;
+        let metadata = metadata::extract(&mut document, format.metadata_layout())?;
+        let (key, attempts) = crate::keys::data_key(&metadata, registry, options).await?;
+        Ok(Rekeyed {
+            document,
+            metadata,
+            attempts,
+            key,
+        })
+    }
+
+    /// Wraps the data key for `groups` (split across them with Shamir's
+    /// scheme when there are several, `threshold` shares needed) and makes
+    /// them the file's key groups. Every key wraps anew, as the reference's
+    /// `UpdateMasterKeys` does; nothing changes unless every key wrapped.
+    pub async fn set_key_groups(
+        &mut self,
+        groups: Vec<Vec<KeyEntry>>,
+        threshold: usize,
+        registry: &KeyRegistry,
+        timeout: Duration,
+    ) -> Result<(), EncryptError> {
+        let wrapped =
+            crate::encrypt::wrap_data_key(&self.key, &groups, threshold, registry, timeout).await?;
+        self.metadata.key_groups = wrapped;
+        self.metadata.shamir_threshold = if groups.len() > 1 { threshold } else { 0 };
+        Ok(())
+    }
+
+    /// Prints the file with its new metadata in `output`'s layout.
+    pub fn emit(mut self, output: Format, emit: EmitOptions) -> Result<Vec<u8>, FormatError> {
+        metadata::insert_with(
+            &mut self.document,
+            &self.metadata,
+            InsertOptions::for_format(output),
+        );
+        output.emit_encrypted(&self.document, emit)
+    }
+}
