@@ -77,6 +77,11 @@ pub enum Command {
     Encrypt(Box<EncryptArgs>),
     /// Print whether a file is encrypted: `{"encrypted":true}` or `{"encrypted":false}`.
     Filestatus(FilestatusArgs),
+    /// Set the value at a path, e.g. `rsops set f.yaml '["db"]["password"]' '"s3cret"'`
+    /// (VALUE is JSON); untouched values keep their ciphertext.
+    Set(SetArgs),
+    /// Remove the value at a path, e.g. `rsops unset f.yaml '["db"]["password"]'`.
+    Unset(UnsetArgs),
     /// Print a shell completion script, e.g. `source <(rsops completion bash)`.
     Completion(CompletionArgs),
     /// Print the manual page (roff), e.g. `rsops man > ~/.local/share/man/man1/rsops.1`.
@@ -163,6 +168,57 @@ pub struct EncryptArgs {
 
     #[command(flatten)]
     pub keys: KeyArgs,
+}
+
+/// `rsops set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// FILE INDEX VALUE, or FILE INDEX with `--value-stdin`.
+    #[arg(value_name = "FILE INDEX [VALUE]", num_args = 0..)]
+    pub args: Vec<String>,
+
+    /// VALUE names a file holding the JSON value (keeps the secret out of
+    /// process listings).
+    #[arg(long, conflicts_with = "value_stdin")]
+    pub value_file: bool,
+
+    /// Read the JSON value from standard input.
+    #[arg(long)]
+    pub value_stdin: bool,
+
+    /// Write nothing when the path already holds this value.
+    #[arg(long)]
+    pub idempotent: bool,
+
+    /// Accepted for the legacy `sops --set '…' -i FILE`; `set` always writes in place.
+    #[arg(short, long, hide = true)]
+    pub in_place: bool,
+
+    /// Accepted for compatibility with sops; `set` keeps the file's key groups.
+    #[arg(long, value_name = "N", hide = true)]
+    pub shamir_secret_sharing_threshold: Option<usize>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+/// `rsops unset`.
+#[derive(Debug, Args)]
+pub struct UnsetArgs {
+    /// FILE INDEX.
+    #[arg(value_name = "FILE INDEX", num_args = 0..)]
+    pub args: Vec<String>,
+
+    /// Succeed without writing when the path is not there.
+    #[arg(long)]
+    pub idempotent: bool,
+
+    /// Accepted for compatibility with sops; `unset` keeps the file's key groups.
+    #[arg(long, value_name = "N", hide = true)]
+    pub shamir_secret_sharing_threshold: Option<usize>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 /// `rsops filestatus`.
@@ -293,8 +349,12 @@ pub struct DecryptArgs {
     pub input: InputArgs,
 
     /// Write the plaintext to this file (mode 0600, replaced atomically) instead of standard output.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "in_place")]
     pub output: Option<PathBuf>,
+
+    /// Replace the encrypted file with its plaintext (atomically, keeping its mode).
+    #[arg(short, long)]
+    pub in_place: bool,
 
     /// Print only the value at this path, e.g. `["database"]["password"]`.
     #[arg(long, value_name = "PATH")]
@@ -393,6 +453,8 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
                     | "exec-file"
                     | "keys"
                     | "filestatus"
+                    | "set"
+                    | "unset"
                     | "completion"
                     | "man"
                     | "help"
@@ -401,6 +463,12 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
     };
     // Only a `-d` before any subcommand name is the legacy flag; later ones
     // belong to the subcommand (or to the command it runs).
+    if let Some((index, value)) = take_legacy_set(&mut args, &is_subcommand) {
+        args.insert(1, OsString::from("set"));
+        args.push(index);
+        args.push(value);
+        return args;
+    }
     for i in 1..args.len() {
         if is_subcommand(&args[i]) {
             break;
@@ -415,6 +483,45 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
         break;
     }
     args
+}
+
+/// Removes the legacy `--set 'INDEX VALUE'` (before any subcommand) and
+/// splits it as the reference does, at the first `] `. Without one, the
+/// whole text becomes the index and the value is empty, which `set`
+/// refuses with the reference's exit code.
+fn take_legacy_set(
+    args: &mut Vec<OsString>,
+    is_subcommand: &dyn Fn(&OsString) -> bool,
+) -> Option<(OsString, OsString)> {
+    let mut found = None;
+    for i in 1..args.len() {
+        if is_subcommand(&args[i]) {
+            return None;
+        }
+        match args[i].to_str() {
+            Some("--set") if i + 1 < args.len() => {
+                let text = args.remove(i + 1);
+                args.remove(i);
+                found = Some(text);
+                break;
+            }
+            Some(arg) if arg.starts_with("--set=") => {
+                let text = OsString::from(&arg["--set=".len()..]);
+                args.remove(i);
+                found = Some(text);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let text = found?.to_string_lossy().into_owned();
+    Some(match text.split_once("] ") {
+        Some((index, value)) => (
+            OsString::from(format!("{index}]").trim_end()),
+            OsString::from(value),
+        ),
+        None => (OsString::from(text), OsString::new()),
+    })
 }
 
 #[cfg(test)]
@@ -438,6 +545,23 @@ mod tests {
         assert_eq!(
             normalize_args(strings(&["rsops", "-v", "exec-env", "f", "x", "-d"])),
             strings(&["rsops", "-v", "exec-env", "f", "x", "-d"])
+        );
+    }
+
+    #[test]
+    fn legacy_set_becomes_subcommand() {
+        assert_eq!(
+            normalize_args(strings(&[
+                "rsops",
+                "--set",
+                r#"["a"][0] {"b": 1}"#,
+                "f.yaml"
+            ])),
+            strings(&["rsops", "set", "f.yaml", r#"["a"][0]"#, r#"{"b": 1}"#])
+        );
+        assert_eq!(
+            normalize_args(strings(&["rsops", "--set=nothing", "f.yaml"])),
+            strings(&["rsops", "set", "f.yaml", "nothing", ""])
         );
     }
 

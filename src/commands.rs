@@ -9,6 +9,7 @@ mod failure;
 mod filestatus;
 mod input;
 mod keys;
+mod set;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Keys(ref args) => runtime.block_on(keys::run(cli, args)),
         Command::Encrypt(ref args) => runtime.block_on(encrypt::run(cli, args)),
         Command::Filestatus(ref args) => filestatus::run(cli, args),
+        Command::Set(ref args) => runtime.block_on(set::run_set(cli, args)),
+        Command::Unset(ref args) => runtime.block_on(set::run_unset(cli, args)),
         Command::Completion(ref args) => docs::completion(args.shell),
         Command::Man => docs::man(),
     }
@@ -48,6 +51,14 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
         }),
         _ => Ok(()),
     }
+}
+
+/// The permission bits of an existing file, to keep them when it is replaced.
+pub fn file_mode(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .ok()
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     match commands::run(&cli) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("rsops: {}", failure.report());
+            eprintln!("{}", failure.report());
             ExitCode::from(failure.exit_code(&cli.command))
         }
     }

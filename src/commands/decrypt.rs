@@ -20,6 +20,12 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
         args.input.input_type.as_deref(),
         args.input.output_type.as_deref(),
     )?;
+    if args.in_place && input.path.is_none() {
+        return Err(Failure::Usage {
+            message: "--in-place needs a file, not standard input".into(),
+            hint: None,
+        });
+    }
     let steps = match &args.extract {
         Some(path) => extract::parse_path(path).map_err(Failure::ExtractSyntax)?,
         None => Vec::new(),
@@ -61,9 +67,12 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
             ),
         }
     };
-    match &args.output {
-        Some(path) => super::write_atomically(path, &output, None)?,
-        None => super::write_stdout(&output)?,
+    match (&args.output, &input.path) {
+        (Some(path), _) => super::write_atomically(path, &output, None)?,
+        (None, Some(path)) if args.in_place => {
+            super::write_atomically(path, &output, super::file_mode(path))?;
+        }
+        (None, _) => super::write_stdout(&output)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,6 @@
 //! `.sops.yaml` creation rule for the file, as in sops; flags also override
 //! the rule's selection key and `mac_only_encrypted`.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -73,10 +72,7 @@ pub async fn run(cli: &Cli, args: &EncryptArgs) -> Result<ExitCode, Failure> {
         (Some(path), _) => super::write_atomically(path, &encrypted, None)?,
         (None, true) => {
             let path = args.file.as_deref().unwrap_or(Path::new("-"));
-            let mode = std::fs::metadata(path)
-                .map(|m| m.permissions().mode() & 0o7777)
-                .ok();
-            super::write_atomically(path, &encrypted, mode)?;
+            super::write_atomically(path, &encrypted, super::file_mode(path))?;
         }
         (None, false) => write_stdout(&encrypted)?,
     }

@@ -73,6 +73,20 @@ pub enum Failure {
         /// What to give instead.
         hint: Option<&'static str>,
     },
+    /// A positional argument is missing (the reference's words).
+    #[error("{0}")]
+    MissingArguments(&'static str),
+    /// A `set`/`unset` index or value cannot be parsed (the reference's words).
+    #[error("{0}")]
+    InvalidSet(&'static str),
+    /// `set` or `unset` cannot follow the path.
+    #[error("{input}: {source}")]
+    Update {
+        /// The file.
+        input: String,
+        /// Why.
+        source: rsops::update::UpdateError,
+    },
     /// Two flags cannot go together.
     #[error("{0}")]
     Conflict(&'static str),
@@ -114,8 +128,10 @@ impl Failure {
         match self {
             // sops: 100 "file not found" from decrypt, 2 "could not read"
             // from exec-env and exec-file.
-            Failure::NotFound(_) if exec => 2,
+            Failure::NotFound(_) if exec || changes_file(command) => 2,
             Failure::NotFound(_) => 100,
+            Failure::MissingArguments(_) => 100,
+            Failure::InvalidSet(_) => 7,
             Failure::Read { .. } => 2,
             Failure::Decrypt { source, .. } => match source {
                 DecryptError::Format(_) | DecryptError::Metadata(_) => 1,
@@ -129,6 +145,8 @@ impl Failure {
             Failure::Encrypt { source, .. } => match source.as_ref() {
                 // sops: "File already encrypted".
                 rsops::encrypt::EncryptError::AlreadyEncrypted => 203,
+                // sops: "Could not marshal tree" (e.g. nested values for dotenv).
+                rsops::encrypt::EncryptError::Format(_) if changes_file(command) => 4,
                 _ => 1,
             },
             Failure::Print { .. } => 4,
@@ -136,6 +154,7 @@ impl Failure {
             Failure::ExtractSyntax(_) => 91,
             Failure::Conflict(_) => 8,
             Failure::ExtractNotFound(_)
+            | Failure::Update { .. }
             | Failure::Usage { .. }
             | Failure::Config { .. }
             | Failure::Exec(_)
@@ -189,13 +208,37 @@ impl Failure {
         }
     }
 
-    /// The message and its hint, in the one layout every failure uses.
-    pub fn report(&self) -> String {
-        match self.hint() {
-            Some(hint) => format!("{self}\n\nhint: {hint}"),
-            None => self.to_string(),
+    /// The few messages printed exactly as the reference prints them,
+    /// without rsops' prefix, because scripts and test suites written for
+    /// sops compare them whole (sops' own functional tests do).
+    fn reference_words(&self) -> Option<String> {
+        match self {
+            Failure::Encrypt { source, .. }
+                if matches!(source.as_ref(), rsops::encrypt::EncryptError::EmptyKeyGroup) =>
+            {
+                Some(source.to_string())
+            }
+            _ => None,
         }
     }
+
+    /// The whole message for standard error: `rsops: ` and the failure,
+    /// then its hint, in the one layout every failure uses.
+    pub fn report(&self) -> String {
+        if let Some(words) = self.reference_words() {
+            return words;
+        }
+        match self.hint() {
+            Some(hint) => format!("rsops: {self}\n\nhint: {hint}"),
+            None => format!("rsops: {self}"),
+        }
+    }
+}
+
+/// Commands that rewrite an existing encrypted file: the reference reads
+/// it with "Error reading file" (exit 2) and fails to print with 4.
+fn changes_file(command: &Command) -> bool {
+    matches!(command, Command::Set(_) | Command::Unset(_))
 }
 
 #[cfg(test)]
@@ -217,6 +260,7 @@ mod tests {
     fn exit_codes_are_the_references() {
         let decrypt = command(&["rsops", "decrypt", "f"]);
         let exec = command(&["rsops", "exec-env", "f", "true"]);
+        let set = command(&["rsops", "set", "f", "[\"a\"]", "1"]);
         let format = || FormatError::Syntax {
             format: "JSON",
             message: "x".into(),
@@ -291,6 +335,9 @@ mod tests {
                 1,
             ),
             (Failure::Conflict("x"), &exec, 8),
+            (Failure::NotFound("f".into()), &set, 2),
+            (Failure::MissingArguments("x"), &set, 100),
+            (Failure::InvalidSet("x"), &set, 7),
             (
                 Failure::Config {
                     path: "c".into(),
@@ -325,7 +372,10 @@ mod tests {
             source: DecryptError::MacMismatch,
         };
         let report = failure.report();
-        assert!(report.starts_with("f.yaml: MAC mismatch"), "{report}");
+        assert!(
+            report.starts_with("rsops: f.yaml: MAC mismatch"),
+            "{report}"
+        );
         assert!(report.contains("\n\nhint: check that"), "{report}");
         assert_eq!(report.matches("hint:").count(), 1);
     }

@@ -105,6 +105,51 @@ impl Input {
         Ok(bytes)
     }
 
+    /// Reads the input file under an exclusive `flock`, held until the
+    /// returned file is dropped: commands that rewrite the file (`set`,
+    /// `unset`, …) hold it across read, change and rename, so two of them
+    /// on one file run one after the other instead of losing an update.
+    /// The file is renamed over when written, so the lock is taken on
+    /// whatever the path names once it is held (re-opened if a writer
+    /// replaced it meanwhile).
+    pub fn read_locked(&self) -> Result<(Zeroizing<Vec<u8>>, std::fs::File), Failure> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let Some(path) = &self.path else {
+            return Err(Failure::Usage {
+                message: "this command changes a file in place: give a file, not standard input"
+                    .into(),
+                hint: None,
+            });
+        };
+        let read_error = |source| Failure::Read {
+            what: path.display().to_string(),
+            source,
+        };
+        loop {
+            let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Failure::NotFound(path.clone()),
+                _ => read_error(e),
+            })?;
+            // SAFETY: flock on a descriptor this function owns.
+            while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(read_error(error));
+                }
+            }
+            let held = file.metadata().map_err(read_error)?;
+            let named = std::fs::metadata(path).map_err(read_error)?;
+            if held.ino() != named.ino() || held.dev() != named.dev() {
+                continue;
+            }
+            let mut bytes =
+                Zeroizing::new(Vec::with_capacity(usize::try_from(held.len()).unwrap_or(0)));
+            file.read_to_end(&mut bytes).map_err(read_error)?;
+            return Ok((bytes, file));
+        }
+    }
+
     /// Reads and decrypts the input.
     pub async fn decrypt(&self, args: &InputArgs) -> Result<Decrypted, Failure> {
         let bytes = self.read()?;

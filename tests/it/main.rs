@@ -35,3 +35,5 @@ mod encrypt_azure;
 mod encrypt_gcp;
 mod encrypt_vault;
 mod metadata_write;
+// set and unset: same changes as the reference, untouched ciphertext kept, safe writes.
+mod set;
