@@ -82,6 +82,15 @@ pub enum Command {
     Set(SetArgs),
     /// Remove the value at a path, e.g. `rsops unset f.yaml '["db"]["password"]'`.
     Unset(UnsetArgs),
+    /// Re-encrypt a file under a new data key (also `rsops -r FILE`), adding or
+    /// removing keys with `--add-*`/`--rm-*`.
+    Rotate(Box<RotateArgs>),
+    /// Bring files' key groups in line with their `.sops.yaml` creation rule,
+    /// keeping the data key; values are not re-encrypted.
+    Updatekeys(UpdatekeysArgs),
+    /// Add or delete a key group of a file.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
     /// Print a shell completion script, e.g. `source <(rsops completion bash)`.
     Completion(CompletionArgs),
     /// Print the manual page (roff), e.g. `rsops man > ~/.local/share/man/man1/rsops.1`.
@@ -219,6 +228,186 @@ pub struct UnsetArgs {
 
     #[command(flatten)]
     pub input: InputArgs,
+}
+
+/// `rsops rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The encrypted file.
+    pub file: Option<PathBuf>,
+
+    /// Replace the file (atomically, keeping its mode) instead of printing.
+    #[arg(short, long)]
+    pub in_place: bool,
+
+    /// Write the result to this file instead of standard output.
+    #[arg(long, value_name = "FILE", conflicts_with = "in_place")]
+    pub output: Option<PathBuf>,
+
+    /// Use this name instead of the file's to pick formats.
+    #[arg(long, value_name = "NAME")]
+    pub filename_override: Option<PathBuf>,
+
+    /// Add these age recipients to the first key group (comma-separated).
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub add_age: Option<String>,
+    /// Remove these age recipients.
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub rm_age: Option<String>,
+    /// Add these PGP fingerprints to the first key group.
+    #[arg(long, value_name = "FINGERPRINTS")]
+    pub add_pgp: Option<String>,
+    /// Remove these PGP fingerprints.
+    #[arg(long, value_name = "FINGERPRINTS")]
+    pub rm_pgp: Option<String>,
+    /// Add these AWS KMS ARNs to the first key group.
+    #[arg(long, value_name = "ARNS")]
+    pub add_kms: Option<String>,
+    /// Remove these AWS KMS ARNs.
+    #[arg(long, value_name = "ARNS")]
+    pub rm_kms: Option<String>,
+    /// Add these GCP KMS resource IDs to the first key group.
+    #[arg(long, value_name = "IDS")]
+    pub add_gcp_kms: Option<String>,
+    /// Remove these GCP KMS resource IDs.
+    #[arg(long, value_name = "IDS")]
+    pub rm_gcp_kms: Option<String>,
+    /// Add these Azure Key Vault key URLs to the first key group.
+    #[arg(long, value_name = "URLS")]
+    pub add_azure_kv: Option<String>,
+    /// Remove these Azure Key Vault key URLs.
+    #[arg(long, value_name = "URLS")]
+    pub rm_azure_kv: Option<String>,
+    /// Add these Vault transit key URIs to the first key group.
+    #[arg(long, value_name = "URIS")]
+    pub add_hc_vault_transit: Option<String>,
+    /// Remove these Vault transit key URIs.
+    #[arg(long, value_name = "URIS")]
+    pub rm_hc_vault_transit: Option<String>,
+
+    /// KMS encryption context for added `--add-kms` keys: `key:value` pairs, comma-separated.
+    #[arg(long, value_name = "PAIRS")]
+    pub encryption_context: Option<String>,
+
+    /// AWS profile for added `--add-kms` keys.
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+/// `rsops updatekeys`.
+#[derive(Debug, Args)]
+pub struct UpdatekeysArgs {
+    /// The encrypted files.
+    pub files: Vec<PathBuf>,
+
+    /// Change the files without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Format of the files (yaml, json, dotenv, ini, binary); default from each extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_type: Option<String>,
+
+    /// Key groups needed to decrypt (with several key groups).
+    #[arg(long, value_name = "N")]
+    pub shamir_secret_sharing_threshold: Option<usize>,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// `rsops groups add|delete`.
+#[derive(Debug, Subcommand)]
+pub enum GroupsCommand {
+    /// Add a key group of the given keys.
+    Add(Box<GroupsAddArgs>),
+    /// Delete the key group at INDEX (counting from 0).
+    Delete(GroupsDeleteArgs),
+}
+
+/// `rsops groups add`.
+#[derive(Debug, Args)]
+pub struct GroupsAddArgs {
+    /// The encrypted file.
+    #[arg(short, long, value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// age recipients of the new group (repeatable, or comma-separated).
+    #[arg(long, value_name = "RECIPIENT")]
+    pub age: Vec<String>,
+    /// PGP fingerprints of the new group.
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub pgp: Vec<String>,
+    /// AWS KMS ARNs of the new group.
+    #[arg(long, value_name = "ARN")]
+    pub kms: Vec<String>,
+    /// GCP KMS resource IDs of the new group.
+    #[arg(long, value_name = "ID")]
+    pub gcp_kms: Vec<String>,
+    /// Azure Key Vault key URLs of the new group.
+    #[arg(long, value_name = "URL")]
+    pub azure_kv: Vec<String>,
+    /// Vault transit key URIs of the new group.
+    #[arg(long, value_name = "URI")]
+    pub hc_vault_transit: Vec<String>,
+    /// KMS encryption context for `--kms` keys.
+    #[arg(long, value_name = "PAIRS")]
+    pub encryption_context: Option<String>,
+    /// AWS profile for `--kms` keys.
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
+
+    /// Replace the file (atomically, keeping its mode) instead of printing.
+    #[arg(short, long)]
+    pub in_place: bool,
+
+    /// Key groups needed to decrypt.
+    #[arg(long, value_name = "N")]
+    pub shamir_secret_sharing_threshold: Option<usize>,
+
+    /// Format of the file; default from its extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_type: Option<String>,
+
+    /// Format to print; default the input's.
+    #[arg(long, value_name = "FORMAT")]
+    pub output_type: Option<String>,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// `rsops groups delete`.
+#[derive(Debug, Args)]
+pub struct GroupsDeleteArgs {
+    /// The encrypted file.
+    #[arg(short, long, value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The group to delete, counting from 0.
+    pub index: usize,
+
+    /// Replace the file (atomically, keeping its mode) instead of printing.
+    #[arg(short, long)]
+    pub in_place: bool,
+
+    /// Key groups needed to decrypt.
+    #[arg(long, value_name = "N")]
+    pub shamir_secret_sharing_threshold: Option<usize>,
+
+    /// Format of the file; default from its extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_type: Option<String>,
+
+    /// Format to print; default the input's.
+    #[arg(long, value_name = "FORMAT")]
+    pub output_type: Option<String>,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 /// `rsops filestatus`.
@@ -455,6 +644,9 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
                     | "filestatus"
                     | "set"
                     | "unset"
+                    | "rotate"
+                    | "updatekeys"
+                    | "groups"
                     | "completion"
                     | "man"
                     | "help"
@@ -476,6 +668,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
         let legacy = match args[i].to_str() {
             Some("-d" | "--decrypt") => "decrypt",
             Some("-e" | "--encrypt") => "encrypt",
+            Some("-r" | "--rotate") => "rotate",
             _ => continue,
         };
         args.remove(i);

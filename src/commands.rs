@@ -7,9 +7,13 @@ mod encrypt;
 mod exec;
 mod failure;
 mod filestatus;
+mod groups;
 mod input;
+mod key_flags;
 mod keys;
+mod rotate;
 mod set;
+mod updatekeys;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -36,6 +40,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Filestatus(ref args) => filestatus::run(cli, args),
         Command::Set(ref args) => runtime.block_on(set::run_set(cli, args)),
         Command::Unset(ref args) => runtime.block_on(set::run_unset(cli, args)),
+        Command::Rotate(ref args) => runtime.block_on(rotate::run(cli, args)),
+        Command::Updatekeys(ref args) => runtime.block_on(updatekeys::run(cli, args)),
+        Command::Groups(ref command) => runtime.block_on(groups::run(cli, command)),
         Command::Completion(ref args) => docs::completion(args.shell),
         Command::Man => docs::man(),
     }

@@ -127,7 +127,7 @@ pub async fn encrypt_plain(
         rule: options.rule.clone(),
         mac_only_encrypted: options.mac_only_encrypted,
         shamir_threshold: if groups > 1 {
-            options.shamir_threshold
+            shamir_threshold(groups, options.shamir_threshold)
         } else {
             0
         },
@@ -193,15 +193,22 @@ pub async fn wrap_data_key(
         return Err(EncryptError::EmptyKeyGroup);
     }
     let secrets: Vec<Zeroizing<Vec<u8>>> = if groups.len() > 1 {
-        let threshold = match threshold {
-            0 => groups.len(),
-            n => n,
-        };
+        let threshold = shamir_threshold(groups.len(), threshold);
         crate::shamir::split(key.expose(), groups.len(), threshold)?
     } else {
         vec![Zeroizing::new(key.expose().to_vec())]
     };
     wrap_all(groups, &secrets, registry, timeout).await
+}
+
+/// The Shamir threshold stored for `groups` key groups when `requested`
+/// were asked for: none asked (0) means all of them, as the reference's
+/// `UpdateMasterKeys` decides and writes it.
+pub fn shamir_threshold(groups: usize, requested: usize) -> usize {
+    match requested {
+        0 if groups > 1 => groups,
+        n => n,
+    }
 }
 
 /// Every key of every group wraps its group's secret, all at once.

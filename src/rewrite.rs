@@ -80,6 +80,8 @@ impl Opened {
             timeout,
         )
         .await?;
+        self.metadata.shamir_threshold =
+            crate::encrypt::shamir_threshold(groups.len(), self.metadata.shamir_threshold);
         self.metadata.key_groups = groups;
         self.key = key;
         self.stash = Stash::default();
@@ -141,8 +143,8 @@ impl Rekeyed {
     }
 
     /// Wraps the data key for `groups` (split across them with Shamir's
-    /// scheme when there are several, `threshold` shares needed) and makes
-    /// them the file's key groups. Every key wraps anew, as the reference's
+    /// scheme when there are several, `threshold` shares needed, 0 meaning
+    /// all) and makes them the file's key groups and threshold. Every key wraps anew, as the reference's
     /// `UpdateMasterKeys` does; nothing changes unless every key wrapped.
     pub async fn set_key_groups(
         &mut self,
@@ -153,8 +155,8 @@ impl Rekeyed {
     ) -> Result<(), EncryptError> {
         let wrapped =
             crate::encrypt::wrap_data_key(&self.key, &groups, threshold, registry, timeout).await?;
+        self.metadata.shamir_threshold = crate::encrypt::shamir_threshold(wrapped.len(), threshold);
         self.metadata.key_groups = wrapped;
-        self.metadata.shamir_threshold = if groups.len() > 1 { threshold } else { 0 };
         Ok(())
     }
 

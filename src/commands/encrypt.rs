@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use regex::Regex;
-use rsops::config::{Config, CreationRule, KeySpec};
+use rsops::config::{Config, CreationRule};
 use rsops::encrypt::EncryptOptions;
 use rsops::metadata::CryptRule;
 use rsops::KeyRegistry;
 use rsops_keysource::KeyEntry;
 
 use super::input::Input;
+use super::key_flags::{self, KeyLists};
 use super::{write_stdout, Failure};
 use crate::cli::{Cli, EncryptArgs};
 
@@ -95,53 +96,22 @@ fn absolute(path: &Path) -> PathBuf {
     std::env::current_dir().map_or_else(|_| path.to_path_buf(), |cwd| cwd.join(path))
 }
 
-/// Splits a comma-separated flag value, as sops does.
-fn split(list: &Option<String>) -> Vec<String> {
-    list.iter()
-        .flat_map(|l| l.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// The keys: one group from the flags when any key flag is given, else the
 /// rule's groups.
 fn key_groups(
     args: &EncryptArgs,
     rule: Option<&CreationRule>,
 ) -> Result<Vec<Vec<KeyEntry>>, Failure> {
-    let mut flags: Vec<KeyEntry> = Vec::new();
-    for recipient in split(&args.age) {
-        flags.push(entry("age", &[("recipient", recipient)]));
-    }
-    for fp in split(&args.pgp) {
-        flags.push(entry("pgp", &[("fp", fp.replace(' ', ""))]));
-    }
-    let context = encryption_context(args.encryption_context.as_deref())?;
-    for arn in split(&args.kms) {
-        let (arn, role) = match arn.split_once("+arn:") {
-            Some((arn, role)) => (arn.to_string(), Some(format!("arn:{role}"))),
-            None => (arn, None),
-        };
-        let mut fields = vec![("arn", arn)];
-        fields.extend(role.map(|r| ("role", r)));
-        fields.extend(args.aws_profile.clone().map(|p| ("aws_profile", p)));
-        let mut kms = entry("kms", &fields);
-        if !context.is_empty() {
-            kms.maps.push(("context".into(), context.clone()));
-        }
-        flags.push(kms);
-    }
-    for id in split(&args.gcp_kms) {
-        flags.push(entry("gcp_kms", &[("resource_id", id)]));
-    }
-    for url in split(&args.azure_kv) {
-        flags.push(entry("azure_kv", &[("vault_url", url)]));
-    }
-    for uri in split(&args.hc_vault_transit) {
-        flags.push(entry("hc_vault", &[("vault_address", uri)]));
-    }
+    let flags = key_flags::entries(&KeyLists {
+        age: args.age.as_deref(),
+        pgp: args.pgp.as_deref(),
+        kms: args.kms.as_deref(),
+        gcp_kms: args.gcp_kms.as_deref(),
+        azure_kv: args.azure_kv.as_deref(),
+        hc_vault_transit: args.hc_vault_transit.as_deref(),
+        encryption_context: args.encryption_context.as_deref(),
+        aws_profile: args.aws_profile.as_deref(),
+    })?;
     if !flags.is_empty() {
         return Ok(vec![flags]);
     }
@@ -149,88 +119,12 @@ fn key_groups(
         Some(rule) => Ok(rule
             .key_groups
             .iter()
-            .map(|group| group.iter().map(spec_entry).collect())
+            .map(|group| group.iter().map(key_flags::spec_entry).collect())
             .collect()),
         None => Err(Failure::Usage {
             message: "config file not found, or has no creation rules, and no keys provided through command line options".into(),
             hint: Some("give keys with --age (or SOPS_AGE_RECIPIENTS), --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit, or add a creation rule to .sops.yaml"),
         }),
-    }
-}
-
-/// `--encryption-context k1:v1,k2:v2`, as sops parses it: each pair is one
-/// `key:value`. Where sops only warns and drops the whole context for a
-/// malformed pair, rsops refuses: a key wrapped without the context the
-/// user asked for would be a silent downgrade.
-fn encryption_context(text: Option<&str>) -> Result<Vec<(String, String)>, Failure> {
-    let mut pairs = Vec::new();
-    for pair in text
-        .unwrap_or_default()
-        .split(',')
-        .filter(|p| !p.is_empty())
-    {
-        let Some((key, value)) = pair.split_once(':').filter(|(_, v)| !v.contains(':')) else {
-            return Err(Failure::Usage {
-                message: format!("--encryption-context: `{pair}` is not a key:value pair"),
-                hint: Some("write the context as key:value pairs separated by commas"),
-            });
-        };
-        pairs.push((key.to_string(), value.to_string()));
-    }
-    pairs.sort();
-    Ok(pairs)
-}
-
-fn entry(kind: &str, fields: &[(&str, String)]) -> KeyEntry {
-    KeyEntry {
-        kind: kind.to_string(),
-        fields: fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-        maps: Vec::new(),
-    }
-}
-
-/// A creation rule's key as the entry that names it to its key source.
-fn spec_entry(spec: &KeySpec) -> KeyEntry {
-    match spec {
-        KeySpec::AgeRecipient(r) => entry("age", &[("recipient", r.clone())]),
-        KeySpec::Pgp(fp) => entry("pgp", &[("fp", fp.clone())]),
-        KeySpec::Kms {
-            arn,
-            role,
-            context,
-            profile,
-        } => {
-            let mut fields = vec![("arn", arn.clone())];
-            fields.extend(role.clone().map(|r| ("role", r)));
-            fields.extend(profile.clone().map(|p| ("aws_profile", p)));
-            let mut kms = entry("kms", &fields);
-            if !context.is_empty() {
-                kms.maps.push((
-                    "context".into(),
-                    context
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                ));
-            }
-            kms
-        }
-        KeySpec::GcpKms(id) => entry("gcp_kms", &[("resource_id", id.clone())]),
-        KeySpec::AzureKv {
-            vault_url,
-            key,
-            version,
-        } => {
-            let mut fields = vec![("vault_url", vault_url.clone()), ("name", key.clone())];
-            fields.extend(version.clone().map(|v| ("version", v)));
-            entry("azure_kv", &fields)
-        }
-        KeySpec::HcVault(uri) => entry("hc_vault", &[("vault_address", uri.clone())]),
-        KeySpec::HcKms(id) => entry("hckms", &[("key_id", id.clone())]),
-        _ => entry("unknown", &[]),
     }
 }
 

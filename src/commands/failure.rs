@@ -76,6 +76,15 @@ pub enum Failure {
     /// A positional argument is missing (the reference's words).
     #[error("{0}")]
     MissingArguments(&'static str),
+    /// `--add-*`/`--rm-*` on a file that does not exist.
+    #[error("cannot add or remove keys on non-existent file {0:?}: use `rsops edit` (or `encrypt`) to create it")]
+    KeysOfMissingFile(PathBuf),
+    /// `updatekeys` found no `.sops.yaml`, or no rule for the file.
+    #[error("{0}")]
+    NoCreationRule(String),
+    /// Some of several files could not be changed (each was reported).
+    #[error("failed updating {0} file(s)")]
+    SomeFilesFailed(usize),
     /// A `set`/`unset` index or value cannot be parsed (the reference's words).
     #[error("{0}")]
     InvalidSet(&'static str),
@@ -132,6 +141,8 @@ impl Failure {
             Failure::NotFound(_) => 100,
             Failure::MissingArguments(_) => 100,
             Failure::InvalidSet(_) => 7,
+            Failure::KeysOfMissingFile(_) => 49,
+            Failure::NoCreationRule(_) | Failure::SomeFilesFailed(_) => 1,
             Failure::Read { .. } => 2,
             Failure::Decrypt { source, .. } => match source {
                 DecryptError::Format(_) | DecryptError::Metadata(_) => 1,
@@ -238,7 +249,14 @@ impl Failure {
 /// Commands that rewrite an existing encrypted file: the reference reads
 /// it with "Error reading file" (exit 2) and fails to print with 4.
 fn changes_file(command: &Command) -> bool {
-    matches!(command, Command::Set(_) | Command::Unset(_))
+    matches!(
+        command,
+        Command::Set(_)
+            | Command::Unset(_)
+            | Command::Rotate(_)
+            | Command::Updatekeys(_)
+            | Command::Groups(_)
+    )
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rsops::formats::{EmitOptions, Format};
+use rsops::rewrite::Opened;
 use rsops::{DecryptOptions, Decrypted, KeyCheck, KeyRegistry, UnwrapOptions};
 use zeroize::Zeroizing;
 
@@ -148,6 +149,34 @@ impl Input {
             file.read_to_end(&mut bytes).map_err(read_error)?;
             return Ok((bytes, file));
         }
+    }
+
+    /// Reads the input file under its lock and decrypts it for change,
+    /// keeping its data key and ciphertexts (see [`Opened`]); the lock is
+    /// held until the returned file is dropped.
+    pub async fn open_for_change(
+        &self,
+        args: &InputArgs,
+    ) -> Result<(Opened, std::fs::File), Failure> {
+        let (bytes, lock) = self.read_locked()?;
+        let options = DecryptOptions {
+            ignore_mac: args.ignore_mac,
+            unwrap: unwrap_options(&args.keys),
+        };
+        let opened = Opened::open(&bytes, self.input_format, &KeyRegistry::default(), &options)
+            .await
+            .map_err(|source| self.decrypt_failure(source))?;
+        Ok((opened, lock))
+    }
+
+    /// Encrypts a changed file again in the output format.
+    pub fn seal(&self, opened: Opened) -> Result<Vec<u8>, Failure> {
+        opened
+            .seal(self.output_format, self.emit)
+            .map_err(|source| Failure::Encrypt {
+                input: self.display(),
+                source: Box::new(source),
+            })
     }
 
     /// Reads and decrypts the input.

@@ -11,10 +11,9 @@ use rsops::extract::{self, Step};
 use rsops::formats::Format;
 use rsops::rewrite::Opened;
 use rsops::tree::Value;
-use rsops::{DecryptOptions, KeyRegistry};
 use zeroize::Zeroizing;
 
-use super::input::{unwrap_options, Input};
+use super::input::Input;
 use super::Failure;
 use crate::cli::{Cli, InputArgs, SetArgs, UnsetArgs};
 
@@ -153,34 +152,14 @@ async fn open(
         args.input_type.as_deref(),
         args.output_type.as_deref(),
     )?;
-    let (bytes, lock) = input.read_locked()?;
-    let options = DecryptOptions {
-        ignore_mac: args.ignore_mac,
-        unwrap: unwrap_options(&args.keys),
-    };
-    let opened = Opened::open(
-        &bytes,
-        input.input_format,
-        &KeyRegistry::default(),
-        &options,
-    )
-    .await
-    .map_err(|source| Failure::Decrypt {
-        input: input.display(),
-        source,
-    })?;
+    let (opened, lock) = input.open_for_change(args).await?;
     Ok((input, opened, lock))
 }
 
 /// Encrypts the changed document with the file's own data key and replaces
 /// the file atomically, keeping its mode.
 fn seal_in_place(input: &Input, file: &Path, opened: Opened) -> Result<ExitCode, Failure> {
-    let sealed = opened
-        .seal(input.output_format, input.emit)
-        .map_err(|source| Failure::Encrypt {
-            input: input.display(),
-            source: Box::new(source),
-        })?;
+    let sealed = input.seal(opened)?;
     super::write_atomically(file, &sealed, super::file_mode(file))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -37,3 +37,5 @@ mod encrypt_vault;
 mod metadata_write;
 // set and unset: same changes as the reference, untouched ciphertext kept, safe writes.
 mod set;
+// rotate, updatekeys, groups add|delete: the reference's layouts and reports.
+mod rekey;
