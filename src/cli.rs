@@ -77,6 +77,9 @@ pub enum Command {
     Encrypt(Box<EncryptArgs>),
     /// Print whether a file is encrypted: `{"encrypted":true}` or `{"encrypted":false}`.
     Filestatus(FilestatusArgs),
+    /// Merge three versions of an encrypted file, as a git merge driver:
+    /// `rsops merge-driver %O %A %B %P` (see the README).
+    MergeDriver(MergeDriverArgs),
     /// Print a shell completion script, e.g. `source <(rsops completion bash)`.
     Completion(CompletionArgs),
     /// Print the manual page (roff), e.g. `rsops man > ~/.local/share/man/man1/rsops.1`.
@@ -174,6 +177,31 @@ pub struct FilestatusArgs {
     /// Format of the file (yaml, json, dotenv, ini, binary); default from the extension.
     #[arg(long, value_name = "FORMAT")]
     pub input_type: Option<String>,
+}
+
+/// `rsops merge-driver`.
+#[derive(Debug, Args)]
+pub struct MergeDriverArgs {
+    /// The common ancestor's version (git's `%O`); empty or missing when
+    /// both sides added the file, for a two-way merge.
+    pub base: PathBuf,
+
+    /// Our version (`%A`): the merged file replaces it on success.
+    pub ours: PathBuf,
+
+    /// Their version (`%B`).
+    pub theirs: PathBuf,
+
+    /// The file's path in the repository (`%P`): picks the format, and names
+    /// the file in messages.
+    pub path: Option<PathBuf>,
+
+    /// Format of the files (yaml, json, dotenv, ini, binary); default from PATH's extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_type: Option<String>,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 /// `rsops completion`.
@@ -393,6 +421,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
                     | "exec-file"
                     | "keys"
                     | "filestatus"
+                    | "merge-driver"
                     | "completion"
                     | "man"
                     | "help"

@@ -9,6 +9,7 @@ mod failure;
 mod filestatus;
 mod input;
 mod keys;
+mod merge_driver;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Keys(ref args) => runtime.block_on(keys::run(cli, args)),
         Command::Encrypt(ref args) => runtime.block_on(encrypt::run(cli, args)),
         Command::Filestatus(ref args) => filestatus::run(cli, args),
+        Command::MergeDriver(ref args) => runtime.block_on(merge_driver::run(cli, args)),
         Command::Completion(ref args) => docs::completion(args.shell),
         Command::Man => docs::man(),
     }

@@ -35,3 +35,5 @@ mod encrypt_azure;
 mod encrypt_gcp;
 mod encrypt_vault;
 mod metadata_write;
+// The git merge driver: three-way merges, conflicts, a real `git merge`.
+mod merge_driver;
