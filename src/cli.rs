@@ -91,6 +91,9 @@ pub enum Command {
     /// Add or delete a key group of a file.
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Merge three versions of an encrypted file, as a git merge driver:
+    /// `rsops merge-driver %O %A %B %P` (see the README).
+    MergeDriver(MergeDriverArgs),
     /// Print a shell completion script, e.g. `source <(rsops completion bash)`.
     Completion(CompletionArgs),
     /// Print the manual page (roff), e.g. `rsops man > ~/.local/share/man/man1/rsops.1`.
@@ -421,6 +424,31 @@ pub struct FilestatusArgs {
     pub input_type: Option<String>,
 }
 
+/// `rsops merge-driver`.
+#[derive(Debug, Args)]
+pub struct MergeDriverArgs {
+    /// The common ancestor's version (git's `%O`); empty or missing when
+    /// both sides added the file, for a two-way merge.
+    pub base: PathBuf,
+
+    /// Our version (`%A`): the merged file replaces it on success.
+    pub ours: PathBuf,
+
+    /// Their version (`%B`).
+    pub theirs: PathBuf,
+
+    /// The file's path in the repository (`%P`): picks the format, and names
+    /// the file in messages.
+    pub path: Option<PathBuf>,
+
+    /// Format of the files (yaml, json, dotenv, ini, binary); default from PATH's extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_type: Option<String>,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
 /// `rsops completion`.
 #[derive(Debug, Args)]
 pub struct CompletionArgs {
@@ -647,6 +675,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
                     | "rotate"
                     | "updatekeys"
                     | "groups"
+                    | "merge-driver"
                     | "completion"
                     | "man"
                     | "help"

@@ -11,6 +11,7 @@ mod groups;
 mod input;
 mod key_flags;
 mod keys;
+mod merge_driver;
 mod rotate;
 mod set;
 mod updatekeys;
@@ -43,6 +44,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Rotate(ref args) => runtime.block_on(rotate::run(cli, args)),
         Command::Updatekeys(ref args) => runtime.block_on(updatekeys::run(cli, args)),
         Command::Groups(ref command) => runtime.block_on(groups::run(cli, command)),
+        Command::MergeDriver(ref args) => runtime.block_on(merge_driver::run(cli, args)),
         Command::Completion(ref args) => docs::completion(args.shell),
         Command::Man => docs::man(),
     }

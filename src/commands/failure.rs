@@ -107,6 +107,14 @@ pub enum Failure {
         /// What is wrong.
         message: String,
     },
+    /// A merge found keys both sides changed: the file is left as ours.
+    #[error("{file}: {count} merge conflict{s}; left as ours", s = if *count == 1 { "" } else { "s" })]
+    MergeConflict {
+        /// The file (git's `%P`, or ours).
+        file: String,
+        /// How many conflicts (each already reported by key path).
+        count: usize,
+    },
     /// The command could not be run.
     #[error(transparent)]
     Exec(#[from] ExecError),
@@ -164,6 +172,8 @@ impl Failure {
             Failure::Write { .. } => 3,
             Failure::ExtractSyntax(_) => 91,
             Failure::Conflict(_) => 8,
+            // git takes any non-zero status for "conflicted".
+            Failure::MergeConflict { .. } => 1,
             Failure::ExtractNotFound(_)
             | Failure::Update { .. }
             | Failure::Usage { .. }
@@ -203,6 +213,9 @@ impl Failure {
                 "this is likely not an encrypted binary file; choose the format with --output-type",
             ),
             Failure::Usage { hint, .. } => *hint,
+            Failure::MergeConflict { .. } => Some(
+                "git marks the file conflicted: make the other side's changes with `sops edit`, then `git add` the file",
+            ),
             Failure::Exec(ExecError::BadFilename(_)) => {
                 Some("give --filename a name such as `config.env`, without `/` or `..`")
             }
@@ -356,6 +369,14 @@ mod tests {
             (Failure::NotFound("f".into()), &set, 2),
             (Failure::MissingArguments("x"), &set, 100),
             (Failure::InvalidSet("x"), &set, 7),
+            (
+                Failure::MergeConflict {
+                    file: "f".into(),
+                    count: 2,
+                },
+                &decrypt,
+                1,
+            ),
             (
                 Failure::Config {
                     path: "c".into(),

@@ -1,7 +1,6 @@
 //! Keys named on the command line (`--age`, `--add-kms`, `groups add
 //! --pgp`…) and in creation rules, as the metadata entries that name them
-//! to their key sources; and how two entries are found to name the same
-//! key (the reference's `MasterKey.ToString`).
+//! to their key sources.
 
 use rsops::config::KeySpec;
 use rsops_keysource::KeyEntry;
@@ -63,43 +62,6 @@ pub fn entries(lists: &KeyLists<'_>) -> Result<Vec<KeyEntry>, Failure> {
         entries.push(entry("hc_vault", &[("vault_address", uri)]));
     }
     Ok(entries)
-}
-
-/// The key an entry names, as the reference prints it (`ToString`): the
-/// same for an entry read from a file and one made from a flag or a rule,
-/// so `rotate --rm-*`, `updatekeys` and `groups` can compare them.
-pub fn identity(entry: &KeyEntry) -> String {
-    let field = |name| entry.field(name).unwrap_or_default();
-    match entry.kind.as_str() {
-        "age" => field("recipient").to_string(),
-        "pgp" => field("fp").replace(' ', "").to_ascii_uppercase(),
-        "kms" => field("arn").to_string(),
-        "gcp_kms" => field("resource_id").to_string(),
-        // A file entry is split; a flag's is the whole URL.
-        "azure_kv" => match entry.field("name") {
-            Some(name) => format!(
-                "{}/keys/{name}/{}",
-                field("vault_url").trim_end_matches('/'),
-                field("version")
-            ),
-            None => field("vault_url").to_string(),
-        },
-        "hc_vault" => match entry.field("key_name") {
-            Some(key) => format!(
-                "{}/v1/{}/keys/{key}",
-                field("vault_address").trim_end_matches('/'),
-                field("engine_path").trim_matches('/')
-            ),
-            None => field("vault_address").to_string(),
-        },
-        _ => entry
-            .fields
-            .iter()
-            .filter(|(k, _)| k != "enc" && k != "created_at")
-            .map(|(_, v)| v.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-    }
 }
 
 /// Splits a comma-separated flag value, as sops does.

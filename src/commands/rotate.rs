@@ -52,9 +52,9 @@ pub async fn run(cli: &Cli, args: &RotateArgs) -> Result<ExitCode, Failure> {
     if let Some(first) = groups.first_mut() {
         first.extend(added);
     }
-    let removed: Vec<String> = removed.iter().map(key_flags::identity).collect();
+    let removed: Vec<String> = removed.iter().map(rsops::metadata::key_identity).collect();
     for group in groups.iter_mut() {
-        group.retain(|entry| !removed.contains(&key_flags::identity(entry)));
+        group.retain(|entry| !removed.contains(&rsops::metadata::key_identity(entry)));
     }
     opened
         .rotate_data_key(&KeyRegistry::default(), args.input.keys.key_timeout)

@@ -196,7 +196,7 @@ impl GroupDiff {
 fn diff_groups(ours: &[Vec<KeyEntry>], theirs: &[Vec<KeyEntry>]) -> Vec<GroupDiff> {
     let ids = |group: Option<&Vec<KeyEntry>>| -> Vec<String> {
         group
-            .map(|g| g.iter().map(key_flags::identity).collect())
+            .map(|g| g.iter().map(rsops::metadata::key_identity).collect())
             .unwrap_or_default()
     };
     (0..ours.len().max(theirs.len()))

@@ -39,3 +39,5 @@ mod metadata_write;
 mod set;
 // rotate, updatekeys, groups add|delete: the reference's layouts and reports.
 mod rekey;
+// The git merge driver: three-way merges, conflicts, a real `git merge`.
+mod merge_driver;
