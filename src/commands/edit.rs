@@ -164,6 +164,7 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
     if let Some(edited_metadata) = edited_metadata {
         opened.metadata = edited_metadata;
     }
+    renew_version(&mut opened.metadata);
     let encrypted = opened
         .seal(input.output_format, input.emit)
         .map_err(|source| Failure::Encrypt {
@@ -187,6 +188,24 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
         super::write_atomically(&args.file, &encrypted, None)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records the version rsops writes when the file's is older, as the
+/// reference's edit does.
+fn renew_version(metadata: &mut Metadata) {
+    fn parse(version: &str) -> Option<[u64; 3]> {
+        let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
+        let version = [parts.next()??, parts.next()??, parts.next()??];
+        parts.next().is_none().then_some(version)
+    }
+    let written = parse(metadata::WRITTEN_VERSION);
+    let older = match metadata.version.as_deref() {
+        None => true,
+        Some(version) => parse(version).is_some_and(|v| Some(v) < written),
+    };
+    if older {
+        metadata.version = Some(metadata::WRITTEN_VERSION.to_string());
+    }
 }
 
 /// The text the editor is given: the plaintext, with the `sops` metadata
@@ -427,5 +446,34 @@ impl Interrupts {
 impl Drop for Interrupts {
     fn drop(&mut self) {
         self.handle.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsops::metadata::CryptRule;
+
+    #[test]
+    fn older_versions_are_renewed_newer_ones_kept() {
+        let with = |version: Option<&str>| {
+            let mut metadata = Metadata {
+                last_modified: String::new(),
+                mac: String::new(),
+                version: version.map(str::to_string),
+                rule: CryptRule::UnencryptedSuffix("_unencrypted".into()),
+                mac_only_encrypted: false,
+                shamir_threshold: 0,
+                key_groups: Vec::new(),
+            };
+            renew_version(&mut metadata);
+            metadata.version.unwrap_or_default()
+        };
+        assert_eq!(with(Some("3.7.3")), metadata::WRITTEN_VERSION);
+        assert_eq!(with(Some("2.0.0")), metadata::WRITTEN_VERSION);
+        assert_eq!(with(None), metadata::WRITTEN_VERSION);
+        assert_eq!(with(Some("3.13.1")), "3.13.1");
+        assert_eq!(with(Some("3.11.0")), "3.11.0");
+        assert_eq!(with(Some("3.12.0-rc.1")), "3.12.0-rc.1");
     }
 }

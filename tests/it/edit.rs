@@ -221,16 +221,8 @@ fn a_killed_editor_leaves_nothing_behind() {
 fn invalid_text_without_a_terminal_gives_up_untouched() {
     let edit = Edit::new();
     let before = std::fs::read(&edit.file).expect("read");
-    let count = edit.sandbox.path("runs");
     // Invalid YAML on the first run, valid on the second.
-    let editor = edit.script(
-        "twice.sh",
-        &format!(
-            "n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}\n\
-             if [ $n = 1 ]; then printf 'a: [unclosed\\n' > \"$1\"; else printf 'a: 1\\n' > \"$1\"; fi\n",
-            count = count.display()
-        ),
-    );
+    let (editor, count) = invalid_then_valid(&edit);
     // The reference reopens the editor even without a terminal.
     let reference = edit.sops(&editor, &["edit", "secrets.yaml"], b"\n");
     assert_eq!(code(&reference), Some(0), "{}", stderr(&reference));
@@ -384,5 +376,94 @@ fn show_master_keys_edits_the_metadata_too() {
         edit.decrypt_with_reference(&edit.file),
         PLAIN.replace("hunter2", "changed")
     );
+    edit.assert_no_leftovers();
+}
+
+/// `script` (util-linux) runs rsops on a pseudo-terminal, so the prompt
+/// after unusable text is offered; `None` where it is not installed.
+fn on_terminal(edit: &Edit, editor: &Path, keys: &'static [u8]) -> Option<Output> {
+    let script = Path::new("/usr/bin/script");
+    if !script.exists() {
+        eprintln!("skipped: no /usr/bin/script for a terminal");
+        return None;
+    }
+    let rsops = crate::util::rsops_bin();
+    let mut cmd = edit.with_editor(edit.sandbox.command(script), editor);
+    cmd.arg("-qec")
+        .arg(format!("{} edit secrets.yaml", rsops.display()))
+        .arg("/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    // The keys go once the prompt is up (the terminal merges stderr into
+    // its output): earlier, Ctrl-C would reach the editor instead.
+    let mut seen = Vec::new();
+    let mut sent = false;
+    let mut buffer = [0u8; 4096];
+    loop {
+        use std::io::{Read, Write};
+        let n = stdout.read(&mut buffer).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buffer[..n]);
+        if !sent && String::from_utf8_lossy(&seen).contains("Ctrl+C to exit") {
+            stdin.write_all(keys).expect("type");
+            sent = true;
+        }
+    }
+    drop(stdin);
+    let mut output = child.wait_with_output().expect("wait");
+    output.stdout = seen;
+    Some(output)
+}
+
+fn invalid_then_valid(edit: &Edit) -> (PathBuf, PathBuf) {
+    let count = edit.sandbox.path("runs");
+    let editor = edit.script(
+        "twice.sh",
+        &format!(
+            "n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}\n\
+             if [ $n = 1 ]; then printf 'a: [unclosed\\n' > \"$1\"; else printf 'a: 1\\n' > \"$1\"; fi\n",
+            count = count.display()
+        ),
+    );
+    (editor, count)
+}
+
+#[test]
+fn on_a_terminal_enter_reopens_the_editor() {
+    let edit = Edit::new();
+    let (editor, count) = invalid_then_valid(&edit);
+    let Some(output) = on_terminal(&edit, &editor, b"\n") else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(code(&output), Some(0), "{text}");
+    assert!(
+        text.contains("Press enter to return to the editor"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&count).expect("runs").trim(), "2");
+    assert_eq!(edit.decrypt_with_reference(&edit.file), "a: 1\n");
+    edit.assert_no_leftovers();
+}
+
+#[test]
+fn on_a_terminal_ctrl_c_at_the_prompt_removes_the_copy() {
+    let edit = Edit::new();
+    let before = std::fs::read(&edit.file).expect("read");
+    let (editor, count) = invalid_then_valid(&edit);
+    let Some(output) = on_terminal(&edit, &editor, b"\x03") else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(code(&output), Some(130), "{text}");
+    assert!(text.contains("interrupted by SIGINT"), "{text}");
+    assert_eq!(std::fs::read_to_string(&count).expect("runs").trim(), "1");
+    assert_eq!(std::fs::read(&edit.file).expect("read"), before);
     edit.assert_no_leftovers();
 }
