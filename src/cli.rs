@@ -75,6 +75,9 @@ pub enum Command {
     Keys(KeysArgs),
     /// Encrypt a file (also `rsops -e FILE`); keys from flags, `SOPS_*` variables or `.sops.yaml`.
     Encrypt(Box<EncryptArgs>),
+    /// Edit an encrypted file in `$SOPS_EDITOR` or `$EDITOR` (also `rsops FILE`); a new file
+    /// is created from the flags' or `.sops.yaml`'s keys.
+    Edit(Box<EditArgs>),
     /// Print whether a file is encrypted: `{"encrypted":true}` or `{"encrypted":false}`.
     Filestatus(FilestatusArgs),
     /// Set the value at a path, e.g. `rsops set f.yaml '["db"]["password"]' '"s3cret"'`
@@ -106,6 +109,37 @@ pub struct EncryptArgs {
     /// The plaintext file; standard input when absent or `-`.
     pub file: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub new_file: NewFileArgs,
+
+    /// Format of the plaintext (yaml, json, dotenv, ini, binary); default from the extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_type: Option<String>,
+
+    /// Format to write (yaml, json, dotenv, ini, binary); default the input's.
+    #[arg(long, value_name = "FORMAT")]
+    pub output_type: Option<String>,
+
+    /// Write the encrypted file here (mode 0600, replaced atomically) instead of standard output.
+    #[arg(long, value_name = "FILE", conflicts_with = "in_place")]
+    pub output: Option<PathBuf>,
+
+    /// Replace the file with its encryption (atomically, keeping its mode).
+    #[arg(short, long)]
+    pub in_place: bool,
+
+    /// Use this name instead of the file's to pick formats and the creation rule.
+    #[arg(long, value_name = "NAME")]
+    pub filename_override: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// Keys and encryption rules for a file encrypted anew: `encrypt`, and
+/// `edit` of a file that does not exist yet.
+#[derive(Debug, Args)]
+pub struct NewFileArgs {
     /// age recipients, comma-separated.
     #[arg(long, env = "SOPS_AGE_RECIPIENTS", value_name = "RECIPIENTS")]
     pub age: Option<String>,
@@ -138,26 +172,6 @@ pub struct EncryptArgs {
     #[arg(long, env = "SOPS_VAULT_URIS", value_name = "URIS")]
     pub hc_vault_transit: Option<String>,
 
-    /// Format of the plaintext (yaml, json, dotenv, ini, binary); default from the extension.
-    #[arg(long, value_name = "FORMAT")]
-    pub input_type: Option<String>,
-
-    /// Format to write (yaml, json, dotenv, ini, binary); default the input's.
-    #[arg(long, value_name = "FORMAT")]
-    pub output_type: Option<String>,
-
-    /// Write the encrypted file here (mode 0600, replaced atomically) instead of standard output.
-    #[arg(long, value_name = "FILE", conflicts_with = "in_place")]
-    pub output: Option<PathBuf>,
-
-    /// Replace the file with its encryption (atomically, keeping its mode).
-    #[arg(short, long)]
-    pub in_place: bool,
-
-    /// Use this name instead of the file's to pick formats and the creation rule.
-    #[arg(long, value_name = "NAME")]
-    pub filename_override: Option<PathBuf>,
-
     /// Leave values whose key ends with this suffix unencrypted.
     #[arg(long, value_name = "SUFFIX")]
     pub unencrypted_suffix: Option<String>,
@@ -177,9 +191,23 @@ pub struct EncryptArgs {
     /// Key groups needed to decrypt (with several key groups).
     #[arg(long, value_name = "N")]
     pub shamir_secret_sharing_threshold: Option<usize>,
+}
+
+/// `rsops edit`.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The encrypted file; created (keys from the flags or `.sops.yaml`) when it does not exist.
+    pub file: PathBuf,
 
     #[command(flatten)]
-    pub keys: KeyArgs,
+    pub input: InputArgs,
+
+    /// Show the `sops` metadata in the file being edited (changes to it are kept).
+    #[arg(short, long)]
+    pub show_master_keys: bool,
+
+    #[command(flatten)]
+    pub new_file: NewFileArgs,
 }
 
 /// `rsops set`.
@@ -657,34 +685,14 @@ pub struct ExecFileArgs {
 }
 
 /// Rewrites the legacy `sops -d FILE` / `sops --decrypt FILE` spelling into
-/// `decrypt FILE`, so scripts written for sops keep working.
+/// `decrypt FILE` (and `-e` into `encrypt`), and the legacy `sops FILE` —
+/// a first argument that is no option and no command name — into
+/// `edit FILE`, so scripts and habits formed with sops keep working.
 pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut args: Vec<OsString> = args.into_iter().collect();
-    let is_subcommand = |a: &OsString| {
-        matches!(
-            a.to_str(),
-            Some(
-                "decrypt"
-                    | "encrypt"
-                    | "exec-env"
-                    | "exec-file"
-                    | "keys"
-                    | "filestatus"
-                    | "set"
-                    | "unset"
-                    | "rotate"
-                    | "updatekeys"
-                    | "groups"
-                    | "merge-driver"
-                    | "completion"
-                    | "man"
-                    | "help"
-            )
-        )
-    };
     // Only a `-d` before any subcommand name is the legacy flag; later ones
     // belong to the subcommand (or to the command it runs).
-    if let Some((index, value)) = take_legacy_set(&mut args, &is_subcommand) {
+    if let Some((index, value)) = take_legacy_set(&mut args) {
         args.insert(1, OsString::from("set"));
         args.push(index);
         args.push(value);
@@ -702,7 +710,12 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
         };
         args.remove(i);
         args.insert(1, OsString::from(legacy));
-        break;
+        return args;
+    }
+    if let Some(first) = first_positional(&args) {
+        if !is_subcommand(&args[first]) {
+            args.insert(1, OsString::from("edit"));
+        }
     }
     args
 }
@@ -711,10 +724,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
 /// splits it as the reference does, at the first `] `. Without one, the
 /// whole text becomes the index and the value is empty, which `set`
 /// refuses with the reference's exit code.
-fn take_legacy_set(
-    args: &mut Vec<OsString>,
-    is_subcommand: &dyn Fn(&OsString) -> bool,
-) -> Option<(OsString, OsString)> {
+fn take_legacy_set(args: &mut Vec<OsString>) -> Option<(OsString, OsString)> {
     let mut found = None;
     for i in 1..args.len() {
         if is_subcommand(&args[i]) {
@@ -744,6 +754,79 @@ fn take_legacy_set(
         ),
         None => (OsString::from(text), OsString::new()),
     })
+}
+
+fn is_subcommand(arg: &OsString) -> bool {
+    matches!(
+        arg.to_str(),
+        Some(
+            "decrypt"
+                | "encrypt"
+                | "edit"
+                | "exec-env"
+                | "exec-file"
+                | "keys"
+                | "filestatus"
+                | "set"
+                | "unset"
+                | "rotate"
+                | "updatekeys"
+                | "groups"
+                | "merge-driver"
+                | "completion"
+                | "man"
+                | "help"
+        )
+    )
+}
+
+/// The options a legacy `sops FILE` command line can hold before the file
+/// that take a value as the next argument.
+const OPTIONS_WITH_VALUES: &[&str] = &[
+    "--config",
+    "--indent",
+    "--unencrypted-comment-regex",
+    "--encrypted-comment-regex",
+    "--input-type",
+    "--output-type",
+    "--decryption-order",
+    "--key-timeout",
+    "--timeout",
+    "--age",
+    "--pgp",
+    "--kms",
+    "--encryption-context",
+    "--aws-profile",
+    "--gcp-kms",
+    "--azure-kv",
+    "--hc-vault-transit",
+    "--unencrypted-suffix",
+    "--encrypted-suffix",
+    "--unencrypted-regex",
+    "--encrypted-regex",
+    "--shamir-secret-sharing-threshold",
+];
+
+/// The index of the first argument that is neither an option nor an
+/// option's value.
+fn first_positional(args: &[OsString]) -> Option<usize> {
+    let mut i = 1;
+    while i < args.len() {
+        let Some(arg) = args[i].to_str() else {
+            return Some(i);
+        };
+        if arg == "--" {
+            return (i + 1 < args.len()).then_some(i + 1);
+        }
+        if arg == "-" || !arg.starts_with('-') {
+            return Some(i);
+        }
+        if OPTIONS_WITH_VALUES.contains(&arg) {
+            i += 1;
+        }
+        i += 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -785,6 +868,30 @@ mod tests {
             normalize_args(strings(&["rsops", "--set=nothing", "f.yaml"])),
             strings(&["rsops", "set", "f.yaml", "nothing", ""])
         );
+    }
+
+    #[test]
+    fn a_bare_file_means_edit() {
+        assert_eq!(
+            normalize_args(strings(&["rsops", "f.yaml"])),
+            strings(&["rsops", "edit", "f.yaml"])
+        );
+        assert_eq!(
+            normalize_args(strings(&["rsops", "--config", "c.yaml", "-s", "f.yaml"])),
+            strings(&["rsops", "edit", "--config", "c.yaml", "-s", "f.yaml"])
+        );
+        for unchanged in [
+            &["rsops", "--help"][..],
+            &["rsops", "--version"],
+            &["rsops"],
+            &["rsops", "-v", "keys", "f"],
+            &["rsops", "--config", "keys", "decrypt", "f"],
+            &["rsops", "edit", "f"],
+            &["rsops", "help", "edit"],
+        ] {
+            assert_eq!(normalize_args(strings(unchanged)), strings(unchanged));
+        }
+        assert!(Cli::try_parse_from(normalize_args(strings(&["rsops", "f.yaml"]))).is_ok());
     }
 
     #[test]

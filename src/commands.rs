@@ -3,6 +3,7 @@
 mod config;
 mod decrypt;
 mod docs;
+mod edit;
 mod encrypt;
 mod exec;
 mod failure;
@@ -38,6 +39,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::ExecFile(ref args) => exec::run_file(cli, args, &runtime),
         Command::Keys(ref args) => runtime.block_on(keys::run(cli, args)),
         Command::Encrypt(ref args) => runtime.block_on(encrypt::run(cli, args)),
+        Command::Edit(ref args) => edit::run(cli, args, &runtime),
         Command::Filestatus(ref args) => filestatus::run(cli, args),
         Command::Set(ref args) => runtime.block_on(set::run_set(cli, args)),
         Command::Unset(ref args) => runtime.block_on(set::run_unset(cli, args)),

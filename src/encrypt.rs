@@ -168,7 +168,7 @@ fn own_line_comments_in(value: &mut Value) {
 
 /// Whether a plaintext already carries sops metadata: a top-level `sops`
 /// entry, or (flat formats) top-level entries starting with `sops_`.
-fn holds_metadata(document: &Document) -> bool {
+pub fn holds_metadata(document: &Document) -> bool {
     document.branches.iter().flatten().any(
         |entry| matches!(entry, Entry::Pair(key, _) if key == "sops" || key.starts_with("sops_")),
     )

@@ -213,6 +213,43 @@ impl Launcher {
     }
 }
 
+/// A plaintext file for an editor: `name` in a fresh 0700 directory under
+/// `$TMPDIR`, mode 0600 (`rsops edit`). The directory, and whatever an
+/// editor left in it (swap and backup files), is removed by
+/// [`ScratchFile::remove`] or when this is dropped.
+pub struct ScratchFile {
+    dir: private_dir::PrivateDir,
+    name: String,
+}
+
+impl ScratchFile {
+    /// Creates the directory and writes `contents` to `name` inside it.
+    pub fn create(name: &str, contents: &[u8]) -> Result<ScratchFile, ExecError> {
+        check_filename(name)?;
+        let dir = private_dir::PrivateDir::create()?;
+        dir.write_file(name, contents)?;
+        Ok(ScratchFile {
+            dir,
+            name: name.to_string(),
+        })
+    }
+
+    /// The file's path, as the editor is given it.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join(&self.name)
+    }
+
+    /// The file's bytes now (wiped when dropped).
+    pub fn read(&self) -> Result<Zeroizing<Vec<u8>>, ExecError> {
+        self.dir.read_file(&self.name)
+    }
+
+    /// Removes the file and its directory.
+    pub fn remove(self) -> Result<(), ExecError> {
+        self.dir.remove()
+    }
+}
+
 /// Checks that `name` is a plain file name: not empty, no `/`, not `.` or `..`.
 pub fn check_filename(name: &str) -> Result<(), ExecError> {
     let plain = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0']);

@@ -63,6 +63,51 @@ impl Opened {
         })
     }
 
+    /// A new file's: an empty document under a fresh data key wrapped for
+    /// every key of `options`' groups, as the reference's `edit` of a file
+    /// that does not exist wraps it before the editor starts. Fill
+    /// `document`, then [`Opened::seal`] it.
+    pub async fn create(
+        options: &crate::encrypt::EncryptOptions,
+        registry: &KeyRegistry,
+    ) -> Result<Opened, EncryptError> {
+        if options.key_groups.is_empty() {
+            return Err(EncryptError::NoKeys);
+        }
+        if options.key_groups.iter().any(Vec::is_empty) {
+            return Err(EncryptError::EmptyKeyGroup);
+        }
+        let key = crate::encrypt::generate_data_key()?;
+        let groups = options.key_groups.len();
+        let key_groups = crate::encrypt::wrap_data_key(
+            &key,
+            &options.key_groups,
+            options.shamir_threshold,
+            registry,
+            options.key_timeout,
+        )
+        .await?;
+        Ok(Opened {
+            document: Document::default(),
+            metadata: Metadata {
+                last_modified: Timestamp::now().rfc3339(),
+                mac: String::new(),
+                version: Some(crate::metadata::WRITTEN_VERSION.to_string()),
+                rule: options.rule.clone(),
+                mac_only_encrypted: options.mac_only_encrypted,
+                shamir_threshold: if groups > 1 {
+                    options.shamir_threshold
+                } else {
+                    0
+                },
+                key_groups,
+            },
+            attempts: Vec::new(),
+            key,
+            stash: Stash::default(),
+        })
+    }
+
     /// Replaces the data key with a fresh one wrapped for every key of the
     /// metadata's key groups (`rotate`). Every value then gets new
     /// ciphertext when sealed. Nothing changes unless every key wrapped it.

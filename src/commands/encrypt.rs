@@ -16,7 +16,7 @@ use rsops_keysource::KeyEntry;
 use super::input::Input;
 use super::key_flags::{self, KeyLists};
 use super::{write_stdout, Failure};
-use crate::cli::{Cli, EncryptArgs};
+use crate::cli::{Cli, EncryptArgs, NewFileArgs};
 
 /// The suffix sops leaves unencrypted when nothing else is chosen.
 const DEFAULT_UNENCRYPTED_SUFFIX: &str = "_unencrypted";
@@ -42,18 +42,7 @@ pub async fn run(cli: &Cli, args: &EncryptArgs) -> Result<ExitCode, Failure> {
         .as_deref()
         .or(args.file.as_deref())
         .unwrap_or(Path::new("-"));
-    let rule = creation_rule(cli, name)?;
-    let options = EncryptOptions {
-        key_groups: key_groups(args, rule.as_ref())?,
-        shamir_threshold: args
-            .shamir_secret_sharing_threshold
-            .or(rule.as_ref().map(|r| r.shamir_threshold))
-            .unwrap_or(0),
-        rule: crypt_rule(cli, args, rule.as_ref())?,
-        mac_only_encrypted: cli.mac_only_encrypted
-            || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
-        key_timeout: args.keys.key_timeout,
-    };
+    let options = encrypt_options(cli, &args.new_file, name, args.keys.key_timeout)?;
     let registry = KeyRegistry::default();
     let encrypted = rsops::encrypt::encrypt_plain(
         &plain,
@@ -80,6 +69,28 @@ pub async fn run(cli: &Cli, args: &EncryptArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The keys, rule and options for encrypting `name` anew: from the flags,
+/// else from its `.sops.yaml` creation rule.
+pub(super) fn encrypt_options(
+    cli: &Cli,
+    args: &NewFileArgs,
+    name: &Path,
+    key_timeout: std::time::Duration,
+) -> Result<EncryptOptions, Failure> {
+    let rule = creation_rule(cli, name)?;
+    Ok(EncryptOptions {
+        key_groups: key_groups(args, rule.as_ref())?,
+        shamir_threshold: args
+            .shamir_secret_sharing_threshold
+            .or(rule.as_ref().map(|r| r.shamir_threshold))
+            .unwrap_or(0),
+        rule: crypt_rule(cli, args, rule.as_ref())?,
+        mac_only_encrypted: cli.mac_only_encrypted
+            || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
+        key_timeout,
+    })
+}
+
 /// The `.sops.yaml` rule for `file`, when there is a config with rules.
 fn creation_rule(cli: &Cli, file: &Path) -> Result<Option<CreationRule>, Failure> {
     let (config, warning) = Config::find(cli.config.as_deref())?;
@@ -99,7 +110,7 @@ fn absolute(path: &Path) -> PathBuf {
 /// The keys: one group from the flags when any key flag is given, else the
 /// rule's groups.
 fn key_groups(
-    args: &EncryptArgs,
+    args: &NewFileArgs,
     rule: Option<&CreationRule>,
 ) -> Result<Vec<Vec<KeyEntry>>, Failure> {
     let flags = key_flags::entries(&KeyLists {
@@ -132,7 +143,7 @@ fn key_groups(
 /// rule's, else sops' default `_unencrypted` suffix.
 fn crypt_rule(
     cli: &Cli,
-    args: &EncryptArgs,
+    args: &NewFileArgs,
     rule: Option<&CreationRule>,
 ) -> Result<CryptRule, Failure> {
     let regex = |flag: &str, pattern: &str| {

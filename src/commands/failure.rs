@@ -124,6 +124,33 @@ pub enum Failure {
     /// `--user` failed.
     #[error(transparent)]
     User(#[from] UserError),
+    /// `edit`: the editor was closed without a change; nothing is written.
+    #[error("File has not changed, exiting.")]
+    Unchanged,
+    /// `edit`: the editor failed; nothing is written.
+    #[error("Could not run editor: {0}")]
+    Editor(String),
+    /// `edit`: neither variable names an editor and none is on `PATH`.
+    #[error("Could not run editor: {0}")]
+    NoEditor(String),
+    /// `edit`: the edited file cannot be read back, and standard input is
+    /// no terminal to ask whether to reopen the editor.
+    #[error("{file}: the edited text cannot be used, so {file} is left as it was: {message}")]
+    InvalidEdit {
+        /// The file being edited.
+        file: String,
+        /// What is wrong with the edited text.
+        message: String,
+    },
+    /// `edit`: rsops was sent a signal while the editor ran; the temporary
+    /// copy is removed and nothing is written.
+    #[error("interrupted by {}: {file} is left as it was, its decrypted copy removed", signal_name(.signal))]
+    Interrupted {
+        /// The file being edited.
+        file: String,
+        /// The signal's number.
+        signal: i32,
+    },
     /// Something rsops itself needs failed (the async runtime, rendering docs).
     #[error("{what}: {source}")]
     Internal {
@@ -132,6 +159,12 @@ pub enum Failure {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// `SIGTERM` for 15.
+fn signal_name(signal: &i32) -> String {
+    nix::sys::signal::Signal::try_from(*signal)
+        .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string())
 }
 
 impl Failure {
@@ -169,6 +202,14 @@ impl Failure {
                 _ => 1,
             },
             Failure::Print { .. } => 4,
+            // sops: FileHasNotBeenModified, NoEditorFound, CouldNotReadInputFile.
+            Failure::Unchanged => 200,
+            Failure::Editor(_) | Failure::NoEditor(_) => 201,
+            Failure::InvalidEdit { .. } => 2,
+            // As a shell reports a command a signal ended.
+            Failure::Interrupted { signal, .. } => {
+                128u8.saturating_add(u8::try_from(*signal).unwrap_or(0))
+            }
             Failure::Write { .. } => 3,
             Failure::ExtractSyntax(_) => 91,
             Failure::Conflict(_) => 8,
@@ -214,7 +255,13 @@ impl Failure {
             ),
             Failure::Usage { hint, .. } => *hint,
             Failure::MergeConflict { .. } => Some(
-                "git marks the file conflicted: make the other side's changes with `sops edit`, then `git add` the file",
+                "git marks the file conflicted: make the other side's changes with `rsops edit`, then `git add` the file",
+            ),
+            Failure::NoEditor(_) => Some(
+                "set SOPS_EDITOR or EDITOR to your editor, e.g. `export EDITOR=\"code --wait\"`",
+            ),
+            Failure::InvalidEdit { .. } => Some(
+                "run rsops edit from a terminal to be offered to fix the text in the editor again",
             ),
             Failure::Exec(ExecError::BadFilename(_)) => {
                 Some("give --filename a name such as `config.env`, without `/` or `..`")
@@ -292,11 +339,12 @@ mod tests {
         let decrypt = command(&["rsops", "decrypt", "f"]);
         let exec = command(&["rsops", "exec-env", "f", "true"]);
         let set = command(&["rsops", "set", "f", "[\"a\"]", "1"]);
+        let edit = command(&["rsops", "edit", "f"]);
         let format = || FormatError::Syntax {
             format: "JSON",
             message: "x".into(),
         };
-        let table: Vec<(Failure, &Command, u8)> = vec![
+        let mut table: Vec<(Failure, &Command, u8)> = vec![
             (Failure::NotFound("f".into()), &decrypt, 100),
             (Failure::NotFound("f".into()), &exec, 2),
             (
@@ -397,6 +445,27 @@ mod tests {
                 1,
             ),
         ];
+        table.extend([
+            (Failure::Unchanged, &edit, 200),
+            (Failure::Editor("x".into()), &edit, 201),
+            (Failure::NoEditor("x".into()), &edit, 201),
+            (
+                Failure::InvalidEdit {
+                    file: "f".into(),
+                    message: "x".into(),
+                },
+                &edit,
+                2,
+            ),
+            (
+                Failure::Interrupted {
+                    file: "f".into(),
+                    signal: 15,
+                },
+                &edit,
+                143,
+            ),
+        ]);
         let filestatus = command(&["rsops", "filestatus", "f"]);
         for (failure, command, code) in table {
             assert_eq!(failure.exit_code(command), code, "{failure:?}");

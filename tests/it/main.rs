@@ -30,6 +30,8 @@ mod azure;
 // Key services that never answer: no delay for usable keys, deadlines, full reports.
 mod deadlines;
 mod encrypt;
+// `edit` with EDITOR scripts: untouched ciphertexts, exit codes, new files, signals, cleanup.
+mod edit;
 mod encrypt_aws;
 mod encrypt_azure;
 mod encrypt_gcp;
