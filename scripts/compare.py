@@ -5,8 +5,8 @@ Generates a small dotenv file and large YAML/JSON files (60k leaves),
 encrypts them with the reference sops under a throw-away age key, checks that
 rsops prints exactly what sops prints, then times both (median wall time of
 several runs) and reports peak memory (max RSS) and the ratios, for
-`decrypt` and for `encrypt` (whose output the reference must decrypt back to
-the plaintext).
+`decrypt`, for `encrypt` (whose output the reference must decrypt back to
+the plaintext) and for `set` of one value (both results must decrypt alike).
 
 Usage: scripts/compare.py [--rsops target/release/rsops] [--runs 5] [--leaves 60000]
 """
@@ -138,6 +138,23 @@ def main():
                                           enc_runs)
             results.append(("encrypt " + name, os.path.getsize(path), sops_wall, sops_rss,
                             ours_wall, ours_rss))
+
+            if name == "small.env":
+                index, value = '["SECRET_3"]', '"changed"'
+            else:
+                index, value = '["section_00000"]["key_00"]', '"changed"'
+            copies = {}
+            for who in ("sops", "rsops"):
+                copies[who] = os.path.join(work, f"{stem}.set-{who}{ext}")
+                shutil.copyfile(enc, copies[who])
+            sops_wall, sops_rss = measure([sops, "set", copies["sops"], index, value], env,
+                                          enc_runs)
+            ours_wall, ours_rss = measure([args.rsops, "set", copies["rsops"], index, value],
+                                          env, enc_runs)
+            if (subprocess.check_output([sops, "decrypt", copies["rsops"]], env=env)
+                    != subprocess.check_output([sops, "decrypt", copies["sops"]], env=env)):
+                raise SystemExit(f"{name}: rsops set differs from sops set")
+            results.append(("set " + name, size, sops_wall, sops_rss, ours_wall, ours_rss))
 
         print(f"{'file':<20} {'input':>10} {'sops':>10} {'rsops':>10} {'speed-up':>9} "
               f"{'sops RSS':>9} {'rsops RSS':>10} {'memory':>7}")

@@ -65,9 +65,12 @@ pub enum EncryptError {
         /// Why.
         source: rsops_keysource::KeyError,
     },
-    /// The input cannot be read in its format, or the result printed.
+    /// The plaintext cannot be read in its format.
     #[error(transparent)]
-    Format(#[from] crate::formats::FormatError),
+    Parse(crate::formats::FormatError),
+    /// The result cannot be printed in the output format.
+    #[error(transparent)]
+    Emit(crate::formats::FormatError),
 }
 
 /// What to encrypt to, and how, besides the plaintext itself.
@@ -99,7 +102,7 @@ pub async fn encrypt_plain(
     registry: &KeyRegistry,
     emit: EmitOptions,
 ) -> Result<Vec<u8>, EncryptError> {
-    let mut document = input.parse_plain(plain)?;
+    let mut document = input.parse_plain(plain).map_err(EncryptError::Parse)?;
     comments_on_own_lines(&mut document);
     if holds_metadata(&document) {
         return Err(EncryptError::AlreadyEncrypted);
@@ -136,7 +139,9 @@ pub async fn encrypt_plain(
     metadata.mac = encrypt_document(&mut document, &metadata, &key)?;
     drop(key);
     crate::metadata::insert_with(&mut document, &metadata, InsertOptions::for_format(output));
-    Ok(output.emit_encrypted(&document, emit)?)
+    output
+        .emit_encrypted(&document, emit)
+        .map_err(EncryptError::Emit)
 }
 
 /// Puts every comment on a line of its own, before the entry it followed:

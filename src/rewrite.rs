@@ -151,7 +151,9 @@ impl Opened {
             &self.metadata,
             InsertOptions::for_format(output),
         );
-        Ok(output.emit_encrypted(&self.document, emit)?)
+        output
+            .emit_encrypted(&self.document, emit)
+            .map_err(EncryptError::Emit)
     }
 }
 

@@ -197,8 +197,10 @@ impl Failure {
             Failure::Encrypt { source, .. } => match source.as_ref() {
                 // sops: "File already encrypted".
                 rsops::encrypt::EncryptError::AlreadyEncrypted => 203,
-                // sops: "Could not marshal tree" (e.g. nested values for dotenv).
-                rsops::encrypt::EncryptError::Format(_) if changes_file(command) => 4,
+                // sops: "Error unmarshalling file", "Could not marshal tree"
+                // (e.g. nested values for dotenv).
+                rsops::encrypt::EncryptError::Parse(_) => 2,
+                rsops::encrypt::EncryptError::Emit(_) => 4,
                 _ => 1,
             },
             Failure::Print { .. } => 4,

@@ -357,3 +357,51 @@ fn global_flags_go_before_or_after_the_subcommand_as_in_sops() {
         }
     }
 }
+
+/// `--output-type`: a plaintext in one format encrypted into another has
+/// the reference's layout, and the reference decrypts it to the same bytes
+/// as its own conversion.
+#[test]
+fn output_type_conversions_match_the_reference() {
+    let sandbox = Sandbox::new(1);
+    let key_file = sandbox.key_file(&[0]);
+    let recipient = sandbox.keys[0].recipient.clone();
+    let flat = sandbox.write("flat.yaml", b"A: one\nB: 2\nC: true\n");
+    for (plain, output) in [
+        (flat.clone(), "json"),
+        (flat.clone(), "dotenv"),
+        (flat.clone(), "ini"),
+        (sandbox.write("bad.yaml", b"a: [\n"), "json"),
+        (fixture("basic.env"), "yaml"),
+        (fixture("basic.env"), "json"),
+        (fixture("basic.yaml"), "json"),
+    ] {
+        let args = ["encrypt", "--age", &recipient, "--output-type", output];
+        let theirs = run(sandbox.sops().args(args).arg(&plain), b"");
+        let ours = run(sandbox.rsops().args(args).arg(&plain), b"");
+        let what = format!("{} -> {output}", plain.display());
+        if !theirs.status.success() {
+            // A flat file has no INI sections: both refuse, alike.
+            assert_eq!(ours.status.code(), theirs.status.code(), "{what}");
+            assert!(ours.stdout.is_empty());
+            continue;
+        }
+        assert!(
+            ours.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        assert_eq!(
+            masked(&ours.stdout, output),
+            masked(&theirs.stdout, output),
+            "{what}: layout"
+        );
+        let ours_file = sandbox.write("ours.out", &ours.stdout);
+        let theirs_file = sandbox.write("theirs.out", &theirs.stdout);
+        assert_eq!(
+            decrypt_with_reference(&sandbox, &key_file, &ours_file, output),
+            decrypt_with_reference(&sandbox, &key_file, &theirs_file, output),
+            "{what}: plaintext"
+        );
+    }
+}
