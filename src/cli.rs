@@ -66,9 +66,11 @@ impl Cli {
 pub enum Command {
     /// Decrypt a file and print it (also `rsops -d FILE`).
     Decrypt(DecryptArgs),
-    /// Run a command with the file's top-level values as environment variables.
+    /// Run a command with the file's top-level values as environment variables
+    /// (`FILE COMMAND` through `/bin/sh -c`, or `FILE… -- PROGRAM ARG…` without a shell).
     ExecEnv(ExecEnvArgs),
-    /// Run a command with the decrypted file at a private path, given by `{}` in the command.
+    /// Run a command with the decrypted file at a private path, given by `{}` in the command
+    /// (`FILE COMMAND` through `/bin/sh -c`, or `FILE -- PROGRAM ARG…` without a shell).
     ExecFile(ExecFileArgs),
     /// List a file's key groups and entries and whether each can be unwrapped here,
     /// without decrypting the file.
