@@ -66,9 +66,11 @@ impl Cli {
 pub enum Command {
     /// Decrypt a file and print it (also `rsops -d FILE`).
     Decrypt(DecryptArgs),
-    /// Run a command with the file's top-level values as environment variables.
+    /// Run a command with the file's top-level values as environment variables
+    /// (`FILE COMMAND` through `/bin/sh -c`, or `FILE… -- PROGRAM ARG…` without a shell).
     ExecEnv(ExecEnvArgs),
-    /// Run a command with the decrypted file at a private path, given by `{}` in the command.
+    /// Run a command with the decrypted file at a private path, given by `{}` in the command
+    /// (`FILE COMMAND` through `/bin/sh -c`, or `FILE -- PROGRAM ARG…` without a shell).
     ExecFile(ExecFileArgs),
     /// List a file's key groups and entries and whether each can be unwrapped here,
     /// without decrypting the file.
@@ -642,12 +644,25 @@ pub struct LaunchArgs {
 
 /// `rsops exec-env`.
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "rsops exec-env [OPTIONS] FILE COMMAND\n       \
+                      rsops exec-env [OPTIONS] FILE... -- PROGRAM [ARG]...",
+    after_help = "Examples:\n  \
+        rsops exec-env secrets.enc.env 'psql \"$DATABASE_URL\"'\n      \
+        sops' form: one string, run with /bin/sh -c\n  \
+        rsops exec-env base.enc.env prod.enc.yaml -- node server.js --port 8080\n      \
+        the argv form: no shell, no quoting; later files win on the same variable"
+)]
 pub struct ExecEnvArgs {
-    /// The encrypted file.
-    pub file: PathBuf,
+    /// The encrypted file, then the command, run with `/bin/sh -c` (sops' form); with `--`,
+    /// one or more encrypted files, later ones winning on the same variable.
+    #[arg(value_name = "FILE", required = true)]
+    pub operands: Vec<OsString>,
 
-    /// The command, run with `/bin/sh -c`.
-    pub command: OsString,
+    /// After `--`: the program, found in the command's `PATH` (after `--pristine`, `--keep`
+    /// and the secrets), and its arguments, passed as they are, without a shell.
+    #[arg(last = true, value_name = "PROGRAM")]
+    pub argv: Vec<OsString>,
 
     #[command(flatten)]
     pub input: InputArgs,
@@ -662,12 +677,25 @@ pub struct ExecEnvArgs {
 
 /// `rsops exec-file`.
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "rsops exec-file [OPTIONS] FILE COMMAND\n       \
+                      rsops exec-file [OPTIONS] FILE -- PROGRAM [ARG]...",
+    after_help = "Examples:\n  \
+        rsops exec-file config.enc.json 'app --config {}'\n      \
+        sops' form: one string, run with /bin/sh -c\n  \
+        rsops exec-file config.enc.json -- app --config={} --check\n      \
+        the argv form: no shell; every {} in an argument becomes the file's path"
+)]
 pub struct ExecFileArgs {
-    /// The encrypted file.
-    pub file: PathBuf,
+    /// The encrypted file, then the command, run with `/bin/sh -c`, where every `{}` becomes
+    /// the decrypted file's path (sops' form); with `--`, the encrypted file alone.
+    #[arg(value_name = "FILE", required = true)]
+    pub operands: Vec<OsString>,
 
-    /// The command, run with `/bin/sh -c`; every `{}` becomes the decrypted file's path.
-    pub command: OsString,
+    /// After `--`: the program, found in the command's `PATH`, and its arguments, passed as
+    /// they are, without a shell, except that every `{}` in an argument becomes the file's path.
+    #[arg(last = true, value_name = "PROGRAM")]
+    pub argv: Vec<OsString>,
 
     #[command(flatten)]
     pub input: InputArgs,
@@ -892,6 +920,43 @@ mod tests {
             assert_eq!(normalize_args(strings(unchanged)), strings(unchanged));
         }
         assert!(Cli::try_parse_from(normalize_args(strings(&["rsops", "f.yaml"]))).is_ok());
+    }
+
+    #[test]
+    fn exec_takes_sops_form_and_argv_form() {
+        let parse = |v: &[&str]| Cli::try_parse_from(normalize_args(strings(v))).ok();
+        let Some(Command::ExecEnv(sops)) =
+            parse(&["rsops", "exec-env", "--pristine", "f.env", "echo hi"]).map(|c| c.command)
+        else {
+            panic!("sops form");
+        };
+        assert_eq!(sops.operands, strings(&["f.env", "echo hi"]));
+        assert!(sops.argv.is_empty() && sops.launch.pristine);
+        let Some(Command::ExecEnv(argv)) = parse(&[
+            "rsops",
+            "exec-env",
+            "a.env",
+            "b.yaml",
+            "--",
+            "cmd",
+            "--pristine",
+            "-d",
+            "",
+        ])
+        .map(|c| c.command) else {
+            panic!("argv form");
+        };
+        assert_eq!(argv.operands, strings(&["a.env", "b.yaml"]));
+        assert_eq!(argv.argv, strings(&["cmd", "--pristine", "-d", ""]));
+        assert!(!argv.launch.pristine);
+        let Some(Command::ExecFile(file)) =
+            parse(&["rsops", "exec-file", "f.json", "--", "app", "--config={}"]).map(|c| c.command)
+        else {
+            panic!("exec-file argv form");
+        };
+        assert_eq!(file.operands, strings(&["f.json"]));
+        assert_eq!(file.argv, strings(&["app", "--config={}"]));
+        assert!(parse(&["rsops", "exec-env", "--", "cmd"]).is_none());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! This is what users put in an MCP server's configuration, so the child
 //! must behave exactly as if the client had started it: it runs through
-//! `/bin/sh -c`, keeps rsops' standard input, output and error untouched, and
+//! `/bin/sh -c` (sops' form) or is exec'd directly with the arguments it was
+//! given (the argv form, see [`Invocation`]), keeps rsops' standard input, output and error untouched, and
 //! rsops exits with its exit code. On top of what the reference does, rsops
 //! forwards the signals it is sent to the command's whole process group
 //! exactly once, leaves nothing of that group behind, serves `exec-file`'s
@@ -13,8 +14,9 @@
 //! One job per module: [`env`] turns a document into variables and builds the
 //! child's environment, [`placeholder`] puts the file's path into the command,
 //! `private_dir` and `memory_file` hold the plaintext for `exec-file`,
-//! `inherited` keeps what the command must get back, `spawn` starts the
-//! shell, `terminal` hands it the terminal, `supervise` forwards signals and
+//! `inherited` keeps what the command must get back, `program` prepares
+//! what is exec'd (the shell, or a program found in `PATH`), `spawn` starts
+//! it, `terminal` hands it the terminal, `supervise` forwards signals and
 //! waits, [`user`] switches user.
 
 pub mod env;
@@ -22,12 +24,12 @@ mod inherited;
 mod memory_file;
 pub mod placeholder;
 mod private_dir;
+mod program;
 mod spawn;
 mod supervise;
 mod terminal;
 pub mod user;
 
-use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,6 +38,8 @@ use zeroize::Zeroizing;
 
 pub use env::{variables, EnvBlock, EnvError, Inherit, Variable};
 pub use inherited::Inherited;
+pub use program::Invocation;
+use program::Program;
 pub use user::{switch_user, UserError};
 
 /// The file name `exec-file` uses when `--filename` is not given (the reference's).
@@ -85,6 +89,26 @@ pub enum ExecError {
     /// `/bin/sh` could not be started.
     #[error("cannot start /bin/sh: {0}")]
     Spawn(std::io::Error),
+    /// The argv form's program is in no directory of `PATH`, or the path
+    /// it was given names nothing (a shell's 127).
+    #[error("{program:?}: {}", if *searched { "no such program in PATH" } else { "no such file" })]
+    NotFound {
+        /// The program as given.
+        program: String,
+        /// Whether `PATH` was searched (the name has no `/`).
+        searched: bool,
+    },
+    /// The argv form's program exists but cannot be executed (a shell's 126).
+    #[error("cannot run {program:?}: {source}")]
+    CannotRun {
+        /// The program as given.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The argv form was given no program.
+    #[error("no program to run after `--`")]
+    NoProgram,
     /// Waiting for the command failed.
     #[error("cannot wait for the command: {0}")]
     Wait(std::io::Error),
@@ -129,18 +153,22 @@ impl Launcher {
         }
     }
 
-    /// Runs `command` with `/bin/sh -c` in the environment `env`.
+    /// Runs `command` in the environment `env`: sops' string with
+    /// `/bin/sh -c`, or the argv form's program, found in `env`'s `PATH`.
     ///
     /// With [`Wait::Foreground`] the signals rsops is sent are forwarded to
     /// the command's process group and the result is the command's exit
     /// code, or 128+N if a signal N killed it. `env` is wiped as soon as the
     /// command has started, so rsops holds no secret while it waits.
-    pub fn run(&self, command: &[u8], env: EnvBlock, wait: Wait) -> Result<u8, ExecError> {
+    pub fn run(&self, command: Invocation<'_>, env: EnvBlock, wait: Wait) -> Result<u8, ExecError> {
         scrub_stack();
-        let command = shell_command(command)?;
+        let command = match command {
+            Invocation::Shell(command) => Program::shell(command)?,
+            Invocation::Argv(args) => Program::argv(args, &env, None)?,
+        };
         match wait {
             Wait::Background => {
-                spawn::spawn_shell(&command, &env, &self.inherited, spawn::Placement::Detached)?;
+                spawn::spawn(&command, &env, &self.inherited, spawn::Placement::Detached)?;
                 Ok(0)
             }
             Wait::Foreground => {
@@ -154,14 +182,16 @@ impl Launcher {
 
     /// Runs `command` with every `{}` replaced by the path of a file holding
     /// `plaintext`, in a fresh 0700 directory under `$TMPDIR` (see
-    /// [`placeholder`] for paths the shell would misread).
+    /// [`placeholder`] for paths the shell would misread). In the argv form
+    /// the `{}` of every argument after the program is replaced as it is;
+    /// the program is found before anything is created.
     ///
     /// The directory is removed however this ends: the command exits or is
     /// killed, rsops is sent a signal (forwarded, then the same path), or
     /// the command cannot be started.
     pub fn run_with_file(
         &self,
-        command: &[u8],
+        command: Invocation<'_>,
         plaintext: Zeroizing<Vec<u8>>,
         kind: FileKind,
         filename: &str,
@@ -169,6 +199,10 @@ impl Launcher {
     ) -> Result<u8, ExecError> {
         check_filename(filename)?;
         scrub_stack();
+        if let Invocation::Argv(args) = command {
+            // Found now, so a missing program creates nothing.
+            Program::argv(args, &env, None)?;
+        }
         let supervisor = supervise::Supervisor::install(&self.inherited)?;
         let dir = private_dir::PrivateDir::create()?;
         let path = dir.path().join(filename);
@@ -190,12 +224,18 @@ impl Launcher {
             }
         };
         let path_bytes = path.as_os_str().as_bytes();
-        if placeholder::needs_variable(path_bytes) {
-            env.set(placeholder::PATH_VARIABLE.as_bytes(), path_bytes)
-                .map_err(|_| ExecError::NulInCommand)?;
-        }
-        let command = shell_command(&placeholder::substitute(command, path_bytes))?;
-        let code = supervisor.run(&command, env, &self.inherited, self.kill_after);
+        let command = match command {
+            Invocation::Shell(command) => {
+                if placeholder::needs_variable(path_bytes) {
+                    env.set(placeholder::PATH_VARIABLE.as_bytes(), path_bytes)
+                        .map_err(|_| ExecError::NulInCommand)?;
+                }
+                Program::shell(&placeholder::substitute(command, path_bytes))
+            }
+            Invocation::Argv(args) => Program::argv(args, &env, Some(path_bytes)),
+        };
+        let code = command
+            .and_then(|command| supervisor.run(&command, env, &self.inherited, self.kill_after));
         drop(memory);
         let removed = dir.remove();
         let code = code?;
@@ -203,11 +243,15 @@ impl Launcher {
         Ok(code)
     }
 
-    /// Replaces rsops with `/bin/sh -c command` (`--same-process`). Returns
-    /// only if that fails.
-    pub fn replace_process(&self, command: &[u8], env: &EnvBlock) -> ExecError {
-        match shell_command(command) {
-            Ok(command) => spawn::exec_shell(&command, env, &self.inherited),
+    /// Replaces rsops with the command (`--same-process`). Returns only if
+    /// that fails.
+    pub fn replace_process(&self, command: Invocation<'_>, env: &EnvBlock) -> ExecError {
+        let program = match command {
+            Invocation::Shell(command) => Program::shell(command),
+            Invocation::Argv(args) => Program::argv(args, env, None),
+        };
+        match program {
+            Ok(program) => spawn::exec_replace(&program, env, &self.inherited),
             Err(e) => e,
         }
     }
@@ -272,10 +316,6 @@ fn scrub_stack() {
     let mut area = [0u8; STACK_SCRUB];
     zeroize::Zeroize::zeroize(&mut area[..]);
     std::hint::black_box(&area);
-}
-
-fn shell_command(command: &[u8]) -> Result<CString, ExecError> {
-    CString::new(command).map_err(|_| ExecError::NulInCommand)
 }
 
 #[cfg(test)]

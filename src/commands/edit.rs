@@ -22,7 +22,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rsops::exec::{placeholder::PATH_VARIABLE, EnvBlock, Inherit, Launcher, ScratchFile, Wait};
+use rsops::exec::{
+    placeholder::PATH_VARIABLE, EnvBlock, Inherit, Invocation, Launcher, ScratchFile, Wait,
+};
 use rsops::formats::{EmitOptions, Format};
 use rsops::metadata::{self, InsertOptions, Metadata};
 use rsops::rewrite::Opened;
@@ -285,7 +287,9 @@ impl Session<'_> {
                 &Inherit::All,
                 [(PATH_VARIABLE, path.as_os_str().as_bytes())],
             )?;
-            let code = self.launcher.run(self.editor, env, Wait::Foreground)?;
+            let code = self
+                .launcher
+                .run(Invocation::Shell(self.editor), env, Wait::Foreground)?;
             self.check_interrupted()?;
             if code != 0 {
                 return Err(Failure::Editor(format!("exit status {code}")));

@@ -6,11 +6,12 @@
 //! never write standard output, and write to standard error only their own
 //! one-line errors and warnings.
 
+use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use rsops::exec::{self, EnvBlock, FileKind, Inherit, Launcher, Wait};
+use rsops::exec::{self, EnvBlock, FileKind, Inherit, Invocation, Launcher, Wait};
 use tokio::runtime::Runtime;
 use zeroize::Zeroizing;
 
@@ -24,6 +25,52 @@ fn decrypt(
     args: &InputArgs,
 ) -> Result<rsops::Decrypted, Failure> {
     runtime.block_on(input.decrypt(args))
+}
+
+/// Which of the two forms a command line is: `FILE COMMAND` (sops' form,
+/// one string for `/bin/sh -c`) or `FILE… -- PROGRAM ARG…` (the argv
+/// form). Returns the files and the command.
+fn split<'a>(
+    operands: &'a [OsString],
+    argv: &'a [OsString],
+    command: &'static str,
+) -> Result<(Vec<&'a Path>, Invocation<'a>), Failure> {
+    let several_files = command == "exec-env";
+    if !argv.is_empty() {
+        if !several_files && operands.len() > 1 {
+            return Err(Failure::Usage {
+                message: format!(
+                    "exec-file takes one encrypted file, got {}; the command goes after `--`",
+                    operands.len()
+                ),
+                hint: Some("run exec-file once per file, or use exec-env, which takes several files: `rsops exec-env a.enc.env b.enc.yaml -- cmd args`"),
+            });
+        }
+        let files = operands.iter().map(Path::new).collect();
+        return Ok((files, Invocation::Argv(argv)));
+    }
+    match operands {
+        [file, command] => Ok((vec![Path::new(file)], Invocation::Shell(command.as_bytes()))),
+        [_] => Err(Failure::Usage {
+            message: format!("{command} needs a command after the file"),
+            hint: Some(if several_files {
+                "give it as one string, run with /bin/sh -c (`rsops exec-env FILE 'cmd args'`), or as words after `--`, run without a shell (`rsops exec-env FILE -- cmd args`)"
+            } else {
+                "give it as one string, run with /bin/sh -c (`rsops exec-file FILE 'cmd {}'`), or as words after `--`, run without a shell (`rsops exec-file FILE -- cmd {}`)"
+            }),
+        }),
+        _ => Err(Failure::Usage {
+            message: format!(
+                "{command} takes a file and one command string, got {} arguments",
+                operands.len()
+            ),
+            hint: Some(if several_files {
+                "quote the command as one string, or put it after `--` to run it without a shell; several files need `--`: `rsops exec-env a.enc.env b.enc.yaml -- cmd args`"
+            } else {
+                "quote the command as one string, or put it after `--` to run it without a shell: `rsops exec-file FILE -- cmd --config={}`"
+            }),
+        }),
+    }
 }
 
 /// Checks the file argument and reads the format flags, before any I/O.
@@ -83,13 +130,24 @@ pub fn run_env(cli: &Cli, args: &ExecEnvArgs, runtime: &Runtime) -> Result<ExitC
             ));
         }
     }
-    let input = input(cli, &args.file, &args.input, "exec-env")?;
+    let (files, command) = split(&args.operands, &args.argv, "exec-env")?;
+    let inputs = files
+        .iter()
+        .map(|file| input(cli, file, &args.input, "exec-env"))
+        .collect::<Result<Vec<_>, _>>()?;
     let inherit = inherit(&args.launch)?;
     let launcher = Launcher::new(args.launch.kill_after);
-    let decrypted = decrypt(runtime, &input, &args.input)?;
-    let variables = exec::variables(&decrypted.document)?;
-    drop(decrypted);
+    // Every file at once; the first failure in the order given is reported.
+    let decrypted = runtime.block_on(futures_util::future::join_all(
+        inputs.iter().map(|input| input.decrypt(&args.input)),
+    ));
+    let mut variables = Vec::new();
+    for decrypted in decrypted {
+        let decrypted = decrypted?;
+        variables.extend(exec::variables(&decrypted.document)?);
+    }
     let user_env = switch_user(&args.launch)?;
+    // Later entries win: the secrets over `--user`'s, later files over earlier ones.
     let overrides = user_env.iter().map(|(k, v)| (*k, v.as_bytes())).chain(
         variables
             .iter()
@@ -97,7 +155,6 @@ pub fn run_env(cli: &Cli, args: &ExecEnvArgs, runtime: &Runtime) -> Result<ExitC
     );
     let env = EnvBlock::build(&inherit, overrides)?;
     drop(variables);
-    let command = args.command.as_bytes();
     if args.same_process {
         return Err(launcher.replace_process(command, &env).into());
     }
@@ -113,7 +170,14 @@ pub fn run_env(cli: &Cli, args: &ExecEnvArgs, runtime: &Runtime) -> Result<ExitC
 pub fn run_file(cli: &Cli, args: &ExecFileArgs, runtime: &Runtime) -> Result<ExitCode, Failure> {
     let filename = args.filename.as_deref().unwrap_or(exec::DEFAULT_FILENAME);
     exec::check_filename(filename)?;
-    let input = input(cli, &args.file, &args.input, "exec-file")?;
+    let (files, command) = split(&args.operands, &args.argv, "exec-file")?;
+    let Some(&file) = files.first() else {
+        return Err(Failure::Usage {
+            message: "exec-file needs the encrypted file before `--`".into(),
+            hint: None,
+        });
+    };
+    let input = input(cli, file, &args.input, "exec-file")?;
     let inherit = inherit(&args.launch)?;
     if args.launch.background {
         // The reference removes the file as soon as it returns, so a
@@ -138,11 +202,7 @@ pub fn run_file(cli: &Cli, args: &ExecFileArgs, runtime: &Runtime) -> Result<Exi
     } else {
         FileKind::Memory
     };
-    Ok(exit(launcher.run_with_file(
-        args.command.as_bytes(),
-        plaintext,
-        kind,
-        filename,
-        env,
-    )?))
+    Ok(exit(
+        launcher.run_with_file(command, plaintext, kind, filename, env)?,
+    ))
 }

@@ -215,6 +215,9 @@ impl Failure {
             Failure::Write { .. } => 3,
             Failure::ExtractSyntax(_) => 91,
             Failure::Conflict(_) => 8,
+            // As a shell reports a command it cannot find or run.
+            Failure::Exec(ExecError::NotFound { .. }) => 127,
+            Failure::Exec(ExecError::CannotRun { .. }) => 126,
             // git takes any non-zero status for "conflicted".
             Failure::MergeConflict { .. } => 1,
             Failure::ExtractNotFound(_)
@@ -268,6 +271,14 @@ impl Failure {
             Failure::Exec(ExecError::BadFilename(_)) => {
                 Some("give --filename a name such as `config.env`, without `/` or `..`")
             }
+            Failure::Exec(ExecError::NotFound { program, .. })
+                if program.contains(char::is_whitespace) =>
+            {
+                Some("after `--`, each word is one argument and the first is the program; to run a shell command line, give it as one string without `--`")
+            }
+            Failure::Exec(ExecError::NotFound { searched: true, .. }) => Some(
+                "the program is looked up in the command's PATH (after --pristine, --keep and the secrets; /bin:/usr/bin when unset)",
+            ),
             Failure::Exec(ExecError::UnsafeTempDir(_)) => {
                 Some("set TMPDIR to a directory only you can write to, such as $XDG_RUNTIME_DIR")
             }
@@ -436,6 +447,22 @@ mod tests {
                 1,
             ),
             (Failure::Exec(ExecError::NulInCommand), &exec, 1),
+            (
+                Failure::Exec(ExecError::NotFound {
+                    program: "p".into(),
+                    searched: true,
+                }),
+                &exec,
+                127,
+            ),
+            (
+                Failure::Exec(ExecError::CannotRun {
+                    program: "p".into(),
+                    source: io(),
+                }),
+                &exec,
+                126,
+            ),
             (Failure::Env(EnvError::EmptyKey), &exec, 1),
             (Failure::User(UserError::Unknown("u".into())), &exec, 1),
             (

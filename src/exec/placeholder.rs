@@ -53,7 +53,9 @@ pub fn substitute(command: &[u8], path: &[u8]) -> Vec<u8> {
     Lexer::new(command, path).run()
 }
 
-fn replace_all(command: &[u8], path: &[u8]) -> Vec<u8> {
+/// Replaces every `{}` in `command` with `path`, as it is (the argv form's
+/// arguments, and a shell command when the path is shell-safe).
+pub(crate) fn replace_all(command: &[u8], path: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(command.len() + path.len());
     let mut rest = command;
     while let Some(at) = rest.windows(2).position(|w| w == b"{}") {

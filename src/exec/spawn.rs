@@ -1,4 +1,5 @@
-//! Starting `/bin/sh -c COMMAND` with an environment rsops built itself.
+//! Starting the command (`/bin/sh -c COMMAND`, or a program found in `PATH`
+//! beforehand, see `program`) with an environment rsops built itself.
 //!
 //! rsops forks and execs by hand (not `std::process::Command`, not
 //! `posix_spawn`) because the child has work to do between the two that
@@ -12,7 +13,7 @@
 //! Between `fork` and `exec` the child makes only system calls: no
 //! allocation, no lock, nothing a thread of the parent could be holding.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::c_char;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
@@ -23,9 +24,8 @@ use nix::unistd::{pipe2, read, setpgid, Pid};
 
 use super::env::EnvBlock;
 use super::inherited::Inherited;
+use super::program::{Program, SHELL};
 use super::ExecError;
-
-const SHELL: &CStr = c"/bin/sh";
 
 /// Where the child goes.
 pub(crate) enum Placement<'a> {
@@ -41,20 +41,15 @@ pub(crate) enum Placement<'a> {
     },
 }
 
-/// Starts the shell and returns its pid, which is also its process group's
-/// id when [`Placement::Supervised`].
-pub(crate) fn spawn_shell(
-    command: &CString,
+/// Starts the program and returns its pid, which is also its process
+/// group's id when [`Placement::Supervised`].
+pub(crate) fn spawn(
+    program: &Program,
     env: &EnvBlock,
     inherited: &Inherited,
     placement: Placement<'_>,
 ) -> Result<Pid, ExecError> {
-    let argv = [
-        SHELL.as_ptr(),
-        c"-c".as_ptr(),
-        command.as_ptr(),
-        std::ptr::null(),
-    ];
+    let pointers = program.pointers();
     let envp: Vec<*const c_char> = env
         .entries()
         .iter()
@@ -80,7 +75,7 @@ pub(crate) fn spawn_shell(
         // SAFETY: see above; never returns.
         unsafe {
             exec_child(
-                &argv,
+                &pointers,
                 &envp,
                 inherited,
                 &placement,
@@ -113,17 +108,17 @@ pub(crate) fn spawn_shell(
     if got == errno.len() {
         // exec failed: the child has exited with 127; reap it.
         let _ = waitpid(child, None);
-        return Err(spawn_error(Errno::from_raw(i32::from_ne_bytes(errno))));
+        return Err(program.exec_error(Errno::from_raw(i32::from_ne_bytes(errno))));
     }
     Ok(child)
 }
 
-/// The child's half of [`spawn_shell`].
+/// The child's half of [`spawn`].
 ///
 /// # Safety
 /// Must only run in a freshly forked child: it never returns.
 unsafe fn exec_child(
-    argv: &[*const c_char; 4],
+    program: &super::program::Pointers<'_>,
     envp: &[*const c_char],
     inherited: &Inherited,
     placement: &Placement<'_>,
@@ -148,8 +143,13 @@ unsafe fn exec_child(
     let mut empty: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut empty);
     libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-    libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
-    let errno = *libc::__errno_location();
+    libc::execve(program.path.as_ptr(), program.argv.as_ptr(), envp.as_ptr());
+    let mut errno = *libc::__errno_location();
+    if errno == libc::ENOEXEC && !program.script.is_empty() {
+        // A script without `#!`: execvp runs it with the shell.
+        libc::execve(SHELL.as_ptr(), program.script.as_ptr(), envp.as_ptr());
+        errno = *libc::__errno_location();
+    }
     let bytes = errno.to_ne_bytes();
     libc::write(report, bytes.as_ptr().cast(), bytes.len());
     libc::_exit(127)
@@ -159,13 +159,30 @@ fn spawn_error(e: Errno) -> ExecError {
     ExecError::Spawn(e.into())
 }
 
-/// Replaces rsops with the shell (`--same-process`); returns only on failure.
-pub(crate) fn exec_shell(command: &CString, env: &EnvBlock, inherited: &Inherited) -> ExecError {
+/// Replaces rsops with the program (`--same-process`); returns only on failure.
+pub(crate) fn exec_replace(program: &Program, env: &EnvBlock, inherited: &Inherited) -> ExecError {
+    let pointers = program.pointers();
+    let envp: Vec<*const c_char> = env
+        .entries()
+        .iter()
+        .map(|entry| entry.as_ref().as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
     inherited.restore(&[]);
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    let argv = [SHELL, c"-c", command.as_c_str()];
-    match nix::unistd::execve(SHELL, &argv, env.entries()) {
-        Err(e) => spawn_error(e),
-        Ok(never) => match never {},
+    // SAFETY: every pointer array is null-terminated and points into
+    // `program` and `env`, which outlive the calls.
+    unsafe {
+        libc::execve(
+            pointers.path.as_ptr(),
+            pointers.argv.as_ptr(),
+            envp.as_ptr(),
+        );
+        let mut errno = Errno::last();
+        if errno == Errno::ENOEXEC && !pointers.script.is_empty() {
+            libc::execve(SHELL.as_ptr(), pointers.script.as_ptr(), envp.as_ptr());
+            errno = Errno::last();
+        }
+        program.exec_error(errno)
     }
 }

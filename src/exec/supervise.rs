@@ -33,7 +33,8 @@ use signal_hook::iterator::{Handle, SignalsInfo};
 use signal_hook::low_level::siginfo::Cause;
 
 use super::inherited::Inherited;
-use super::spawn::{spawn_shell, Placement};
+use super::program::Program;
+use super::spawn::{spawn, Placement};
 use super::terminal::Terminal;
 use super::EnvBlock;
 use super::ExecError;
@@ -138,12 +139,13 @@ impl Supervisor {
         })
     }
 
-    /// Starts the shell in a group of its own, forwards signals to it until
-    /// it exits, makes sure nothing of the group survives, and returns the
-    /// exit code rsops should use: the shell's, or 128+N if signal N killed it.
+    /// Starts the command (the shell, or the argv form's program) in a
+    /// group of its own, forwards signals to it until it exits, makes sure
+    /// nothing of the group survives, and returns the exit code rsops should
+    /// use: the command's, or 128+N if signal N killed it.
     pub(crate) fn run(
         self,
-        command: &std::ffi::CString,
+        program: &Program,
         env: EnvBlock,
         inherited: &Inherited,
         kill_after: Duration,
@@ -154,7 +156,7 @@ impl Supervisor {
             terminal: terminal.as_ref().map(Terminal::fd),
             caught: &self.caught,
         };
-        let shell = spawn_shell(command, &env, inherited, placement)?;
+        let shell = spawn(program, &env, inherited, placement)?;
         drop(env);
         if let Some(terminal) = &terminal {
             terminal.hand_to(shell);

@@ -335,3 +335,5 @@ mod file;
 mod process;
 // The launcher's promises under hostile conditions (issue 11).
 mod hostile;
+// The argv form (`FILE… -- PROGRAM ARG…`): no shell, PATH lookup, several files.
+mod argv;
