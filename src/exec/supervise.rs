@@ -180,14 +180,19 @@ impl Supervisor {
     }
 }
 
-/// Reaps every child from a thread of its own: the shell (its state changes
-/// become events) and, rsops being a subreaper, the command's orphans.
+/// Reaps the command's group from a thread of its own: the shell (its
+/// state changes become events) and, rsops being a subreaper, the orphans
+/// left in its group. Only that group: a thread still reaping for an
+/// earlier command (`edit` runs the editor again after unusable text) must
+/// never take the next command's exit, which would leave rsops waiting
+/// for an event that never comes. The parent sets the group before this
+/// starts, so the first wait always finds the shell.
 fn watch_children(shell: Pid, events: Sender<Event>) -> Result<(), ExecError> {
     thread::Builder::new()
         .name("rsops-wait".into())
         .spawn(move || loop {
             let flags = WaitPidFlag::WEXITED | WaitPidFlag::WSTOPPED;
-            let event = match waitid(Id::All, flags) {
+            let event = match waitid(Id::PGid(shell), flags) {
                 Ok(WaitStatus::Exited(pid, code)) if pid == shell => {
                     Event::Exited(u8::try_from(code).unwrap_or(1))
                 }
@@ -196,7 +201,7 @@ fn watch_children(shell: Pid, events: Sender<Event>) -> Result<(), ExecError> {
                 }
                 Ok(WaitStatus::Stopped(pid, _)) if pid == shell => Event::Stopped,
                 Ok(_) | Err(Errno::EINTR) => continue,
-                // No child left: the shell's exit was reported already.
+                // Nothing left of the group: the shell's exit was reported.
                 Err(Errno::ECHILD) => return,
                 Err(e) => Event::Lost(e),
             };

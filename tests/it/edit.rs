@@ -396,6 +396,24 @@ fn on_terminal(edit: &Edit, editor: &Path, keys: &'static [u8]) -> Option<Output
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn script");
+    // A hang must fail the test, never stall the suite: past the limit the
+    // terminal goes away (and with it the output this loop reads).
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let finished = finished.clone();
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_secs(120) {
+                if finished.load(std::sync::atomic::Ordering::SeqCst) {
+                    return false;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            true
+        })
+    };
     let mut stdin = child.stdin.take().expect("stdin");
     let mut stdout = child.stdout.take().expect("stdout");
     // The keys go once the prompt is up (the terminal merges stderr into
@@ -416,6 +434,12 @@ fn on_terminal(edit: &Edit, editor: &Path, keys: &'static [u8]) -> Option<Output
         }
     }
     drop(stdin);
+    finished.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        !watchdog.join().expect("watchdog"),
+        "rsops edit hung on the terminal:\n{}",
+        String::from_utf8_lossy(&seen)
+    );
     let mut output = child.wait_with_output().expect("wait");
     output.stdout = seen;
     Some(output)

@@ -257,6 +257,18 @@ impl Trap {
         );
         let mut cmd = setup.rsops();
         cmd.arg(subcommand).args(extra).arg(file).arg(script);
+        // The signals these tests send start at their defaults, however the
+        // test run itself was started (`nohup` ignores SIGHUP, and rsops
+        // rightly keeps an inherited ignored signal ignored).
+        // SAFETY: only async-signal-safe `signal` calls between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
         cmd
     }
 }
