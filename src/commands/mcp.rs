@@ -269,10 +269,12 @@ async fn protect(cli: &Cli, args: &McpProtectArgs) -> Result<ExitCode, Failure> 
         all_findings.extend(findings.iter().cloned());
         let label = entry.label();
         for f in findings.iter().filter(|f| !f.movable()) {
+            let place = match f.field {
+                rsops::mcp::Field::Args | rsops::mcp::Field::Url => f.key.clone(),
+                _ => format!("{}.{}", field_name(file.client, f.field), f.key),
+            };
             notes.push(format!(
-                "{label}: {} {} = {} left in place: {}",
-                field_name(file.client, f.field),
-                f.key,
+                "{label}: {place} = {} left in place: {}",
                 f.hint,
                 left_advice(file.client, f.field)
             ));
