@@ -992,6 +992,8 @@ mod tests {
             &["rsops", "--config", "keys", "decrypt", "f"],
             &["rsops", "edit", "f"],
             &["rsops", "help", "edit"],
+            &["rsops", "mcp", "scan"],
+            &["rsops", "-v", "mcp", "protect", "f.json"],
         ] {
             assert_eq!(normalize_args(strings(unchanged)), strings(unchanged));
         }
