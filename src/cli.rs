@@ -99,6 +99,11 @@ pub enum Command {
     /// Merge three versions of an encrypted file, as a git merge driver:
     /// `rsops merge-driver %O %A %B %P` (see the README).
     MergeDriver(MergeDriverArgs),
+    /// Find literal secrets in MCP client configs (`scan`), move them into
+    /// encrypted env files launched through `rsops exec-env` (`protect`),
+    /// print a ready entry (`snippet`).
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// Print a shell completion script, e.g. `source <(rsops completion bash)`.
     Completion(CompletionArgs),
     /// Print the manual page (roff), e.g. `rsops man > ~/.local/share/man/man1/rsops.1`.
@@ -479,6 +484,104 @@ pub struct MergeDriverArgs {
     pub keys: KeyArgs,
 }
 
+/// `rsops mcp`.
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// List the MCP servers whose config holds literal secrets (in `env`,
+    /// `args`, `headers`, URLs), masked; exit 1 when any is found, 0 when
+    /// none. Without PATH: every client's user and project config (HOME, cwd).
+    Scan(McpScanArgs),
+    /// Move the secrets of a config's servers into one encrypted
+    /// `NAME.enc.env` each and rewrite the entries to launch
+    /// `rsops exec-env FILE -- COMMAND ARGS…`; the rest of the file keeps its bytes.
+    Protect(Box<McpProtectArgs>),
+    /// Print a ready server entry that launches COMMAND through
+    /// `rsops exec-env FILE`, in the client's format.
+    Snippet(McpSnippetArgs),
+}
+
+/// Output of `rsops mcp scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON document for tools.
+    Json,
+}
+
+/// The MCP client names `--client` takes.
+fn parse_client(name: &str) -> Result<rsops::mcp::Client, String> {
+    rsops::mcp::Client::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = rsops::mcp::clients::ALL.iter().map(|c| c.name()).collect();
+        format!("unknown client `{name}`: use one of {}", names.join(", "))
+    })
+}
+
+/// `rsops mcp scan`.
+#[derive(Debug, Args)]
+pub struct McpScanArgs {
+    /// Config files, or directories taken as both home and project
+    /// (every known location inside them is read).
+    pub paths: Vec<PathBuf>,
+
+    /// The client that reads the given files (default: from each file's name, then its keys):
+    /// opencode, claude-desktop, claude-code, codex, vscode, cursor, windsurf, zed, cline.
+    #[arg(long, value_name = "CLIENT", value_parser = parse_client)]
+    pub client: Option<rsops::mcp::Client>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ScanFormat,
+}
+
+/// `rsops mcp protect`.
+#[derive(Debug, Args)]
+pub struct McpProtectArgs {
+    /// The client config file.
+    pub path: PathBuf,
+
+    /// Only this server (repeatable); default every server with secrets in its environment.
+    #[arg(long = "server", value_name = "NAME")]
+    pub servers: Vec<String>,
+
+    /// The client that reads the file (default: from its name, then its keys).
+    #[arg(long, value_name = "CLIENT", value_parser = parse_client)]
+    pub client: Option<rsops::mcp::Client>,
+
+    /// Write the encrypted env files here instead of beside the config.
+    #[arg(long, value_name = "DIR")]
+    pub secrets_dir: Option<PathBuf>,
+
+    /// Print what would change (a diff, secrets masked) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub new_file: NewFileArgs,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// `rsops mcp snippet`.
+#[derive(Debug, Args)]
+pub struct McpSnippetArgs {
+    /// The client whose format to print.
+    #[arg(long, value_name = "CLIENT", value_parser = parse_client)]
+    pub client: rsops::mcp::Client,
+
+    /// The server's name in the entry (default: FILE's name before `.enc`).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The encrypted env file.
+    pub file: PathBuf,
+
+    /// The server's command and arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
 /// `rsops completion`.
 #[derive(Debug, Args)]
 pub struct CompletionArgs {
@@ -801,6 +904,7 @@ fn is_subcommand(arg: &OsString) -> bool {
                 | "updatekeys"
                 | "groups"
                 | "merge-driver"
+                | "mcp"
                 | "completion"
                 | "man"
                 | "help"
@@ -916,6 +1020,8 @@ mod tests {
             &["rsops", "--config", "keys", "decrypt", "f"],
             &["rsops", "edit", "f"],
             &["rsops", "help", "edit"],
+            &["rsops", "mcp", "scan"],
+            &["rsops", "-v", "mcp", "protect", "f.json"],
         ] {
             assert_eq!(normalize_args(strings(unchanged)), strings(unchanged));
         }

@@ -12,6 +12,7 @@ mod groups;
 mod input;
 mod key_flags;
 mod keys;
+mod mcp;
 mod merge_driver;
 mod rotate;
 mod set;
@@ -47,6 +48,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Updatekeys(ref args) => runtime.block_on(updatekeys::run(cli, args)),
         Command::Groups(ref command) => runtime.block_on(groups::run(cli, command)),
         Command::MergeDriver(ref args) => runtime.block_on(merge_driver::run(cli, args)),
+        Command::Mcp(ref command) => mcp::run(cli, command, &runtime),
         Command::Completion(ref args) => docs::completion(args.shell),
         Command::Man => docs::man(),
     }

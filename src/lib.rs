@@ -19,6 +19,7 @@ pub mod extract;
 pub mod formats;
 pub mod gofmt;
 pub mod keys;
+pub mod mcp;
 pub mod merge;
 pub mod metadata;
 pub mod rewrite;

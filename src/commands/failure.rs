@@ -151,6 +151,14 @@ pub enum Failure {
         /// The signal's number.
         signal: i32,
     },
+    /// `rsops mcp`: a client config cannot be read or changed as asked.
+    #[error("{path}: {message}")]
+    McpConfig {
+        /// The config file.
+        path: String,
+        /// What is wrong; names keys and servers, never values.
+        message: String,
+    },
     /// Something rsops itself needs failed (the async runtime, rendering docs).
     #[error("{what}: {source}")]
     Internal {
@@ -224,6 +232,7 @@ impl Failure {
             | Failure::Update { .. }
             | Failure::Usage { .. }
             | Failure::Config { .. }
+            | Failure::McpConfig { .. }
             | Failure::Exec(_)
             | Failure::Env(_)
             | Failure::User(_)

@@ -43,3 +43,6 @@ mod set;
 mod rekey;
 // The git merge driver: three-way merges, conflicts, a real `git merge`.
 mod merge_driver;
+// rsops mcp: scan, protect (byte-for-byte elsewhere, idempotent, reference decrypts), snippets,
+// and a real MCP client (the Python SDK) launching protected entries.
+mod mcp;
