@@ -67,11 +67,62 @@ pub fn analyze(value: &str) -> Analysis {
             block: false,
         };
     }
-    // ASCII text (nearly every value) is walked by bytes, without decoding.
+    // Values without whitespace, line breaks or special characters (every
+    // `ENC[...]` string, most keys) only need the indicator rules.
+    if is_graphic_ascii(value.as_bytes()) {
+        return analyze_graphic(value.as_bytes());
+    }
+    // ASCII text (nearly every other value) is walked by bytes, without decoding.
     if value.is_ascii() {
         analyze_chars(value, value.bytes().map(char::from))
     } else {
         analyze_chars(value, value.chars())
+    }
+}
+
+/// Whether every byte is printable ASCII other than space, checked in
+/// branch-free chunks the compiler vectorizes.
+fn is_graphic_ascii(bytes: &[u8]) -> bool {
+    bytes.chunks(32).all(|chunk| {
+        chunk
+            .iter()
+            .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e))
+    })
+}
+
+/// [`analyze`] for a non-empty value of printable ASCII without spaces: no
+/// space or break can lead, trail or neighbour anything, so only the
+/// indicator characters matter — `#` only first (nothing else follows
+/// whitespace), `:` and a lone `?`/`-` as a block indicator only last
+/// (nothing else precedes whitespace).
+fn analyze_graphic(bytes: &[u8]) -> Analysis {
+    let last = bytes.len() - 1;
+    let mut flow_ind = false;
+    let mut block_ind = bytes.starts_with(b"---") || bytes.starts_with(b"...");
+    match bytes[0] {
+        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
+        | b'"' | b'%' | b'@' | b'`' => block_ind = true,
+        b'?' | b':' => {
+            flow_ind = true;
+            block_ind |= last == 0;
+        }
+        b'-' if last == 0 => block_ind = true,
+        _ => {}
+    }
+    // After the first character only a last `:` is a block indicator, and
+    // one flow indicator anywhere is enough: stop at the first.
+    block_ind |= last > 0 && bytes[last] == b':';
+    flow_ind |= bytes[1..]
+        .iter()
+        .any(|b| matches!(b, b',' | b'?' | b'[' | b']' | b'{' | b'}' | b':'));
+    // Every block indicator is a flow indicator too.
+    flow_ind |= block_ind;
+    Analysis {
+        multiline: false,
+        flow_plain: !flow_ind,
+        block_plain: !block_ind,
+        single: true,
+        block: true,
     }
 }
 
@@ -376,5 +427,47 @@ pub fn float_text(f: f64) -> String {
         "-Inf" => "-.inf".into(),
         "NaN" => ".nan".into(),
         s => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(a: &Analysis) -> [bool; 5] {
+        [a.multiline, a.flow_plain, a.block_plain, a.single, a.block]
+    }
+
+    /// The shortcut for space-free ASCII agrees with the full analysis on
+    /// every string of up to three characters from the interesting ones,
+    /// and on realistic values.
+    #[test]
+    fn graphic_shortcut_agrees_with_the_full_analysis() {
+        let alphabet: Vec<u8> = b"#,[]{}&*!|>'\"%@`?:-.a0=/\\~^".to_vec();
+        let mut samples: Vec<Vec<u8>> = Vec::new();
+        for &a in &alphabet {
+            samples.push(vec![a]);
+            for &b in &alphabet {
+                samples.push(vec![a, b]);
+                for &c in &alphabet {
+                    samples.push(vec![a, b, c]);
+                }
+            }
+        }
+        for text in [
+            "---x",
+            "...",
+            "ENC[AES256_GCM,data:q0==,iv:aXY=,tag:dGFn,type:str]",
+            "http://x:8200/v1",
+            "a:b",
+            "key:",
+        ] {
+            samples.push(text.as_bytes().to_vec());
+        }
+        for sample in samples {
+            let text = std::str::from_utf8(&sample).unwrap();
+            let full = analyze_chars(text, text.chars());
+            assert_eq!(fields(&analyze_graphic(&sample)), fields(&full), "{text:?}");
+        }
     }
 }
