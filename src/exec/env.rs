@@ -190,9 +190,14 @@ impl EnvBlock {
         Ok(())
     }
 
-    /// The entries, as `execve` takes them.
-    pub(crate) fn entries(&self) -> &[impl AsRef<CStr>] {
-        &self.entries
+    /// The null-terminated pointer array `execve` takes as `envp`; it points
+    /// into this block, which must outlive its use.
+    pub(crate) fn pointers(&self) -> Vec<*const std::ffi::c_char> {
+        self.entries
+            .iter()
+            .map(|entry| entry.as_ref().as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
     }
 
     /// The value of `name`, if set.
@@ -269,7 +274,7 @@ mod tests {
         )
         .unwrap_or_default();
         assert_eq!(block.get("LATIN"), Some(&raw[..]));
-        let entries: Vec<&CStr> = block.entries().iter().map(AsRef::as_ref).collect();
+        let entries: Vec<&CStr> = block.entries.iter().map(AsRef::as_ref).collect();
         assert_eq!(entries[0].to_bytes(), b"LATIN=caf\xe9\n\x01");
     }
 
@@ -328,7 +333,7 @@ mod tests {
         let path_inherited = std::env::var_os("PATH").is_some();
         assert_eq!(block.len(), 2 + usize::from(path_inherited));
         assert!(block.get("HOME").is_none());
-        let c: Vec<&CStr> = block.entries().iter().map(AsRef::as_ref).collect();
+        let c: Vec<&CStr> = block.entries.iter().map(AsRef::as_ref).collect();
         assert!(c.iter().any(|e| e.to_bytes() == b"X=3"));
     }
 

@@ -50,12 +50,7 @@ pub(crate) fn spawn(
     placement: Placement<'_>,
 ) -> Result<Pid, ExecError> {
     let pointers = program.pointers();
-    let envp: Vec<*const c_char> = env
-        .entries()
-        .iter()
-        .map(|entry| entry.as_ref().as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
+    let envp = env.pointers();
     let (report_read, report_write) = pipe2(OFlag::O_CLOEXEC).map_err(spawn_error)?;
     let parent = nix::unistd::getpid();
 
@@ -162,12 +157,7 @@ fn spawn_error(e: Errno) -> ExecError {
 /// Replaces rsops with the program (`--same-process`); returns only on failure.
 pub(crate) fn exec_replace(program: &Program, env: &EnvBlock, inherited: &Inherited) -> ExecError {
     let pointers = program.pointers();
-    let envp: Vec<*const c_char> = env
-        .entries()
-        .iter()
-        .map(|entry| entry.as_ref().as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
+    let envp = env.pointers();
     inherited.restore(&[]);
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     // SAFETY: every pointer array is null-terminated and points into
