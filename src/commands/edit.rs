@@ -88,8 +88,10 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
     let launcher = Launcher::new(KILL_AFTER);
     let registry = KeyRegistry::default();
     let existing = std::fs::metadata(&args.file).is_ok();
+    let mut read_at_start = None;
     let mut opened = if existing {
         let bytes = input.read()?;
+        read_at_start = Some(bytes.clone());
         let options = DecryptOptions {
             ignore_mac: args.input.ignore_mac,
             unwrap: unwrap_options(&args.input.keys),
@@ -179,7 +181,12 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
             signal,
         });
     }
-    if existing {
+    if let Some(before) = &read_at_start {
+        // Held until the new file is renamed in: a `set` that comes now waits.
+        let (now, _lock) = input.read_locked()?;
+        if now != *before {
+            return Err(Failure::ChangedWhileEditing(shown));
+        }
         // Through a symbolic link to the file it names, as the reference writes.
         let target = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
         let mode = std::fs::metadata(&target)

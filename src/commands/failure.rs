@@ -127,6 +127,10 @@ pub enum Failure {
     /// `edit`: the editor was closed without a change; nothing is written.
     #[error("File has not changed, exiting.")]
     Unchanged,
+    /// `edit`: another program replaced the file while it was being
+    /// edited; writing would silently undo that change.
+    #[error("{0}: the file was changed by another program while you edited it; your changes were not saved")]
+    ChangedWhileEditing(String),
     /// `edit`: the editor failed; nothing is written.
     #[error("Could not run editor: {0}")]
     Editor(String),
@@ -214,6 +218,7 @@ impl Failure {
             Failure::Print { .. } => 4,
             // sops: FileHasNotBeenModified, NoEditorFound, CouldNotReadInputFile.
             Failure::Unchanged => 200,
+            Failure::ChangedWhileEditing(_) => 1,
             Failure::Editor(_) | Failure::NoEditor(_) => 201,
             Failure::InvalidEdit { .. } => 2,
             // As a shell reports a command a signal ended.
@@ -270,6 +275,9 @@ impl Failure {
             Failure::Usage { hint, .. } => *hint,
             Failure::MergeConflict { .. } => Some(
                 "git marks the file conflicted: make the other side's changes with `rsops edit`, then `git add` the file",
+            ),
+            Failure::ChangedWhileEditing(_) => Some(
+                "open it again with rsops edit to make your change on top of the other one",
             ),
             Failure::NoEditor(_) => Some(
                 "set SOPS_EDITOR or EDITOR to your editor, e.g. `export EDITOR=\"code --wait\"`",

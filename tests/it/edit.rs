@@ -491,3 +491,30 @@ fn on_a_terminal_ctrl_c_at_the_prompt_removes_the_copy() {
     assert_eq!(std::fs::read(&edit.file).expect("read"), before);
     edit.assert_no_leftovers();
 }
+
+/// A `set` made while the editor is open is not undone by saving the
+/// edit: rsops refuses to write, says why, and the `set` stays.
+#[test]
+fn a_change_made_meanwhile_is_never_overwritten() {
+    let edit = Edit::new();
+    let rsops = crate::util::rsops_bin();
+    let editor = edit.script(
+        "meanwhile.sh",
+        &format!(
+            "'{}' set '{}' '[\"port\"]' 6543 || exit 9\nsed -i 's/admin/root/' \"$1\"\n",
+            rsops.display(),
+            edit.file.display()
+        ),
+    );
+    let output = edit.rsops(&editor, &["edit", &edit.file.display().to_string()], b"");
+    assert_eq!(code(&output), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("changed by another program while you edited it"),
+        "{}",
+        stderr(&output)
+    );
+    let plain = edit.decrypt_with_reference(&edit.file);
+    assert!(plain.contains("port: 6543"), "{plain}");
+    assert!(plain.contains("user: admin"), "{plain}");
+    edit.assert_no_leftovers();
+}
