@@ -403,10 +403,14 @@ async fn protect(cli: &Cli, args: &McpProtectArgs) -> Result<ExitCode, Failure> 
         ));
     }
     out.push_str(&format!(
-        "{}: {} server{} now launch through {} exec-env\n",
+        "{}: {} now launch{} through {} exec-env\n",
         file.path.display(),
-        plans.len(),
-        if plans.len() == 1 { "" } else { "s" },
+        if plans.len() == 1 {
+            "1 server".to_string()
+        } else {
+            format!("{} servers", plans.len())
+        },
+        if plans.len() == 1 { "es" } else { "" },
         context.rsops.display()
     ));
     write_stdout(out.as_bytes())?;
