@@ -5,42 +5,7 @@
 
 use std::path::Path;
 
-use regex::Regex;
-
-use crate::util::{fixture, run, Sandbox};
-
-/// The file with its random parts replaced by fixed words. The reference
-/// writes INI's `[sops]` section in Go map order, so those lines are sorted.
-/// JSON numbers: sops 3.11 (the binary here) stores every JSON number as
-/// `float`, sops 3.13 stores integers as `int`, and rsops writes what 3.13
-/// writes; both decrypt to the same text (checked separately).
-fn masked(bytes: &[u8], format: &str) -> String {
-    let ini = format == "ini";
-    let text = String::from_utf8_lossy(bytes);
-    let value = Regex::new(r"ENC\[AES256_GCM,data:[^,\]]*,iv:[^,]*,tag:[^,]*,type:").unwrap();
-    let age = Regex::new(
-        r"(?s)-----BEGIN AGE ENCRYPTED FILE-----.*?-----END AGE ENCRYPTED FILE-----(\\n|\n)?",
-    )
-    .unwrap();
-    let time = Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").unwrap();
-    let text = value.replace_all(&text, "ENC[…,type:");
-    let text = age.replace_all(&text, "AGE");
-    let mut text = time.replace_all(&text, "TIME").into_owned();
-    if format == "json" {
-        text = text.replace("type:int]", "type:float]");
-    }
-    if !ini {
-        return text;
-    }
-    match text.find("[sops]") {
-        Some(at) => {
-            let mut lines: Vec<&str> = text[at..].lines().collect();
-            lines.sort_unstable();
-            format!("{}{}", &text[..at], lines.join("\n"))
-        }
-        None => text,
-    }
-}
+use crate::util::{fixture, masked, run, Sandbox};
 
 fn decrypt_with_reference(
     sandbox: &Sandbox,

@@ -9,9 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use regex::Regex;
-
-use crate::util::{fixture, run, Sandbox};
+use crate::util::{fixture, masked, run, Sandbox};
 
 const JSON: &str =
     "{\n\t\"a\": \"b\",\n\t\"n\": [1, 2.5, true, null],\n\t\"m\": {\"k\": \"v\"}\n}\n";
@@ -34,28 +32,6 @@ fn with_vault(mut cmd: Command) -> Command {
     let (addr, token) = server();
     cmd.env("VAULT_ADDR", addr).env("VAULT_TOKEN", token);
     cmd
-}
-
-/// The file with its random parts replaced by fixed words. JSON numbers:
-/// sops 3.11 (the binary here) stores every JSON number as `float`, sops
-/// 3.13 and rsops store integers as `int` (as `encrypt.rs` explains).
-fn masked(bytes: &[u8], input_type: &str) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let value = Regex::new(r"ENC\[AES256_GCM,data:[^,\]]*,iv:[^,]*,tag:[^,]*,type:").unwrap();
-    let vault = Regex::new(r"vault:v\d+:[A-Za-z0-9+/=]+").unwrap();
-    let age = Regex::new(
-        r"(?s)-----BEGIN AGE ENCRYPTED FILE-----.*?-----END AGE ENCRYPTED FILE-----(\\n|\n)?",
-    )
-    .unwrap();
-    let time = Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").unwrap();
-    let text = value.replace_all(&text, "ENC[…,type:");
-    let text = vault.replace_all(&text, "VAULT");
-    let text = age.replace_all(&text, "AGE");
-    let text = time.replace_all(&text, "TIME").into_owned();
-    if input_type == "json" {
-        return text.replace("type:int]", "type:float]");
-    }
-    text
 }
 
 /// `sops decrypt` of `file`, which must succeed.
