@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use aes_gcm::aead::consts::U32;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::aes::Aes256;
 use aes_gcm::AesGcm;
 use base64::alphabet;
@@ -113,18 +113,47 @@ fn parse(value: &str) -> Result<Parsed<'_>, CipherError> {
 /// with: padding is required, but the unused bits of the last character need
 /// not be zero (a file edited by another tool may carry such values), and
 /// line breaks anywhere are skipped.
+const GO_STD_ENCODING: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
+fn has_line_break(text: &str) -> bool {
+    text.bytes().any(|b| b == b'\r' || b == b'\n')
+}
+
+/// Decodes a base64 field ([`GO_STD_ENCODING`]) into a new buffer.
 fn decode_base64(field: &'static str, text: &str) -> Result<Vec<u8>, CipherError> {
-    const GO_STD_ENCODING: GeneralPurpose = GeneralPurpose::new(
-        &alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
-    );
-    let decoded = if text.contains(['\r', '\n']) {
+    let decoded = if has_line_break(text) {
         let compact: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
         GO_STD_ENCODING.decode(compact)
     } else {
         GO_STD_ENCODING.decode(text)
     };
     decoded.map_err(|_| CipherError::BadBase64(field))
+}
+
+/// Decodes a base64 field that must hold exactly `N` bytes, without
+/// allocating: `Ok(None)` when it is valid base64 of another length.
+fn decode_fixed<const N: usize>(
+    field: &'static str,
+    text: &str,
+) -> Result<Option<[u8; N]>, CipherError> {
+    let mut buf = [0u8; 64];
+    if text.len() <= 84 && !has_line_break(text) {
+        return match GO_STD_ENCODING.decode_slice(text, &mut buf) {
+            Ok(n) if n == N => {
+                let mut out = [0u8; N];
+                out.copy_from_slice(&buf[..N]);
+                Ok(Some(out))
+            }
+            Ok(_) => Ok(None),
+            Err(base64::DecodeSliceError::DecodeError(_)) => Err(CipherError::BadBase64(field)),
+            Err(base64::DecodeSliceError::OutputSliceTooSmall) => Ok(None),
+        };
+    }
+    let decoded = decode_base64(field, text)?;
+    Ok(<[u8; N]>::try_from(decoded.as_slice()).ok())
 }
 
 /// The `ENC[...]` strings of a file as it was decrypted, indexed by path,
@@ -156,10 +185,12 @@ impl Stash {
     }
 
     fn record(&mut self, aad: &str, kind: &str, plain: &[u8], sealed: &str) {
-        self.sealed
-            .entry(Self::digest(aad, kind, plain))
-            .or_default()
-            .push_back(sealed.to_string());
+        self.record_digest(Self::digest(aad, kind, plain), sealed.to_string());
+    }
+
+    /// Remembers `sealed` under a digest from [`ValueCipher::decrypt_digest`].
+    pub(crate) fn record_digest(&mut self, digest: [u8; 32], sealed: String) {
+        self.sealed.entry(digest).or_default().push_back(sealed);
     }
 
     fn take(&mut self, aad: &str, kind: &str, plain: &[u8]) -> Option<String> {
@@ -176,6 +207,9 @@ impl std::fmt::Debug for Stash {
             .finish()
     }
 }
+
+/// Told each decrypted value's `type:` tag and plaintext (to stash it).
+type SeenPlaintext<'s> = dyn FnMut(&str, &[u8]) + 's;
 
 /// Decrypts `ENC[...]` values with one data key.
 pub struct ValueCipher {
@@ -207,42 +241,61 @@ impl ValueCipher {
         aad: &str,
         stash: &mut Stash,
     ) -> Result<Value, CipherError> {
-        self.open(value, aad, Some(stash))
+        self.open(
+            value,
+            aad,
+            Some(&mut |kind: &str, plain: &[u8]| stash.record(aad, kind, plain, value)),
+        )
+    }
+
+    /// Decrypts like [`ValueCipher::decrypt`] and returns the digest under
+    /// which [`Stash::record_digest`] remembers the value (`None` for an
+    /// empty value, which is not remembered).
+    pub(crate) fn decrypt_digest(
+        &self,
+        value: &str,
+        aad: &str,
+    ) -> Result<(Value, Option<[u8; 32]>), CipherError> {
+        let mut digest = None;
+        let plain = self.open(
+            value,
+            aad,
+            Some(&mut |kind: &str, plain: &[u8]| {
+                digest = Some(Stash::digest(aad, kind, plain));
+            }),
+        )?;
+        Ok((plain, digest))
     }
 
     fn open(
         &self,
         value: &str,
         aad: &str,
-        stash: Option<&mut Stash>,
+        seen: Option<&mut SeenPlaintext<'_>>,
     ) -> Result<Value, CipherError> {
         if value.is_empty() {
             return Ok(Value::Str(String::new()));
         }
         let parsed = parse(value)?;
-        let mut message = decode_base64("data", parsed.data)?;
-        let iv = decode_base64("iv", parsed.iv)?;
-        let tag = decode_base64("tag", parsed.tag)?;
-        if iv.len() != 32 {
-            return Err(CipherError::BadLength("iv"));
-        }
-        if tag.len() != 16 {
-            return Err(CipherError::BadLength("tag"));
-        }
-        message.extend_from_slice(&tag);
-        let plain = Zeroizing::new(
-            self.aead
-                .decrypt(
-                    iv.as_slice().into(),
-                    Payload {
-                        msg: &message,
-                        aad: aad.as_bytes(),
-                    },
-                )
-                .map_err(|_| CipherError::Authentication)?,
-        );
-        if let Some(stash) = stash {
-            stash.record(aad, parsed.kind, &plain, value);
+        let mut plain = Zeroizing::new(if has_line_break(parsed.data) {
+            decode_base64("data", parsed.data)?
+        } else {
+            let mut data = Vec::new();
+            GO_STD_ENCODING
+                .decode_vec(parsed.data, &mut data)
+                .map_err(|_| CipherError::BadBase64("data"))?;
+            data
+        });
+        let iv = decode_fixed::<32>("iv", parsed.iv)?;
+        let tag = decode_fixed::<16>("tag", parsed.tag)?;
+        let iv = iv.ok_or(CipherError::BadLength("iv"))?;
+        let tag = tag.ok_or(CipherError::BadLength("tag"))?;
+        // Decrypted where it was decoded: the buffer becomes the value.
+        self.aead
+            .decrypt_in_place_detached((&iv).into(), aad.as_bytes(), &mut plain, (&tag).into())
+            .map_err(|_| CipherError::Authentication)?;
+        if let Some(seen) = seen {
+            seen(parsed.kind, &plain);
         }
         typed_value(parsed.kind, plain)
     }
@@ -270,30 +323,24 @@ impl ValueCipher {
         aad: &str,
         stash: Option<&mut Stash>,
     ) -> Result<String, CipherError> {
-        let float;
-        let (plain, kind): (&[u8], &str) = match value {
-            Value::Str(s) => (s.as_bytes(), "str"),
-            Value::Bytes(b) => (b, "str"),
-            Value::Int(i) => {
-                let text = Zeroizing::new(i.to_string());
-                return self.seal(text.as_bytes(), "int", aad, stash);
+        plain_form(value, |plain, kind| self.seal(plain, kind, aad, stash))
+    }
+
+    /// What [`ValueCipher::encrypt_stashed`] returns without encrypting:
+    /// the stashed `ENC[...]` string for this plaintext, type and path, or
+    /// an empty string for an empty one; `None` when it must be sealed anew.
+    pub(crate) fn reuse_stashed(
+        &self,
+        value: &Value,
+        aad: &str,
+        stash: &mut Stash,
+    ) -> Result<Option<String>, CipherError> {
+        plain_form(value, |plain, kind| {
+            if plain.is_empty() && matches!(kind, "str" | "comment") {
+                return Ok(Some(String::new()));
             }
-            Value::Float(f) => {
-                float = Zeroizing::new(crate::gofmt::format_float(
-                    *f,
-                    crate::gofmt::FloatFormat::Decimal,
-                ));
-                (float.as_bytes(), "float")
-            }
-            Value::Bool(true) => (b"True", "bool"),
-            Value::Bool(false) => (b"False", "bool"),
-            Value::Time(t) => (t.as_bytes(), "time"),
-            Value::Comment(c) => (c.text.as_bytes(), "comment"),
-            Value::Map(_) | Value::List(_) | Value::Null => {
-                return Err(CipherError::UnknownType("non-scalar".into()))
-            }
-        };
-        self.seal(plain, kind, aad, stash)
+            Ok(stash.take(aad, kind, plain))
+        })
     }
 
     /// Encrypts a comment's text (`type:comment`); an empty one stays empty.
@@ -348,6 +395,38 @@ impl ValueCipher {
     }
 }
 
+/// Calls `f` with a value's plaintext form and `type:` tag, as the
+/// reference's aes `Cipher.Encrypt` writes them.
+fn plain_form<R>(
+    value: &Value,
+    f: impl FnOnce(&[u8], &'static str) -> Result<R, CipherError>,
+) -> Result<R, CipherError> {
+    let text;
+    let (plain, kind): (&[u8], &'static str) = match value {
+        Value::Str(s) => (s.as_bytes(), "str"),
+        Value::Bytes(b) => (b, "str"),
+        Value::Int(i) => {
+            text = Zeroizing::new(i.to_string());
+            (text.as_bytes(), "int")
+        }
+        Value::Float(f) => {
+            text = Zeroizing::new(crate::gofmt::format_float(
+                *f,
+                crate::gofmt::FloatFormat::Decimal,
+            ));
+            (text.as_bytes(), "float")
+        }
+        Value::Bool(true) => (b"True", "bool"),
+        Value::Bool(false) => (b"False", "bool"),
+        Value::Time(t) => (t.as_bytes(), "time"),
+        Value::Comment(c) => (c.text.as_bytes(), "comment"),
+        Value::Map(_) | Value::List(_) | Value::Null => {
+            return Err(CipherError::UnknownType("non-scalar".into()))
+        }
+    };
+    f(plain, kind)
+}
+
 /// Nonces drawn from the operating system's random source this many at a
 /// time: one system call per batch instead of one per value (a 60k-value
 /// file otherwise spends a tenth of its encryption in `getrandom`). Nonces
@@ -376,16 +455,23 @@ fn fresh_nonce() -> Result<[u8; 32], CipherError> {
 
 /// Turns decrypted bytes into the native value named by the `type:` tag,
 /// accepting what Go's `strconv` accepts.
-fn typed_value(kind: &str, plain: Zeroizing<Vec<u8>>) -> Result<Value, CipherError> {
-    let text = match (kind, std::str::from_utf8(&plain)) {
-        ("bytes", _) => return Ok(Value::Bytes(plain.to_vec())),
-        // Go strings may hold any bytes (binary files are stored as `str`).
-        ("str", Err(_)) => return Ok(Value::Bytes(plain.to_vec())),
-        (_, Ok(text)) => text,
-        (_, Err(_)) => return Err(CipherError::BadPlaintext("utf-8 string")),
+fn typed_value(kind: &str, mut plain: Zeroizing<Vec<u8>>) -> Result<Value, CipherError> {
+    // The plaintext buffer moves into the value (which the tree wipes) where
+    // it can; whatever is left behind is wiped when `plain` drops.
+    let utf8 = std::str::from_utf8(&plain).is_ok();
+    let take_string = |plain: &mut Zeroizing<Vec<u8>>| {
+        String::from_utf8(std::mem::take(&mut **plain)).unwrap_or_default()
     };
+    match (kind, utf8) {
+        ("bytes", _) => return Ok(Value::Bytes(std::mem::take(&mut *plain))),
+        // Go strings may hold any bytes (binary files are stored as `str`).
+        ("str", false) => return Ok(Value::Bytes(std::mem::take(&mut *plain))),
+        ("str", true) => return Ok(Value::Str(take_string(&mut plain))),
+        (_, false) => return Err(CipherError::BadPlaintext("utf-8 string")),
+        _ => {}
+    }
+    let text = std::str::from_utf8(&plain).unwrap_or_default();
     Ok(match kind {
-        "str" => Value::Str(text.to_string()),
         "int" => Value::Int(parse_go_int(text).ok_or(CipherError::BadPlaintext("int"))?),
         "float" => Value::Float(parse_go_float(text).ok_or(CipherError::BadPlaintext("float"))?),
         "bool" => Value::Bool(parse_go_bool(text).ok_or(CipherError::BadPlaintext("bool"))?),
@@ -393,9 +479,9 @@ fn typed_value(kind: &str, plain: Zeroizing<Vec<u8>>) -> Result<Value, CipherErr
             if !crate::timefmt::is_rfc3339(text) {
                 return Err(CipherError::BadPlaintext("time"));
             }
-            Value::Time(text.to_string())
+            Value::Time(take_string(&mut plain))
         }
-        "comment" => Value::Comment(Comment::new(text)),
+        "comment" => Value::Comment(Comment::new(take_string(&mut plain))),
         other => return Err(CipherError::UnknownType(other.to_string())),
     })
 }
