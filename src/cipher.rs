@@ -380,19 +380,34 @@ impl ValueCipher {
             )
             .map_err(|_| CipherError::Authentication)?;
         let (data, tag) = sealed.split_at(sealed.len() - 16);
-        // One buffer for the whole `ENC[...]` string.
-        let mut out = String::with_capacity(64 + data.len() * 4 / 3 + kind.len());
-        out.push_str("ENC[AES256_GCM,data:");
-        STANDARD.encode_string(data, &mut out);
-        out.push_str(",iv:");
-        STANDARD.encode_string(nonce, &mut out);
-        out.push_str(",tag:");
-        STANDARD.encode_string(tag, &mut out);
-        out.push_str(",type:");
-        out.push_str(kind);
-        out.push(']');
-        Ok(out)
+        // One buffer of the exact size for the whole `ENC[...]` string.
+        let encoded = |n: usize| n.div_ceil(3) * 4;
+        let mut out = Vec::with_capacity(
+            "ENC[AES256_GCM,data:,iv:,tag:,type:]".len()
+                + encoded(data.len())
+                + encoded(nonce.len())
+                + encoded(tag.len())
+                + kind.len(),
+        );
+        out.extend_from_slice(b"ENC[AES256_GCM,data:");
+        push_base64(&mut out, data);
+        out.extend_from_slice(b",iv:");
+        push_base64(&mut out, &nonce);
+        out.extend_from_slice(b",tag:");
+        push_base64(&mut out, tag);
+        out.extend_from_slice(b",type:");
+        out.extend_from_slice(kind.as_bytes());
+        out.push(b']');
+        String::from_utf8(out).map_err(|_| CipherError::Authentication)
     }
+}
+
+/// Appends the standard base64 form of `bytes` to `out`.
+fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = out.len();
+    out.resize(start + bytes.len().div_ceil(3) * 4, 0);
+    let written = STANDARD.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
+    out.truncate(start + written);
 }
 
 /// Calls `f` with a value's plaintext form and `type:` tag, as the
