@@ -276,28 +276,86 @@ impl ValueCipher {
         if value.is_empty() {
             return Ok(Value::Str(String::new()));
         }
+        let mut plain = Zeroizing::new(Vec::new());
+        let kind = self.open_into(value, aad, &mut plain)?;
+        if let Some(seen) = seen {
+            seen(kind, &plain);
+        }
+        typed_value(kind, plain)
+    }
+
+    /// Decodes and decrypts a non-empty `ENC[...]` string into `plain`
+    /// (cleared first: the decoded buffer is decrypted where it is) and
+    /// returns its `type:` tag.
+    fn open_into<'v>(
+        &self,
+        value: &'v str,
+        aad: &str,
+        plain: &mut Vec<u8>,
+    ) -> Result<&'v str, CipherError> {
         let parsed = parse(value)?;
-        let mut plain = Zeroizing::new(if has_line_break(parsed.data) {
-            decode_base64("data", parsed.data)?
+        plain.clear();
+        if has_line_break(parsed.data) {
+            plain.extend_from_slice(&decode_base64("data", parsed.data)?);
         } else {
-            let mut data = Vec::new();
             GO_STD_ENCODING
-                .decode_vec(parsed.data, &mut data)
+                .decode_vec(parsed.data, plain)
                 .map_err(|_| CipherError::BadBase64("data"))?;
-            data
-        });
+        }
         let iv = decode_fixed::<32>("iv", parsed.iv)?;
         let tag = decode_fixed::<16>("tag", parsed.tag)?;
         let iv = iv.ok_or(CipherError::BadLength("iv"))?;
         let tag = tag.ok_or(CipherError::BadLength("tag"))?;
-        // Decrypted where it was decoded: the buffer becomes the value.
         self.aead
-            .decrypt_in_place_detached((&iv).into(), aad.as_bytes(), &mut plain, (&tag).into())
+            .decrypt_in_place_detached((&iv).into(), aad.as_bytes(), plain, (&tag).into())
             .map_err(|_| CipherError::Authentication)?;
-        if let Some(seen) = seen {
-            seen(parsed.kind, &plain);
+        Ok(parsed.kind)
+    }
+
+    /// Decrypts a `Value::Str` holding an `ENC[...]` string in place, as
+    /// [`ValueCipher::decrypt`] would: a UTF-8 `str` plaintext is written
+    /// into the string's own buffer (no allocation), through a per-thread
+    /// scratch buffer that is wiped after each use.
+    pub(crate) fn decrypt_in_place(&self, value: &mut Value, aad: &str) -> Result<(), CipherError> {
+        use std::cell::RefCell;
+        use zeroize::Zeroize;
+        thread_local! {
+            static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
-        typed_value(parsed.kind, plain)
+        let Value::Str(text) = value else {
+            return Err(CipherError::NotEncrypted);
+        };
+        if text.is_empty() {
+            return Ok(());
+        }
+        let replaced = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let other = match self.open_into(text, aad, &mut scratch) {
+                Ok("str") => None,
+                Ok(kind) => Some(kind.to_string()),
+                Err(e) => {
+                    scratch.as_mut_slice().zeroize();
+                    return Err(e);
+                }
+            };
+            let result = match (other, std::str::from_utf8(&scratch)) {
+                (None, Ok(plain)) => {
+                    text.clear();
+                    text.push_str(plain);
+                    Ok(None)
+                }
+                (other, _) => {
+                    let kind = other.unwrap_or_else(|| "str".to_string());
+                    typed_value(&kind, Zeroizing::new(scratch.to_vec())).map(Some)
+                }
+            };
+            scratch.as_mut_slice().zeroize();
+            result
+        })?;
+        if let Some(replaced) = replaced {
+            *value = replaced;
+        }
+        Ok(())
     }
 }
 
@@ -597,6 +655,34 @@ mod tests {
         ] {
             let enc = cipher.encrypt(&value, "a:b:").unwrap();
             assert_eq!(cipher.decrypt(&enc, "a:b:").unwrap(), value);
+        }
+    }
+
+    /// Decrypting in place gives what decrypting into a new value gives,
+    /// for every type, non-UTF-8 strings and failures included.
+    #[test]
+    fn decrypt_in_place_matches_decrypt() {
+        let cipher = ValueCipher::new(&test_key(9));
+        let mut sealed: Vec<String> = [
+            Value::Str("héllo wörld".into()),
+            Value::Str(String::new()),
+            Value::Int(-5),
+            Value::Float(3.25),
+            Value::Bool(true),
+            Value::Time("2024-01-02T03:04:05Z".into()),
+            Value::Bytes(vec![0, 255]),
+            Value::Comment(Comment::new(" note")),
+        ]
+        .iter()
+        .map(|v| cipher.encrypt(v, "a:").unwrap())
+        .collect();
+        sealed.push("not encrypted".into());
+        for text in sealed {
+            for aad in ["a:", "b:"] {
+                let mut value = Value::Str(text.clone());
+                let got = cipher.decrypt_in_place(&mut value, aad).map(|()| value);
+                assert_eq!(got, cipher.decrypt(&text, aad), "{aad}");
+            }
         }
     }
 

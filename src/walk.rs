@@ -240,8 +240,7 @@ fn run_share(
                         }
                     })
                 } else {
-                    // The old value is ciphertext: no need to wipe it.
-                    cipher.decrypt(text, aad).map(|plain| *leaf.value = plain)
+                    cipher.decrypt_in_place(leaf.value, aad)
                 }
             }
             Direction::Encrypt => cipher.encrypt(leaf.value, aad).map(|sealed| {
