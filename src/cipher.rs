@@ -170,7 +170,13 @@ fn decode_fixed<const N: usize>(
 /// tree it describes.
 #[derive(Default)]
 pub struct Stash {
-    sealed: std::collections::HashMap<[u8; 32], std::collections::VecDeque<String>>,
+    sealed: std::collections::HashMap<[u8; 32], Sealed>,
+}
+
+/// The `ENC[...]` strings under one digest: nearly always one.
+enum Sealed {
+    One(String),
+    Many(std::collections::VecDeque<String>),
 }
 
 impl Stash {
@@ -188,15 +194,44 @@ impl Stash {
         self.record_digest(Self::digest(aad, kind, plain), sealed.to_string());
     }
 
+    /// Makes room for `additional` more values.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.sealed.reserve(additional);
+    }
+
     /// Remembers `sealed` under a digest from [`ValueCipher::decrypt_digest`].
     pub(crate) fn record_digest(&mut self, digest: [u8; 32], sealed: String) {
-        self.sealed.entry(digest).or_default().push_back(sealed);
+        use std::collections::hash_map::Entry;
+        match self.sealed.entry(digest) {
+            Entry::Vacant(slot) => {
+                slot.insert(Sealed::One(sealed));
+            }
+            Entry::Occupied(mut slot) => match slot.get_mut() {
+                Sealed::Many(queue) => queue.push_back(sealed),
+                one @ Sealed::One(_) => {
+                    let Sealed::One(first) =
+                        std::mem::replace(one, Sealed::Many(Default::default()))
+                    else {
+                        return;
+                    };
+                    if let Sealed::Many(queue) = one {
+                        queue.push_back(first);
+                        queue.push_back(sealed);
+                    }
+                }
+            },
+        }
     }
 
     fn take(&mut self, aad: &str, kind: &str, plain: &[u8]) -> Option<String> {
-        self.sealed
-            .get_mut(&Self::digest(aad, kind, plain))
-            .and_then(std::collections::VecDeque::pop_front)
+        let digest = Self::digest(aad, kind, plain);
+        match self.sealed.get_mut(&digest)? {
+            Sealed::Many(queue) => queue.pop_front(),
+            Sealed::One(_) => match self.sealed.remove(&digest) {
+                Some(Sealed::One(sealed)) => Some(sealed),
+                _ => None,
+            },
+        }
     }
 }
 

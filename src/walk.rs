@@ -343,6 +343,7 @@ fn walk(
     }
     walked?;
     if let Some(stash) = walker.stash.as_deref_mut() {
+        stash.reserve(shares.iter().map(|s| s.stashed.len()).sum());
         for (digest, sealed) in shares.into_iter().flat_map(|s| s.stashed) {
             stash.record_digest(digest, sealed);
         }
