@@ -189,7 +189,7 @@ impl Input {
             unwrap: unwrap_options(&args.keys),
         };
         let registry = KeyRegistry::default();
-        let decrypted = rsops::decrypt(&bytes, self.input_format, &registry, &options)
+        let decrypted = rsops::decrypt_owned(bytes, self.input_format, &registry, &options)
             .await
             .map_err(|source| self.decrypt_failure(source))?;
         if self.verbose {
