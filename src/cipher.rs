@@ -224,10 +224,15 @@ impl Stash {
     }
 
     fn take(&mut self, aad: &str, kind: &str, plain: &[u8]) -> Option<String> {
-        let digest = Self::digest(aad, kind, plain);
-        match self.sealed.get_mut(&digest)? {
+        self.take_digest(&Self::digest(aad, kind, plain))
+    }
+
+    /// Takes back the next `ENC[...]` string remembered under a digest from
+    /// [`ValueCipher::stash_digest`].
+    pub(crate) fn take_digest(&mut self, digest: &[u8; 32]) -> Option<String> {
+        match self.sealed.get_mut(digest)? {
             Sealed::Many(queue) => queue.pop_front(),
-            Sealed::One(_) => match self.sealed.remove(&digest) {
+            Sealed::One(_) => match self.sealed.remove(digest) {
                 Some(Sealed::One(sealed)) => Some(sealed),
                 _ => None,
             },
@@ -419,20 +424,12 @@ impl ValueCipher {
         plain_form(value, |plain, kind| self.seal(plain, kind, aad, stash))
     }
 
-    /// What [`ValueCipher::encrypt_stashed`] returns without encrypting:
-    /// the stashed `ENC[...]` string for this plaintext, type and path, or
-    /// an empty string for an empty one; `None` when it must be sealed anew.
-    pub(crate) fn reuse_stashed(
-        &self,
-        value: &Value,
-        aad: &str,
-        stash: &mut Stash,
-    ) -> Result<Option<String>, CipherError> {
+    /// The digest under which a [`Stash`] remembers `value` at `aad`, or
+    /// `None` for an empty string or comment, which is never encrypted.
+    pub(crate) fn stash_digest(value: &Value, aad: &str) -> Result<Option<[u8; 32]>, CipherError> {
         plain_form(value, |plain, kind| {
-            if plain.is_empty() && matches!(kind, "str" | "comment") {
-                return Ok(Some(String::new()));
-            }
-            Ok(stash.take(aad, kind, plain))
+            Ok((!plain.is_empty() || !matches!(kind, "str" | "comment"))
+                .then(|| Stash::digest(aad, kind, plain)))
         })
     }
 

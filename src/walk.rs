@@ -211,6 +211,45 @@ fn run_jobs(
     })
 }
 
+/// Gives every leaf to encrypt whose plaintext, type and path `stash` saw
+/// decrypted its old `ENC[...]` string (an empty string stays empty), in
+/// document order; only the others are left for the cipher. The digests
+/// are computed on every core.
+fn reuse_stashed(leaves: &mut [Leaf<'_>], aads: &str, stash: &mut Stash) {
+    let digest = |leaf: &Leaf| ValueCipher::stash_digest(leaf.value, leaf.aad(aads)).ok();
+    let digests: Vec<Option<Option<[u8; 32]>>> = if leaves.len() < PARALLEL_JOBS {
+        leaves.iter().map(digest).collect()
+    } else {
+        let (head, tail) = leaves.split_at(leaves.len() / 2);
+        std::thread::scope(|scope| {
+            let second = scope.spawn(|| tail.iter().map(digest).collect::<Vec<_>>());
+            let mut digests: Vec<_> = head.iter().map(digest).collect();
+            match second.join() {
+                Ok(rest) => digests.extend(rest),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            digests
+        })
+    };
+    for (leaf, digest) in leaves.iter_mut().zip(digests) {
+        if !leaf.crypt {
+            continue;
+        }
+        let sealed = match digest {
+            Some(None) => String::new(),
+            Some(Some(digest)) => match stash.take_digest(&digest) {
+                Some(sealed) => sealed,
+                None => continue,
+            },
+            // Not a scalar: the cipher reports it in order.
+            None => continue,
+        };
+        crate::tree::wipe_value(leaf.value);
+        *leaf.value = Value::Str(sealed);
+        leaf.crypt = false;
+    }
+}
+
 /// Runs the cipher on the `crypt` leaves of one share; `offset` is the
 /// index of its first leaf.
 fn run_share(
@@ -324,6 +363,11 @@ fn walk(
         .branches
         .iter_mut()
         .try_for_each(|branch| walker.map(branch, false));
+    if direction == Direction::Encrypt {
+        if let Some(stash) = walker.stash.as_deref_mut() {
+            reuse_stashed(&mut walker.leaves, &walker.aads, stash);
+        }
+    }
     let stashing = walker.stash.is_some() && direction == Direction::Decrypt;
     let mut shares = run_jobs(
         cipher,
@@ -576,24 +620,7 @@ impl<'t> Walker<'_, 't> {
                     hash_leaf(&mut self.hasher, value);
                 }
                 if encrypted {
-                    let aad = position_aad(&self.aad);
-                    let reused = match self.stash.as_deref_mut() {
-                        Some(stash) => self.cipher.reuse_stashed(value, aad, stash),
-                        None => Ok(None),
-                    };
-                    match reused {
-                        Ok(Some(sealed)) => {
-                            crate::tree::wipe_value(value);
-                            *value = Value::Str(sealed);
-                        }
-                        Ok(None) => self.push_leaf(value, true, false),
-                        Err(source) => {
-                            return Err(WalkError::Encrypt {
-                                path: self.path(),
-                                source,
-                            })
-                        }
-                    }
+                    self.push_leaf(value, true, false);
                 }
             }
         }
