@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use aes_gcm::aead::consts::U32;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::aes::Aes256;
 use aes_gcm::AesGcm;
 use base64::alphabet;
@@ -113,18 +113,47 @@ fn parse(value: &str) -> Result<Parsed<'_>, CipherError> {
 /// with: padding is required, but the unused bits of the last character need
 /// not be zero (a file edited by another tool may carry such values), and
 /// line breaks anywhere are skipped.
+const GO_STD_ENCODING: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
+fn has_line_break(text: &str) -> bool {
+    text.bytes().any(|b| b == b'\r' || b == b'\n')
+}
+
+/// Decodes a base64 field ([`GO_STD_ENCODING`]) into a new buffer.
 fn decode_base64(field: &'static str, text: &str) -> Result<Vec<u8>, CipherError> {
-    const GO_STD_ENCODING: GeneralPurpose = GeneralPurpose::new(
-        &alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
-    );
-    let decoded = if text.contains(['\r', '\n']) {
+    let decoded = if has_line_break(text) {
         let compact: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
         GO_STD_ENCODING.decode(compact)
     } else {
         GO_STD_ENCODING.decode(text)
     };
     decoded.map_err(|_| CipherError::BadBase64(field))
+}
+
+/// Decodes a base64 field that must hold exactly `N` bytes, without
+/// allocating: `Ok(None)` when it is valid base64 of another length.
+fn decode_fixed<const N: usize>(
+    field: &'static str,
+    text: &str,
+) -> Result<Option<[u8; N]>, CipherError> {
+    let mut buf = [0u8; 64];
+    if text.len() <= 84 && !has_line_break(text) {
+        return match GO_STD_ENCODING.decode_slice(text, &mut buf) {
+            Ok(n) if n == N => {
+                let mut out = [0u8; N];
+                out.copy_from_slice(&buf[..N]);
+                Ok(Some(out))
+            }
+            Ok(_) => Ok(None),
+            Err(base64::DecodeSliceError::DecodeError(_)) => Err(CipherError::BadBase64(field)),
+            Err(base64::DecodeSliceError::OutputSliceTooSmall) => Ok(None),
+        };
+    }
+    let decoded = decode_base64(field, text)?;
+    Ok(<[u8; N]>::try_from(decoded.as_slice()).ok())
 }
 
 /// The `ENC[...]` strings of a file as it was decrypted, indexed by path,
@@ -141,7 +170,13 @@ fn decode_base64(field: &'static str, text: &str) -> Result<Vec<u8>, CipherError
 /// tree it describes.
 #[derive(Default)]
 pub struct Stash {
-    sealed: std::collections::HashMap<[u8; 32], std::collections::VecDeque<String>>,
+    sealed: std::collections::HashMap<[u8; 32], Sealed>,
+}
+
+/// The `ENC[...]` strings under one digest: nearly always one.
+enum Sealed {
+    One(String),
+    Many(std::collections::VecDeque<String>),
 }
 
 impl Stash {
@@ -156,16 +191,52 @@ impl Stash {
     }
 
     fn record(&mut self, aad: &str, kind: &str, plain: &[u8], sealed: &str) {
-        self.sealed
-            .entry(Self::digest(aad, kind, plain))
-            .or_default()
-            .push_back(sealed.to_string());
+        self.record_digest(Self::digest(aad, kind, plain), sealed.to_string());
+    }
+
+    /// Makes room for `additional` more values.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.sealed.reserve(additional);
+    }
+
+    /// Remembers `sealed` under a digest from [`ValueCipher::decrypt_digest`].
+    pub(crate) fn record_digest(&mut self, digest: [u8; 32], sealed: String) {
+        use std::collections::hash_map::Entry;
+        match self.sealed.entry(digest) {
+            Entry::Vacant(slot) => {
+                slot.insert(Sealed::One(sealed));
+            }
+            Entry::Occupied(mut slot) => match slot.get_mut() {
+                Sealed::Many(queue) => queue.push_back(sealed),
+                one @ Sealed::One(_) => {
+                    let Sealed::One(first) =
+                        std::mem::replace(one, Sealed::Many(Default::default()))
+                    else {
+                        return;
+                    };
+                    if let Sealed::Many(queue) = one {
+                        queue.push_back(first);
+                        queue.push_back(sealed);
+                    }
+                }
+            },
+        }
     }
 
     fn take(&mut self, aad: &str, kind: &str, plain: &[u8]) -> Option<String> {
-        self.sealed
-            .get_mut(&Self::digest(aad, kind, plain))
-            .and_then(std::collections::VecDeque::pop_front)
+        self.take_digest(&Self::digest(aad, kind, plain))
+    }
+
+    /// Takes back the next `ENC[...]` string remembered under a digest from
+    /// [`ValueCipher::stash_digest`].
+    pub(crate) fn take_digest(&mut self, digest: &[u8; 32]) -> Option<String> {
+        match self.sealed.get_mut(digest)? {
+            Sealed::Many(queue) => queue.pop_front(),
+            Sealed::One(_) => match self.sealed.remove(digest) {
+                Some(Sealed::One(sealed)) => Some(sealed),
+                _ => None,
+            },
+        }
     }
 }
 
@@ -176,6 +247,9 @@ impl std::fmt::Debug for Stash {
             .finish()
     }
 }
+
+/// Told each decrypted value's `type:` tag and plaintext (to stash it).
+type SeenPlaintext<'s> = dyn FnMut(&str, &[u8]) + 's;
 
 /// Decrypts `ENC[...]` values with one data key.
 pub struct ValueCipher {
@@ -207,44 +281,121 @@ impl ValueCipher {
         aad: &str,
         stash: &mut Stash,
     ) -> Result<Value, CipherError> {
-        self.open(value, aad, Some(stash))
+        self.open(
+            value,
+            aad,
+            Some(&mut |kind: &str, plain: &[u8]| stash.record(aad, kind, plain, value)),
+        )
+    }
+
+    /// Decrypts like [`ValueCipher::decrypt`] and returns the digest under
+    /// which [`Stash::record_digest`] remembers the value (`None` for an
+    /// empty value, which is not remembered).
+    pub(crate) fn decrypt_digest(
+        &self,
+        value: &str,
+        aad: &str,
+    ) -> Result<(Value, Option<[u8; 32]>), CipherError> {
+        let mut digest = None;
+        let plain = self.open(
+            value,
+            aad,
+            Some(&mut |kind: &str, plain: &[u8]| {
+                digest = Some(Stash::digest(aad, kind, plain));
+            }),
+        )?;
+        Ok((plain, digest))
     }
 
     fn open(
         &self,
         value: &str,
         aad: &str,
-        stash: Option<&mut Stash>,
+        seen: Option<&mut SeenPlaintext<'_>>,
     ) -> Result<Value, CipherError> {
         if value.is_empty() {
             return Ok(Value::Str(String::new()));
         }
+        let mut plain = Zeroizing::new(Vec::new());
+        let kind = self.open_into(value, aad, &mut plain)?;
+        if let Some(seen) = seen {
+            seen(kind, &plain);
+        }
+        typed_value(kind, plain)
+    }
+
+    /// Decodes and decrypts a non-empty `ENC[...]` string into `plain`
+    /// (cleared first: the decoded buffer is decrypted where it is) and
+    /// returns its `type:` tag.
+    fn open_into<'v>(
+        &self,
+        value: &'v str,
+        aad: &str,
+        plain: &mut Vec<u8>,
+    ) -> Result<&'v str, CipherError> {
         let parsed = parse(value)?;
-        let mut message = decode_base64("data", parsed.data)?;
-        let iv = decode_base64("iv", parsed.iv)?;
-        let tag = decode_base64("tag", parsed.tag)?;
-        if iv.len() != 32 {
-            return Err(CipherError::BadLength("iv"));
+        plain.clear();
+        if has_line_break(parsed.data) {
+            plain.extend_from_slice(&decode_base64("data", parsed.data)?);
+        } else {
+            GO_STD_ENCODING
+                .decode_vec(parsed.data, plain)
+                .map_err(|_| CipherError::BadBase64("data"))?;
         }
-        if tag.len() != 16 {
-            return Err(CipherError::BadLength("tag"));
+        let iv = decode_fixed::<32>("iv", parsed.iv)?;
+        let tag = decode_fixed::<16>("tag", parsed.tag)?;
+        let iv = iv.ok_or(CipherError::BadLength("iv"))?;
+        let tag = tag.ok_or(CipherError::BadLength("tag"))?;
+        self.aead
+            .decrypt_in_place_detached((&iv).into(), aad.as_bytes(), plain, (&tag).into())
+            .map_err(|_| CipherError::Authentication)?;
+        Ok(parsed.kind)
+    }
+
+    /// Decrypts a `Value::Str` holding an `ENC[...]` string in place, as
+    /// [`ValueCipher::decrypt`] would: a UTF-8 `str` plaintext is written
+    /// into the string's own buffer (no allocation), through a per-thread
+    /// scratch buffer that is wiped after each use.
+    pub(crate) fn decrypt_in_place(&self, value: &mut Value, aad: &str) -> Result<(), CipherError> {
+        use std::cell::RefCell;
+        use zeroize::Zeroize;
+        thread_local! {
+            static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
-        message.extend_from_slice(&tag);
-        let plain = Zeroizing::new(
-            self.aead
-                .decrypt(
-                    iv.as_slice().into(),
-                    Payload {
-                        msg: &message,
-                        aad: aad.as_bytes(),
-                    },
-                )
-                .map_err(|_| CipherError::Authentication)?,
-        );
-        if let Some(stash) = stash {
-            stash.record(aad, parsed.kind, &plain, value);
+        let Value::Str(text) = value else {
+            return Err(CipherError::NotEncrypted);
+        };
+        if text.is_empty() {
+            return Ok(());
         }
-        typed_value(parsed.kind, plain)
+        let replaced = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let other = match self.open_into(text, aad, &mut scratch) {
+                Ok("str") => None,
+                Ok(kind) => Some(kind.to_string()),
+                Err(e) => {
+                    scratch.as_mut_slice().zeroize();
+                    return Err(e);
+                }
+            };
+            let result = match (other, std::str::from_utf8(&scratch)) {
+                (None, Ok(plain)) => {
+                    text.clear();
+                    text.push_str(plain);
+                    Ok(None)
+                }
+                (other, _) => {
+                    let kind = other.unwrap_or_else(|| "str".to_string());
+                    typed_value(&kind, Zeroizing::new(scratch.to_vec())).map(Some)
+                }
+            };
+            scratch.as_mut_slice().zeroize();
+            result
+        })?;
+        if let Some(replaced) = replaced {
+            *value = replaced;
+        }
+        Ok(())
     }
 }
 
@@ -270,30 +421,16 @@ impl ValueCipher {
         aad: &str,
         stash: Option<&mut Stash>,
     ) -> Result<String, CipherError> {
-        let float;
-        let (plain, kind): (&[u8], &str) = match value {
-            Value::Str(s) => (s.as_bytes(), "str"),
-            Value::Bytes(b) => (b, "str"),
-            Value::Int(i) => {
-                let text = Zeroizing::new(i.to_string());
-                return self.seal(text.as_bytes(), "int", aad, stash);
-            }
-            Value::Float(f) => {
-                float = Zeroizing::new(crate::gofmt::format_float(
-                    *f,
-                    crate::gofmt::FloatFormat::Decimal,
-                ));
-                (float.as_bytes(), "float")
-            }
-            Value::Bool(true) => (b"True", "bool"),
-            Value::Bool(false) => (b"False", "bool"),
-            Value::Time(t) => (t.as_bytes(), "time"),
-            Value::Comment(c) => (c.text.as_bytes(), "comment"),
-            Value::Map(_) | Value::List(_) | Value::Null => {
-                return Err(CipherError::UnknownType("non-scalar".into()))
-            }
-        };
-        self.seal(plain, kind, aad, stash)
+        plain_form(value, |plain, kind| self.seal(plain, kind, aad, stash))
+    }
+
+    /// The digest under which a [`Stash`] remembers `value` at `aad`, or
+    /// `None` for an empty string or comment, which is never encrypted.
+    pub(crate) fn stash_digest(value: &Value, aad: &str) -> Result<Option<[u8; 32]>, CipherError> {
+        plain_form(value, |plain, kind| {
+            Ok((!plain.is_empty() || !matches!(kind, "str" | "comment"))
+                .then(|| Stash::digest(aad, kind, plain)))
+        })
     }
 
     /// Encrypts a comment's text (`type:comment`); an empty one stays empty.
@@ -333,19 +470,66 @@ impl ValueCipher {
             )
             .map_err(|_| CipherError::Authentication)?;
         let (data, tag) = sealed.split_at(sealed.len() - 16);
-        // One buffer for the whole `ENC[...]` string.
-        let mut out = String::with_capacity(64 + data.len() * 4 / 3 + kind.len());
-        out.push_str("ENC[AES256_GCM,data:");
-        STANDARD.encode_string(data, &mut out);
-        out.push_str(",iv:");
-        STANDARD.encode_string(nonce, &mut out);
-        out.push_str(",tag:");
-        STANDARD.encode_string(tag, &mut out);
-        out.push_str(",type:");
-        out.push_str(kind);
-        out.push(']');
-        Ok(out)
+        // One buffer of the exact size for the whole `ENC[...]` string.
+        let encoded = |n: usize| n.div_ceil(3) * 4;
+        let mut out = Vec::with_capacity(
+            "ENC[AES256_GCM,data:,iv:,tag:,type:]".len()
+                + encoded(data.len())
+                + encoded(nonce.len())
+                + encoded(tag.len())
+                + kind.len(),
+        );
+        out.extend_from_slice(b"ENC[AES256_GCM,data:");
+        push_base64(&mut out, data);
+        out.extend_from_slice(b",iv:");
+        push_base64(&mut out, &nonce);
+        out.extend_from_slice(b",tag:");
+        push_base64(&mut out, tag);
+        out.extend_from_slice(b",type:");
+        out.extend_from_slice(kind.as_bytes());
+        out.push(b']');
+        String::from_utf8(out).map_err(|_| CipherError::Authentication)
     }
+}
+
+/// Appends the standard base64 form of `bytes` to `out`.
+fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = out.len();
+    out.resize(start + bytes.len().div_ceil(3) * 4, 0);
+    let written = STANDARD.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
+    out.truncate(start + written);
+}
+
+/// Calls `f` with a value's plaintext form and `type:` tag, as the
+/// reference's aes `Cipher.Encrypt` writes them.
+fn plain_form<R>(
+    value: &Value,
+    f: impl FnOnce(&[u8], &'static str) -> Result<R, CipherError>,
+) -> Result<R, CipherError> {
+    let text;
+    let (plain, kind): (&[u8], &'static str) = match value {
+        Value::Str(s) => (s.as_bytes(), "str"),
+        Value::Bytes(b) => (b, "str"),
+        Value::Int(i) => {
+            text = Zeroizing::new(i.to_string());
+            (text.as_bytes(), "int")
+        }
+        Value::Float(f) => {
+            text = Zeroizing::new(crate::gofmt::format_float(
+                *f,
+                crate::gofmt::FloatFormat::Decimal,
+            ));
+            (text.as_bytes(), "float")
+        }
+        Value::Bool(true) => (b"True", "bool"),
+        Value::Bool(false) => (b"False", "bool"),
+        Value::Time(t) => (t.as_bytes(), "time"),
+        Value::Comment(c) => (c.text.as_bytes(), "comment"),
+        Value::Map(_) | Value::List(_) | Value::Null => {
+            return Err(CipherError::UnknownType("non-scalar".into()))
+        }
+    };
+    f(plain, kind)
 }
 
 /// Nonces drawn from the operating system's random source this many at a
@@ -376,16 +560,23 @@ fn fresh_nonce() -> Result<[u8; 32], CipherError> {
 
 /// Turns decrypted bytes into the native value named by the `type:` tag,
 /// accepting what Go's `strconv` accepts.
-fn typed_value(kind: &str, plain: Zeroizing<Vec<u8>>) -> Result<Value, CipherError> {
-    let text = match (kind, std::str::from_utf8(&plain)) {
-        ("bytes", _) => return Ok(Value::Bytes(plain.to_vec())),
-        // Go strings may hold any bytes (binary files are stored as `str`).
-        ("str", Err(_)) => return Ok(Value::Bytes(plain.to_vec())),
-        (_, Ok(text)) => text,
-        (_, Err(_)) => return Err(CipherError::BadPlaintext("utf-8 string")),
+fn typed_value(kind: &str, mut plain: Zeroizing<Vec<u8>>) -> Result<Value, CipherError> {
+    // The plaintext buffer moves into the value (which the tree wipes) where
+    // it can; whatever is left behind is wiped when `plain` drops.
+    let utf8 = std::str::from_utf8(&plain).is_ok();
+    let take_string = |plain: &mut Zeroizing<Vec<u8>>| {
+        String::from_utf8(std::mem::take(&mut **plain)).unwrap_or_default()
     };
+    match (kind, utf8) {
+        ("bytes", _) => return Ok(Value::Bytes(std::mem::take(&mut *plain))),
+        // Go strings may hold any bytes (binary files are stored as `str`).
+        ("str", false) => return Ok(Value::Bytes(std::mem::take(&mut *plain))),
+        ("str", true) => return Ok(Value::Str(take_string(&mut plain))),
+        (_, false) => return Err(CipherError::BadPlaintext("utf-8 string")),
+        _ => {}
+    }
+    let text = std::str::from_utf8(&plain).unwrap_or_default();
     Ok(match kind {
-        "str" => Value::Str(text.to_string()),
         "int" => Value::Int(parse_go_int(text).ok_or(CipherError::BadPlaintext("int"))?),
         "float" => Value::Float(parse_go_float(text).ok_or(CipherError::BadPlaintext("float"))?),
         "bool" => Value::Bool(parse_go_bool(text).ok_or(CipherError::BadPlaintext("bool"))?),
@@ -393,9 +584,9 @@ fn typed_value(kind: &str, plain: Zeroizing<Vec<u8>>) -> Result<Value, CipherErr
             if !crate::timefmt::is_rfc3339(text) {
                 return Err(CipherError::BadPlaintext("time"));
             }
-            Value::Time(text.to_string())
+            Value::Time(take_string(&mut plain))
         }
-        "comment" => Value::Comment(Comment::new(text)),
+        "comment" => Value::Comment(Comment::new(take_string(&mut plain))),
         other => return Err(CipherError::UnknownType(other.to_string())),
     })
 }
@@ -496,6 +687,34 @@ mod tests {
         ] {
             let enc = cipher.encrypt(&value, "a:b:").unwrap();
             assert_eq!(cipher.decrypt(&enc, "a:b:").unwrap(), value);
+        }
+    }
+
+    /// Decrypting in place gives what decrypting into a new value gives,
+    /// for every type, non-UTF-8 strings and failures included.
+    #[test]
+    fn decrypt_in_place_matches_decrypt() {
+        let cipher = ValueCipher::new(&test_key(9));
+        let mut sealed: Vec<String> = [
+            Value::Str("héllo wörld".into()),
+            Value::Str(String::new()),
+            Value::Int(-5),
+            Value::Float(3.25),
+            Value::Bool(true),
+            Value::Time("2024-01-02T03:04:05Z".into()),
+            Value::Bytes(vec![0, 255]),
+            Value::Comment(Comment::new(" note")),
+        ]
+        .iter()
+        .map(|v| cipher.encrypt(v, "a:").unwrap())
+        .collect();
+        sealed.push("not encrypted".into());
+        for text in sealed {
+            for aad in ["a:", "b:"] {
+                let mut value = Value::Str(text.clone());
+                let got = cipher.decrypt_in_place(&mut value, aad).map(|()| value);
+                assert_eq!(got, cipher.decrypt(&text, aad), "{aad}");
+            }
         }
     }
 

@@ -94,7 +94,32 @@ pub(crate) async fn decrypt_keeping_key(
     options: &DecryptOptions,
     stash: Option<&mut Stash>,
 ) -> Result<(Decrypted, DataKey), DecryptError> {
-    let mut document = format.parse(input)?;
+    let document = format.parse(input)?;
+    decrypt_parsed(document, format, registry, options, stash).await
+}
+
+/// Decrypts like [`decrypt`], taking the input to wipe and free it as soon
+/// as it is parsed: a large file's bytes are not kept beside its tree.
+pub async fn decrypt_owned(
+    input: Zeroizing<Vec<u8>>,
+    format: Format,
+    registry: &KeyRegistry,
+    options: &DecryptOptions,
+) -> Result<Decrypted, DecryptError> {
+    let document = format.parse(&input)?;
+    drop(input);
+    let (decrypted, _key) = decrypt_parsed(document, format, registry, options, None).await?;
+    Ok(decrypted)
+}
+
+/// The rest of the pipeline once the file is parsed.
+async fn decrypt_parsed(
+    mut document: Document,
+    format: Format,
+    registry: &KeyRegistry,
+    options: &DecryptOptions,
+    stash: Option<&mut Stash>,
+) -> Result<(Decrypted, DataKey), DecryptError> {
     let metadata = metadata::extract(&mut document, format.metadata_layout())?;
     let (key, attempts) = crate::keys::data_key(&metadata, registry, &options.unwrap).await?;
     let cipher = ValueCipher::new(&key);

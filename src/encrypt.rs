@@ -474,6 +474,70 @@ mod tests {
         }
     }
 
+    /// A tree large enough for the cipher work to be shared between threads
+    /// gives the same MAC as one value at a time would, round-trips, keeps
+    /// stashed ciphertexts in order, and reports the first failing value in
+    /// document order.
+    #[test]
+    fn shared_work_keeps_document_order() {
+        let key = key();
+        let cipher = ValueCipher::new(&key);
+        let meta = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), false);
+        let big = || {
+            let sections = (0..40)
+                .map(|s| {
+                    let values = (0..50)
+                        .map(|k| pair(&format!("k{k}"), Value::Str(format!("v{}", k % 3))))
+                        .collect();
+                    pair(&format!("s{s}"), Value::Map(values))
+                })
+                .collect();
+            Document::new(vec![sections])
+        };
+        let mut doc = big();
+        let mac = walk::encrypt_values(&mut doc, &meta, &cipher, None).unwrap();
+        use sha2::{Digest, Sha512};
+        let mut hasher = Sha512::new();
+        for i in 0..40 * 50 {
+            hasher.update(format!("v{}", (i % 50) % 3).as_bytes());
+        }
+        let expected: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        assert_eq!(mac, expected);
+        let sealed = doc.branches.clone();
+
+        let mut stash = Stash::default();
+        let mut opened = Document::new(sealed.clone());
+        assert_eq!(
+            walk::decrypt_document_stashing(&mut opened, &meta, &cipher, &mut stash).unwrap(),
+            mac
+        );
+        assert_eq!(opened, big());
+        walk::encrypt_values(&mut opened, &meta, &cipher, Some(&mut stash)).unwrap();
+        assert_eq!(
+            opened.branches, sealed,
+            "untouched values keep their ciphertext"
+        );
+
+        let tamper = |doc: &mut Document, section: usize, key: usize| {
+            let Entry::Pair(_, Value::Map(values)) = &mut doc.branches[0][section] else {
+                unreachable!()
+            };
+            values[key] = pair(
+                &format!("k{key}"),
+                Value::Str("ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]".into()),
+            );
+        };
+        let mut bad = Document::new(sealed.clone());
+        tamper(&mut bad, 35, 7);
+        tamper(&mut bad, 3, 9);
+        let err = walk::decrypt_document(&mut bad, &meta, &cipher).unwrap_err();
+        assert!(err.to_string().contains("`s3:k9`"), "{err}");
+    }
+
     /// The MAC hashes the same bytes in both directions, and only the
     /// encrypted leaves (after the fixed prefix) with `mac_only_encrypted`.
     #[test]

@@ -32,7 +32,8 @@ pub mod walk;
 use std::path::Path;
 
 pub use decrypt::{
-    check_keys, decrypt, is_encrypted, DecryptError, DecryptOptions, Decrypted, KeyCheck,
+    check_keys, decrypt, decrypt_owned, is_encrypted, DecryptError, DecryptOptions, Decrypted,
+    KeyCheck,
 };
 pub use formats::Format;
 pub use keys::{KeyRegistry, UnwrapOptions};

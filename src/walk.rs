@@ -80,8 +80,11 @@ pub enum WalkError {
     },
 }
 
-/// Walks one document, decrypting or encrypting in place.
-struct Walker<'a> {
+/// Walks one document in document order, deciding which leaves the cipher
+/// works on and feeding the MAC. The cipher's work itself is collected as
+/// [`Leaf`] jobs and done afterwards, split over the machine's cores (see
+/// [`run_jobs`]); comments are handled on the spot.
+struct Walker<'a, 't> {
     cipher: &'a ValueCipher,
     direction: Direction,
     rule: &'a CryptRule,
@@ -94,6 +97,202 @@ struct Walker<'a> {
     /// Decrypting: where each value's `ENC[...]` is remembered; encrypting:
     /// where untouched values find theirs again.
     stash: Option<&'a mut Stash>,
+    /// The leaves to transform or hash, in document order.
+    leaves: Vec<Leaf<'t>>,
+    /// The additional data of every job, one after the other.
+    aads: String,
+}
+
+/// A leaf of the tree the walk found: a value for the cipher (`crypt`),
+/// and, decrypting, a plaintext to hash once decrypted (`hash`).
+struct Leaf<'t> {
+    value: &'t mut Value,
+    /// Where its additional data is in [`Walker::aads`].
+    aad_start: usize,
+    aad_len: usize,
+    crypt: bool,
+    hash: bool,
+}
+
+impl Leaf<'_> {
+    fn aad<'s>(&self, aads: &'s str) -> &'s str {
+        position_aad(&aads[self.aad_start..self.aad_start + self.aad_len])
+    }
+
+    fn path(&self, aads: &str) -> String {
+        aads[self.aad_start..self.aad_start + self.aad_len]
+            .trim_end_matches(':')
+            .to_string()
+    }
+}
+
+/// Below this many cipher jobs a walk stays on the calling thread.
+const PARALLEL_JOBS: usize = 256;
+
+/// What one share of the jobs reports: decrypting with a stash, the
+/// digest and old `ENC[...]` string of each value (in order), and the
+/// first job that failed.
+#[derive(Default)]
+struct Share {
+    stashed: Vec<([u8; 32], String)>,
+    failed: Option<(usize, CipherError)>,
+}
+
+/// Runs the cipher on every `crypt` leaf, in `threads` contiguous shares of
+/// about equal work. Each share stops at its first failure.
+fn run_jobs(
+    cipher: &ValueCipher,
+    direction: Direction,
+    stashing: bool,
+    leaves: &mut [Leaf<'_>],
+    aads: &str,
+) -> Vec<Share> {
+    let weight = |leaf: &Leaf| match &*leaf.value {
+        Value::Str(s) if leaf.crypt => 64 + s.len(),
+        _ if leaf.crypt => 64,
+        _ => 0,
+    };
+    let jobs = leaves.iter().filter(|l| l.crypt).count();
+    let threads = if jobs < PARALLEL_JOBS {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    };
+    if threads == 1 {
+        return vec![run_share(cipher, direction, stashing, leaves, 0, aads)];
+    }
+    let total: usize = leaves.iter().map(weight).sum();
+    let mut shares: Vec<(usize, &mut [Leaf])> = Vec::with_capacity(threads);
+    let mut rest = leaves;
+    let mut offset = 0;
+    for k in 1..threads {
+        let goal = total * k / threads;
+        let mut sum = 0;
+        let done: usize = shares
+            .iter()
+            .map(|(_, s)| s.iter().map(weight).sum::<usize>())
+            .sum();
+        let cut = rest
+            .iter()
+            .position(|leaf| {
+                sum += weight(leaf);
+                done + sum > goal
+            })
+            .unwrap_or(rest.len());
+        let (head, tail) = rest.split_at_mut(cut);
+        shares.push((offset, head));
+        offset += cut;
+        rest = tail;
+    }
+    shares.push((offset, rest));
+    std::thread::scope(|scope| {
+        let mut shares = shares.into_iter();
+        let (first_offset, first) = shares.next().expect("at least one share");
+        let handles: Vec<_> = shares
+            .map(|(offset, share)| {
+                scope.spawn(move || run_share(cipher, direction, stashing, share, offset, aads))
+            })
+            .collect();
+        let mut results = vec![run_share(
+            cipher,
+            direction,
+            stashing,
+            first,
+            first_offset,
+            aads,
+        )];
+        for handle in handles {
+            results.push(match handle.join() {
+                Ok(share) => share,
+                Err(panic) => std::panic::resume_unwind(panic),
+            });
+        }
+        results
+    })
+}
+
+/// Gives every leaf to encrypt whose plaintext, type and path `stash` saw
+/// decrypted its old `ENC[...]` string (an empty string stays empty), in
+/// document order; only the others are left for the cipher. The digests
+/// are computed on every core.
+fn reuse_stashed(leaves: &mut [Leaf<'_>], aads: &str, stash: &mut Stash) {
+    let digest = |leaf: &Leaf| ValueCipher::stash_digest(leaf.value, leaf.aad(aads)).ok();
+    let digests: Vec<Option<Option<[u8; 32]>>> = if leaves.len() < PARALLEL_JOBS {
+        leaves.iter().map(digest).collect()
+    } else {
+        let (head, tail) = leaves.split_at(leaves.len() / 2);
+        std::thread::scope(|scope| {
+            let second = scope.spawn(|| tail.iter().map(digest).collect::<Vec<_>>());
+            let mut digests: Vec<_> = head.iter().map(digest).collect();
+            match second.join() {
+                Ok(rest) => digests.extend(rest),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            digests
+        })
+    };
+    for (leaf, digest) in leaves.iter_mut().zip(digests) {
+        if !leaf.crypt {
+            continue;
+        }
+        let sealed = match digest {
+            Some(None) => String::new(),
+            Some(Some(digest)) => match stash.take_digest(&digest) {
+                Some(sealed) => sealed,
+                None => continue,
+            },
+            // Not a scalar: the cipher reports it in order.
+            None => continue,
+        };
+        crate::tree::wipe_value(leaf.value);
+        *leaf.value = Value::Str(sealed);
+        leaf.crypt = false;
+    }
+}
+
+/// Runs the cipher on the `crypt` leaves of one share; `offset` is the
+/// index of its first leaf.
+fn run_share(
+    cipher: &ValueCipher,
+    direction: Direction,
+    stashing: bool,
+    leaves: &mut [Leaf<'_>],
+    offset: usize,
+    aads: &str,
+) -> Share {
+    let mut share = Share::default();
+    for (i, leaf) in leaves.iter_mut().enumerate() {
+        if !leaf.crypt {
+            continue;
+        }
+        let aad = leaf.aad(aads);
+        let outcome = match direction {
+            Direction::Decrypt => {
+                let Value::Str(text) = &*leaf.value else {
+                    continue;
+                };
+                if stashing {
+                    cipher.decrypt_digest(text, aad).map(|(plain, digest)| {
+                        let old = std::mem::replace(leaf.value, plain);
+                        if let (Some(digest), Value::Str(old)) = (digest, old) {
+                            share.stashed.push((digest, old));
+                        }
+                    })
+                } else {
+                    cipher.decrypt_in_place(leaf.value, aad)
+                }
+            }
+            Direction::Encrypt => cipher.encrypt(leaf.value, aad).map(|sealed| {
+                crate::tree::wipe_value(leaf.value);
+                *leaf.value = Value::Str(sealed);
+            }),
+        };
+        if let Err(e) = outcome {
+            share.failed = Some((offset + i, e));
+            break;
+        }
+    }
+    share
 }
 
 /// Decrypts every encrypted value of `doc` and returns the MAC of the
@@ -155,9 +354,49 @@ fn walk(
         aad: String::new(),
         comments: Vec::new(),
         stash,
+        leaves: Vec::new(),
+        aads: String::new(),
     };
-    for branch in &mut doc.branches {
-        walker.map(branch, false)?;
+    // A failure met while walking comes after every job collected so far,
+    // so it is reported only if none of those jobs fails.
+    let walked = doc
+        .branches
+        .iter_mut()
+        .try_for_each(|branch| walker.map(branch, false));
+    if direction == Direction::Encrypt {
+        if let Some(stash) = walker.stash.as_deref_mut() {
+            reuse_stashed(&mut walker.leaves, &walker.aads, stash);
+        }
+    }
+    let stashing = walker.stash.is_some() && direction == Direction::Decrypt;
+    let mut shares = run_jobs(
+        cipher,
+        direction,
+        stashing,
+        &mut walker.leaves,
+        &walker.aads,
+    );
+    for share in &mut shares {
+        if let Some((index, source)) = share.failed.take() {
+            let path = walker.leaves[index].path(&walker.aads);
+            return Err(match direction {
+                Direction::Decrypt => WalkError::Value { path, source },
+                Direction::Encrypt => WalkError::Encrypt { path, source },
+            });
+        }
+    }
+    walked?;
+    if let Some(stash) = walker.stash.as_deref_mut() {
+        stash.reserve(shares.iter().map(|s| s.stashed.len()).sum());
+        for (digest, sealed) in shares.into_iter().flat_map(|s| s.stashed) {
+            stash.record_digest(digest, sealed);
+        }
+    }
+    if direction == Direction::Decrypt {
+        let Walker { leaves, hasher, .. } = &mut walker;
+        for leaf in leaves.iter().filter(|l| l.hash) {
+            hash_leaf(hasher, leaf.value);
+        }
     }
     Ok(hex_upper(&walker.hasher.finalize()))
 }
@@ -208,7 +447,7 @@ fn key_matches(rule: &CryptRule, key: &str) -> bool {
     }
 }
 
-impl Walker<'_> {
+impl<'t> Walker<'_, 't> {
     fn path(&self) -> String {
         self.aad.trim_end_matches(':').to_string()
     }
@@ -235,7 +474,7 @@ impl Walker<'_> {
         }
     }
 
-    fn map(&mut self, map: &mut Map, path_matched: bool) -> Result<(), WalkError> {
+    fn map(&mut self, map: &'t mut Map, path_matched: bool) -> Result<(), WalkError> {
         self.comments.push(Vec::new());
         for entry in map.iter_mut() {
             match entry {
@@ -267,7 +506,7 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn list(&mut self, items: &mut [Value], path_matched: bool) -> Result<(), WalkError> {
+    fn list(&mut self, items: &'t mut [Value], path_matched: bool) -> Result<(), WalkError> {
         self.comments.push(Vec::new());
         for item in items.iter_mut() {
             let is_comment = matches!(item, Value::Comment(_));
@@ -339,7 +578,7 @@ impl Walker<'_> {
         Ok(sealed)
     }
 
-    fn value(&mut self, value: &mut Value, path_matched: bool) -> Result<(), WalkError> {
+    fn value(&mut self, value: &'t mut Value, path_matched: bool) -> Result<(), WalkError> {
         match value {
             Value::Map(map) => return self.map(map, path_matched),
             Value::List(items) => return self.list(items, path_matched),
@@ -362,57 +601,62 @@ impl Walker<'_> {
             _ => {}
         }
         let encrypted = self.should_encrypt(path_matched, false);
-        if encrypted && self.direction == Direction::Decrypt {
-            let Value::Str(text) = value else {
-                return Err(WalkError::NotAString {
-                    path: self.path(),
-                    kind: kind_name(value),
-                });
-            };
-            let aad = position_aad(&self.aad);
-            let opened = match self.stash.as_deref_mut() {
-                Some(stash) => self.cipher.decrypt_stashing(text, aad, stash),
-                None => self.cipher.decrypt(text, aad),
-            };
-            let plain = opened.map_err(|source| WalkError::Value {
-                path: self.path(),
-                source,
-            })?;
-            crate::tree::wipe_value(value);
-            *value = plain;
-        }
-        if !self.mac_only_encrypted || encrypted {
-            self.hash_leaf(value);
-        }
-        if encrypted && self.direction == Direction::Encrypt {
-            let aad = position_aad(&self.aad);
-            let sealed = self
-                .cipher
-                .encrypt_stashed(value, aad, self.stash.as_deref_mut())
-                .map_err(|source| WalkError::Encrypt {
-                    path: self.path(),
-                    source,
-                })?;
-            crate::tree::wipe_value(value);
-            *value = Value::Str(sealed);
+        let hash = !self.mac_only_encrypted || encrypted;
+        match self.direction {
+            Direction::Decrypt => {
+                if encrypted && !matches!(value, Value::Str(_)) {
+                    return Err(WalkError::NotAString {
+                        path: self.path(),
+                        kind: kind_name(value),
+                    });
+                }
+                if encrypted || hash {
+                    self.push_leaf(value, encrypted, hash);
+                }
+            }
+            Direction::Encrypt => {
+                // The MAC covers the plaintext, hashed before it is sealed.
+                if hash {
+                    hash_leaf(&mut self.hasher, value);
+                }
+                if encrypted {
+                    self.push_leaf(value, true, false);
+                }
+            }
         }
         Ok(())
     }
 
-    fn hash_leaf(&mut self, value: &Value) {
-        match value {
-            Value::Str(s) | Value::Time(s) => self.hasher.update(s.as_bytes()),
-            Value::Bytes(b) => self.hasher.update(b),
-            Value::Int(i) => self.hasher.update(i.to_string().as_bytes()),
-            Value::Float(f) => self.hasher.update(
-                crate::gofmt::format_float(*f, crate::gofmt::FloatFormat::Decimal).as_bytes(),
-            ),
-            Value::Bool(true) => self.hasher.update(b"True"),
-            Value::Bool(false) => self.hasher.update(b"False"),
-            // A list comment is stored as an `ENC[...,type:comment]` string and
-            // only becomes a comment once decrypted; the reference (3.11)
-            // leaves it out of the MAC, as it did when encrypting.
-            Value::Comment(_) | Value::Map(_) | Value::List(_) | Value::Null => {}
-        }
+    fn push_leaf(&mut self, value: &'t mut Value, crypt: bool, hash: bool) {
+        let (aad_start, aad_len) = if crypt {
+            let start = self.aads.len();
+            self.aads.push_str(&self.aad);
+            (start, self.aad.len())
+        } else {
+            (0, 0)
+        };
+        self.leaves.push(Leaf {
+            value,
+            aad_start,
+            aad_len,
+            crypt,
+            hash,
+        });
+    }
+}
+
+fn hash_leaf(hasher: &mut Sha512, value: &Value) {
+    match value {
+        Value::Str(s) | Value::Time(s) => hasher.update(s.as_bytes()),
+        Value::Bytes(b) => hasher.update(b),
+        Value::Int(i) => hasher.update(i.to_string().as_bytes()),
+        Value::Float(f) => hasher
+            .update(crate::gofmt::format_float(*f, crate::gofmt::FloatFormat::Decimal).as_bytes()),
+        Value::Bool(true) => hasher.update(b"True"),
+        Value::Bool(false) => hasher.update(b"False"),
+        // A list comment is stored as an `ENC[...,type:comment]` string and
+        // only becomes a comment once decrypted; the reference (3.11)
+        // leaves it out of the MAC, as it did when encrypting.
+        Value::Comment(_) | Value::Map(_) | Value::List(_) | Value::Null => {}
     }
 }

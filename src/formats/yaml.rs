@@ -74,6 +74,7 @@ pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError
     Ok(emit::emit_documents(
         &roots,
         options.indent.unwrap_or(DEFAULT_INDENT),
+        0,
     ))
 }
 
@@ -84,6 +85,7 @@ pub fn emit_value(value: &Value, _options: EmitOptions) -> Result<Vec<u8>, Forma
     Ok(emit::emit_documents(
         &[node::value_node(value)],
         DEFAULT_INDENT,
+        0,
     ))
 }
 

@@ -4,16 +4,18 @@
 //! and head/line/foot/tail comments. The state machine is kept as in Go so
 //! comment placement (including its quirks) comes out byte for byte.
 
-use super::node::{Kind, Node};
+use super::node::{full_head, mapping_content, sequence_content, Kind, Node};
 use super::scalar::{is_break, is_printable, select_style, Analysis, ScalarStyle};
 
-/// One emitter event, borrowing its text from the node tree.
+/// One emitter event, borrowing its text from the node tree. A collection's
+/// start says whether it is empty, which is all the emitter looks ahead for.
 enum Event<'a> {
     DocStart,
     DocEnd,
     MapStart {
         head: &'a str,
         tail: &'a str,
+        empty: bool,
     },
     MapEnd {
         tail: &'a str,
@@ -22,6 +24,7 @@ enum Event<'a> {
     },
     SeqStart {
         head: &'a str,
+        empty: bool,
     },
     SeqEnd {
         line: &'a str,
@@ -39,11 +42,12 @@ enum Event<'a> {
     },
 }
 
-/// `encoder.node`: the events for a node, moving each key's foot comment
-/// to the following key (or the mapping end) as the tail comment.
-fn node_events<'a>(node: &'a Node, tail: &'a str, out: &mut Vec<Event<'a>>) {
+/// `encoder.node`: feeds the events of a node to the emitter, moving each
+/// key's foot comment to the following key (or the mapping end) as the
+/// tail comment. Collections are expanded here, one level at a time.
+fn node_events(emitter: &mut Emitter, node: &Node, tail: &str) {
     match &node.kind {
-        Kind::Scalar(scalar) => out.push(Event::Scalar {
+        Kind::Scalar(scalar) => emitter.event(&Event::Scalar {
             value: &scalar.text,
             style: scalar.style,
             tag: scalar.tag,
@@ -54,28 +58,36 @@ fn node_events<'a>(node: &'a Node, tail: &'a str, out: &mut Vec<Event<'a>>) {
             tail,
         }),
         Kind::Sequence(items) => {
-            out.push(Event::SeqStart { head: &node.head });
-            for item in items {
-                node_events(item, "", out);
+            let (content, own) = sequence_content(items);
+            let head = full_head(&node.head, own);
+            emitter.event(&Event::SeqStart {
+                head: &head,
+                empty: content.is_empty(),
+            });
+            for item in &content {
+                node_events(emitter, item, "");
             }
-            out.push(Event::SeqEnd {
+            emitter.event(&Event::SeqEnd {
                 line: &node.line,
                 foot: &node.foot,
             });
         }
-        Kind::Mapping(content) => {
-            out.push(Event::MapStart {
-                head: &node.head,
+        Kind::Mapping(map) => {
+            let (content, own) = mapping_content(map);
+            let head = full_head(&node.head, own);
+            emitter.event(&Event::MapStart {
+                head: &head,
                 tail,
+                empty: content.is_empty(),
             });
             let mut tail = "";
             for pair in content.chunks(2) {
                 let [key, value] = pair else { break };
-                push_key(key, tail, out);
+                push_key(emitter, key, tail);
                 tail = &key.foot;
-                node_events(value, "", out);
+                node_events(emitter, value, "");
             }
-            out.push(Event::MapEnd {
+            emitter.event(&Event::MapEnd {
                 tail,
                 line: &node.line,
                 foot: &node.foot,
@@ -85,9 +97,9 @@ fn node_events<'a>(node: &'a Node, tail: &'a str, out: &mut Vec<Event<'a>>) {
 }
 
 /// A key's events with its foot comment left out (it travels as a tail).
-fn push_key<'a>(key: &'a Node, tail: &'a str, out: &mut Vec<Event<'a>>) {
+fn push_key(emitter: &mut Emitter, key: &Node, tail: &str) {
     match &key.kind {
-        Kind::Scalar(scalar) => out.push(Event::Scalar {
+        Kind::Scalar(scalar) => emitter.event(&Event::Scalar {
             value: &scalar.text,
             style: scalar.style,
             tag: scalar.tag,
@@ -97,20 +109,20 @@ fn push_key<'a>(key: &'a Node, tail: &'a str, out: &mut Vec<Event<'a>>) {
             foot: "",
             tail,
         }),
-        _ => node_events(key, tail, out),
+        _ => node_events(emitter, key, tail),
     }
 }
 
-/// The events of a stream of documents, each with `root` as its content.
-pub fn emit_documents(roots: &[Node], best_indent: usize) -> Vec<u8> {
-    let mut events = Vec::new();
-    for root in roots {
-        events.push(Event::DocStart);
-        node_events(root, "", &mut events);
-        events.push(Event::DocEnd);
-    }
+/// Prints a stream of documents, each with `root` as its content, into
+/// one buffer of at least `capacity` bytes.
+pub fn emit_documents(roots: &[Node], best_indent: usize, capacity: usize) -> Vec<u8> {
     let mut emitter = Emitter::new(best_indent);
-    emitter.run(&events);
+    emitter.out.reserve(capacity);
+    for root in roots {
+        emitter.event(&Event::DocStart);
+        node_events(&mut emitter, root, "");
+        emitter.event(&Event::DocEnd);
+    }
     emitter.out
 }
 
@@ -179,20 +191,18 @@ impl Emitter {
         }
     }
 
-    /// `yaml_emitter_emit` for each event, with the whole stream as lookahead.
-    fn run(&mut self, events: &[Event]) {
-        for (i, event) in events.iter().enumerate() {
-            self.analyze_event(event);
-            self.state_machine(event, events.get(i + 1));
-        }
+    /// `yaml_emitter_emit` for one event.
+    fn event(&mut self, event: &Event) {
+        self.analyze_event(event);
+        self.state_machine(event);
     }
 
     fn analyze_event(&mut self, event: &Event) {
         let (head, line, foot, tail) = match *event {
             Event::DocStart | Event::DocEnd => ("", "", "", ""),
-            Event::MapStart { head, tail } => (head, "", "", tail),
+            Event::MapStart { head, tail, .. } => (head, "", "", tail),
             Event::MapEnd { tail, line, foot } => ("", line, foot, tail),
-            Event::SeqStart { head } => (head, "", "", ""),
+            Event::SeqStart { head, .. } => (head, "", "", ""),
             Event::SeqEnd { line, foot } => ("", line, foot, ""),
             Event::Scalar {
                 head,
@@ -216,20 +226,20 @@ impl Emitter {
         self.indent = self.indents.pop().unwrap_or(-1);
     }
 
-    fn state_machine(&mut self, event: &Event, next: Option<&Event>) {
+    fn state_machine(&mut self, event: &Event) {
         match self.state {
             State::FirstDocumentStart => self.document_start(true),
             State::DocumentStart => self.document_start(false),
-            State::DocumentContent => self.document_content(event, next),
+            State::DocumentContent => self.document_content(event),
             State::DocumentEnd => self.document_end(),
             State::FlowSequenceFirstItem => self.flow_end(b']'),
             State::FlowMappingFirstKey => self.flow_end(b'}'),
-            State::BlockSequenceFirstItem => self.block_sequence_item(event, next, true),
-            State::BlockSequenceItem => self.block_sequence_item(event, next, false),
-            State::BlockMappingFirstKey => self.block_mapping_key(event, next, true),
-            State::BlockMappingKey => self.block_mapping_key(event, next, false),
-            State::BlockMappingSimpleValue => self.block_mapping_value(event, next, true),
-            State::BlockMappingValue => self.block_mapping_value(event, next, false),
+            State::BlockSequenceFirstItem => self.block_sequence_item(event, true),
+            State::BlockSequenceItem => self.block_sequence_item(event, false),
+            State::BlockMappingFirstKey => self.block_mapping_key(event, true),
+            State::BlockMappingKey => self.block_mapping_key(event, false),
+            State::BlockMappingSimpleValue => self.block_mapping_value(event, true),
+            State::BlockMappingValue => self.block_mapping_value(event, false),
         }
     }
 
@@ -246,10 +256,10 @@ impl Emitter {
         self.state = State::DocumentContent;
     }
 
-    fn document_content(&mut self, event: &Event, next: Option<&Event>) {
+    fn document_content(&mut self, event: &Event) {
         self.states.push(State::DocumentEnd);
         self.process_head_comment();
-        self.emit_node(event, next, false);
+        self.emit_node(event, false);
         self.process_line_comment();
         self.process_foot_comment();
     }
@@ -279,7 +289,7 @@ impl Emitter {
         self.pop_state();
     }
 
-    fn block_sequence_item(&mut self, event: &Event, next: Option<&Event>, first: bool) {
+    fn block_sequence_item(&mut self, event: &Event, first: bool) {
         if first {
             self.increase_indent(false);
         }
@@ -292,12 +302,12 @@ impl Emitter {
         self.write_indent();
         self.write_indicator(b"-", true, false, true);
         self.states.push(State::BlockSequenceItem);
-        self.emit_node(event, next, false);
+        self.emit_node(event, false);
         self.process_line_comment();
         self.process_foot_comment();
     }
 
-    fn block_mapping_key(&mut self, event: &Event, next: Option<&Event>, first: bool) {
+    fn block_mapping_key(&mut self, event: &Event, first: bool) {
         if first {
             self.increase_indent(false);
         }
@@ -311,17 +321,17 @@ impl Emitter {
         if !self.line_comment.is_empty() {
             self.key_line_comment = std::mem::take(&mut self.line_comment);
         }
-        if check_simple_key(event, next) {
+        if check_simple_key(event) {
             self.states.push(State::BlockMappingSimpleValue);
-            self.emit_node(event, next, true);
+            self.emit_node(event, true);
         } else {
             self.write_indicator(b"?", true, false, true);
             self.states.push(State::BlockMappingValue);
-            self.emit_node(event, next, false);
+            self.emit_node(event, false);
         }
     }
 
-    fn block_mapping_value(&mut self, event: &Event, next: Option<&Event>, simple: bool) {
+    fn block_mapping_value(&mut self, event: &Event, simple: bool) {
         if simple {
             self.write_indicator(b":", false, false, false);
         } else {
@@ -342,12 +352,12 @@ impl Emitter {
             }
         }
         self.states.push(State::BlockMappingKey);
-        self.emit_node(event, next, false);
+        self.emit_node(event, false);
         self.process_line_comment();
         self.process_foot_comment();
     }
 
-    fn emit_node(&mut self, event: &Event, next: Option<&Event>, simple_key: bool) {
+    fn emit_node(&mut self, event: &Event, simple_key: bool) {
         self.simple_key_context = simple_key;
         match event {
             Event::Scalar {
@@ -357,16 +367,16 @@ impl Emitter {
                 analysis,
                 ..
             } => self.emit_scalar(value, *style, *tag, analysis),
-            Event::SeqStart { .. } => {
-                self.state = if self.flow_level > 0 || matches!(next, Some(Event::SeqEnd { .. })) {
+            Event::SeqStart { empty, .. } => {
+                self.state = if self.flow_level > 0 || *empty {
                     self.enter_flow(b'[');
                     State::FlowSequenceFirstItem
                 } else {
                     State::BlockSequenceFirstItem
                 };
             }
-            Event::MapStart { .. } => {
-                self.state = if self.flow_level > 0 || matches!(next, Some(Event::MapEnd { .. })) {
+            Event::MapStart { empty, .. } => {
+                self.state = if self.flow_level > 0 || *empty {
                     self.enter_flow(b'{');
                     State::FlowMappingFirstKey
                 } else {
@@ -714,7 +724,7 @@ fn set_if_some(slot: &mut String, text: &str) {
 }
 
 /// `yaml_emitter_check_simple_key`.
-fn check_simple_key(event: &Event, next: Option<&Event>) -> bool {
+fn check_simple_key(event: &Event) -> bool {
     match event {
         Event::Scalar {
             value,
@@ -722,8 +732,7 @@ fn check_simple_key(event: &Event, next: Option<&Event>) -> bool {
             analysis,
             ..
         } => !analysis.multiline && value.len() + tag.map_or(0, str::len) <= 128,
-        Event::SeqStart { .. } => matches!(next, Some(Event::SeqEnd { .. })),
-        Event::MapStart { .. } => matches!(next, Some(Event::MapEnd { .. })),
+        Event::SeqStart { empty, .. } | Event::MapStart { empty, .. } => *empty,
         _ => false,
     }
 }

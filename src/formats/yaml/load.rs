@@ -198,7 +198,7 @@ impl<'a> Loader<'a> {
         &mut self,
         event: Event<'a>,
         span: &Span,
-        keys: &mut HashSet<String>,
+        keys: &mut HashSet<Cow<'a, str>>,
     ) -> Res<(String, usize)> {
         let line = span.end.line;
         let key = match event {
@@ -208,7 +208,8 @@ impl<'a> Loader<'a> {
                     style,
                     props,
                 };
-                if self.unique_keys && !keys.insert(s.value.to_string()) {
+                // Keys borrow from the input where they can: no copy per key.
+                if self.unique_keys && !keys.insert(s.value.clone()) {
                     return Err(at(span, "duplicate mapping key"));
                 }
                 let v = self.scalar_value(&s, span)?;

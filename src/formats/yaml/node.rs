@@ -6,14 +6,16 @@
 use super::scalar::Scalar;
 use crate::tree::{Comment, Entry, Map, Value};
 
-/// A node kind with its children.
+/// A node kind. Collections are expanded one level at a time, when the
+/// emitter reaches them ([`mapping_content`], [`sequence_content`]), so the
+/// whole tree of nodes never exists at once.
 pub enum Kind<'a> {
     /// A scalar, already in its printed text and style.
     Scalar(Scalar<'a>),
-    /// Key/value nodes, alternating.
-    Mapping(Vec<Node<'a>>),
-    /// Items.
-    Sequence(Vec<Node<'a>>),
+    /// A map, not yet expanded.
+    Mapping(&'a Map),
+    /// A list, not yet expanded.
+    Sequence(&'a [Value]),
 }
 
 /// A `yaml.Node` reduced to what the encoder reads. Scalar texts borrow
@@ -81,8 +83,15 @@ fn add_tail(slot: &mut String, comments: &mut Vec<&Comment>) {
 
 /// `appendTreeBranch`: a mapping node for a map.
 pub fn mapping(map: &Map) -> Node<'_> {
-    let mut node = Node::new(Kind::Mapping(Vec::new()));
-    let mut content = Vec::new();
+    Node::new(Kind::Mapping(map))
+}
+
+/// The key and value nodes (alternating) of a map, and the head comment the
+/// reference's `appendTreeBranch` gives the mapping node itself (to follow
+/// whatever head its parent gave it).
+pub fn mapping_content(map: &Map) -> (Vec<Node<'_>>, String) {
+    let mut head = String::new();
+    let mut content = Vec::with_capacity(map.len() * 2);
     let mut heads = Vec::new();
     let mut inlines = Vec::new();
     for entry in map {
@@ -91,7 +100,7 @@ pub fn mapping(map: &Map) -> Node<'_> {
             Entry::Comment(c) => heads.push(c),
             Entry::Pair(key, value) => {
                 if content.is_empty() {
-                    add_head(&mut node.head, &mut heads);
+                    add_head(&mut head, &mut heads);
                 }
                 let mut key_node = string_node(key);
                 add_head(&mut key_node.head, &mut heads);
@@ -106,15 +115,15 @@ pub fn mapping(map: &Map) -> Node<'_> {
     let len = content.len();
     match content.get_mut(len.wrapping_sub(2)) {
         Some(last_key) => add_tail(&mut last_key.foot, &mut heads),
-        None => add_head(&mut node.head, &mut heads),
+        None => add_head(&mut head, &mut heads),
     }
-    node.kind = Kind::Mapping(content);
-    node
+    (content, head)
 }
 
-/// `appendSequence`: a sequence node for a list.
-fn sequence(items: &[Value]) -> Node<'_> {
-    let mut node = Node::new(Kind::Sequence(Vec::new()));
+/// `appendSequence` for a list: its item nodes, and the head comment of
+/// the sequence node itself (as [`mapping_content`]).
+pub fn sequence_content(items: &[Value]) -> (Vec<Node<'_>>, String) {
+    let mut head = String::new();
     let mut content: Vec<Node> = Vec::new();
     let mut heads = Vec::new();
     let mut inlines = Vec::new();
@@ -124,7 +133,7 @@ fn sequence(items: &[Value]) -> Node<'_> {
             Value::Comment(c) => heads.push(c),
             _ => {
                 if content.is_empty() {
-                    add_head(&mut node.head, &mut heads);
+                    add_head(&mut head, &mut heads);
                 }
                 let mut item_node = value_node(item);
                 add_head(&mut item_node.head, &mut heads);
@@ -136,17 +145,26 @@ fn sequence(items: &[Value]) -> Node<'_> {
     heads.append(&mut inlines);
     match content.last_mut() {
         Some(last) => add_tail(&mut last.foot, &mut heads),
-        None => add_head(&mut node.head, &mut heads),
+        None => add_head(&mut head, &mut heads),
     }
-    node.kind = Kind::Sequence(content);
-    node
+    (content, head)
+}
+
+/// A collection node's whole head comment: what its parent gave it
+/// (`addCommentsHead` prepends), then its own.
+pub fn full_head(given: &str, own: String) -> String {
+    match (given.is_empty(), own.is_empty()) {
+        (true, _) => own,
+        (false, true) => given.to_string(),
+        (false, false) => format!("{given}\n{own}"),
+    }
 }
 
 /// `treeValueToNode`.
 pub fn value_node(value: &Value) -> Node<'_> {
     match value {
         Value::Map(map) => mapping(map),
-        Value::List(items) => sequence(items),
+        Value::List(items) => Node::new(Kind::Sequence(items)),
         other => Node::new(Kind::Scalar(Scalar::of(other))),
     }
 }
