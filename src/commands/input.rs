@@ -91,7 +91,6 @@ impl Input {
                 })?;
                 let len = file.metadata().map(|m| m.len()).unwrap_or(0);
                 bytes.reserve(usize::try_from(len).unwrap_or(0));
-                advise_huge_pages(&mut bytes);
                 let mut file = file;
                 file.read_to_end(&mut bytes).map_err(read_error)?;
             }
@@ -147,7 +146,6 @@ impl Input {
             }
             let mut bytes =
                 Zeroizing::new(Vec::with_capacity(usize::try_from(held.len()).unwrap_or(0)));
-            advise_huge_pages(&mut bytes);
             file.read_to_end(&mut bytes).map_err(read_error)?;
             return Ok((bytes, file));
         }
@@ -237,25 +235,5 @@ pub fn unwrap_options(args: &KeyArgs) -> UnwrapOptions {
         attempt_timeout: args.key_timeout,
         overall_timeout: args.timeout,
         try_all: false,
-    }
-}
-
-/// Asks the kernel to back the 2 MiB-aligned middle of a large read buffer
-/// with huge pages: reading a 10 MB file into fresh memory otherwise costs
-/// one page fault per 4 KiB. Only a paging hint; ignored where unsupported.
-fn advise_huge_pages(buffer: &mut Vec<u8>) {
-    const HUGE: usize = 2 << 20;
-    if buffer.capacity() < 2 * HUGE {
-        return;
-    }
-    let start = buffer.as_mut_ptr() as usize;
-    let first = start.next_multiple_of(HUGE);
-    let end = (start + buffer.capacity()) / HUGE * HUGE;
-    if end > first {
-        // SAFETY: the range lies inside the buffer's own allocation, and
-        // MADV_HUGEPAGE changes how it is paged, never its contents.
-        unsafe {
-            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
-        }
     }
 }
