@@ -165,43 +165,41 @@ pub struct Rekeyed {
     document: Document,
     /// The file's metadata; change `key_groups` with [`Rekeyed::set_key_groups`].
     pub metadata: Metadata,
-    /// Every key entry and what happened when it was tried.
-    pub attempts: Vec<Attempt>,
-    key: DataKey,
 }
 
 impl Rekeyed {
-    /// Reads a file's metadata and unwraps its data key, decrypting no value.
-    pub async fn unlock(
-        input: &[u8],
-        format: Format,
-        registry: &KeyRegistry,
-        options: &UnwrapOptions,
-    ) -> Result<Rekeyed, DecryptError> {
+    /// Reads a file's document and metadata, decrypting and unwrapping
+    /// nothing: enough to decide whether its key groups change at all.
+    pub fn read(input: &[u8], format: Format) -> Result<Rekeyed, DecryptError> {
         let mut document = format.parse(input)?;
         let metadata = metadata::extract(&mut document, format.metadata_layout())?;
-        let (key, attempts) = crate::keys::data_key(&metadata, registry, options).await?;
-        Ok(Rekeyed {
-            document,
-            metadata,
-            attempts,
-            key,
-        })
+        Ok(Rekeyed { document, metadata })
     }
 
-    /// Wraps the data key for `groups` (split across them with Shamir's
-    /// scheme when there are several, `threshold` shares needed, 0 meaning
-    /// all) and makes them the file's key groups and threshold. Every key wraps anew, as the reference's
+    /// Unwraps the file's data key from its current key groups.
+    pub async fn data_key(
+        &self,
+        registry: &KeyRegistry,
+        options: &UnwrapOptions,
+    ) -> Result<(DataKey, Vec<Attempt>), DecryptError> {
+        Ok(crate::keys::data_key(&self.metadata, registry, options).await?)
+    }
+
+    /// Wraps `key`, the file's data key, for `groups` (split across them
+    /// with Shamir's scheme when there are several, `threshold` shares
+    /// needed, 0 meaning all) and makes them the file's key groups and
+    /// threshold. Every key wraps anew, as the reference's
     /// `UpdateMasterKeys` does; nothing changes unless every key wrapped.
     pub async fn set_key_groups(
         &mut self,
+        key: &DataKey,
         groups: Vec<Vec<KeyEntry>>,
         threshold: usize,
         registry: &KeyRegistry,
         timeout: Duration,
     ) -> Result<(), EncryptError> {
         let wrapped =
-            crate::encrypt::wrap_data_key(&self.key, &groups, threshold, registry, timeout).await?;
+            crate::encrypt::wrap_data_key(key, &groups, threshold, registry, timeout).await?;
         self.metadata.shamir_threshold = crate::encrypt::shamir_threshold(wrapped.len(), threshold);
         self.metadata.key_groups = wrapped;
         Ok(())

@@ -5,11 +5,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use rsops::rewrite::Rekeyed;
-use rsops::KeyRegistry;
 use rsops_keysource::KeyEntry;
 
-use super::input::{unwrap_options, Input};
+use super::input::Input;
 use super::key_flags::{self, KeyLists};
 use super::Failure;
 use crate::cli::{Cli, GroupsAddArgs, GroupsCommand, GroupsDeleteArgs, KeyArgs};
@@ -98,9 +96,9 @@ struct Target<'a> {
     keys: &'a KeyArgs,
 }
 
-/// Unwraps the data key, applies `change` to the key groups (it returns
-/// the Shamir threshold to keep), wraps the key for the new groups and
-/// writes the file back (`-i`) or prints it.
+/// Applies `change` to the key groups (it returns the Shamir threshold to
+/// keep), wraps the data key for the new groups and writes the file back
+/// (`-i`) or prints it.
 async fn regroup(
     cli: &Cli,
     target: &Target<'_>,
@@ -113,38 +111,19 @@ async fn regroup(
         target.input_type,
         target.output_type,
     )?;
-    let (bytes, _lock) = input.read_locked()?;
-    let registry = KeyRegistry::default();
-    let mut rekeyed = Rekeyed::unlock(
-        &bytes,
-        input.input_format,
-        &registry,
-        &unwrap_options(target.keys),
-    )
-    .await
-    .map_err(|source| Failure::Decrypt {
-        input: input.display(),
-        source,
-    })?;
-    let mut groups: Vec<Vec<KeyEntry>> = rekeyed.metadata.key_groups.clone();
-    let threshold = change(&mut groups, rekeyed.metadata.shamir_threshold)?;
-    rekeyed
-        .set_key_groups(groups, threshold, &registry, target.keys.key_timeout)
-        .await
-        .map_err(|source| Failure::Encrypt {
-            input: input.display(),
-            source: Box::new(source),
-        })?;
-    let output = rekeyed
-        .emit(input.output_format, input.emit)
-        .map_err(|source| Failure::Decrypt {
-            input: input.display(),
-            source: source.into(),
-        })?;
-    if target.in_place {
-        super::write_atomically(target.file, &output, super::file_mode(target.file))?;
-    } else {
-        super::write_stdout(&output)?;
+    let rekeyed = input
+        .rekey(target.keys, |metadata| {
+            let mut groups = metadata.key_groups.clone();
+            let threshold = change(&mut groups, metadata.shamir_threshold)?;
+            Ok(Some((groups, threshold)))
+        })
+        .await?;
+    if let Some((output, _lock)) = rekeyed {
+        if target.in_place {
+            super::write_atomically(target.file, &output, super::file_mode(target.file))?;
+        } else {
+            super::write_stdout(&output)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,8 +4,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rsops::formats::{EmitOptions, Format};
-use rsops::rewrite::Opened;
+use rsops::metadata::Metadata;
+use rsops::rewrite::{Opened, Rekeyed};
 use rsops::{DecryptOptions, Decrypted, KeyCheck, KeyRegistry, UnwrapOptions};
+use rsops_keysource::KeyEntry;
 use zeroize::Zeroizing;
 
 use super::Failure;
@@ -167,6 +169,41 @@ impl Input {
             .await
             .map_err(|source| self.decrypt_failure(source))?;
         Ok((opened, lock))
+    }
+
+    /// Changes the key groups of the input file, keeping its data key and
+    /// values (`updatekeys`, `groups`): under the file's lock, `change` sees
+    /// the current metadata and gives the new groups and Shamir threshold,
+    /// or `None` to leave the file alone; then the data key is unwrapped,
+    /// wrapped for the new groups, and the file printed in the output
+    /// format. Returns it with the lock, held until it is written.
+    pub async fn rekey(
+        &self,
+        keys: &KeyArgs,
+        change: impl FnOnce(&Metadata) -> Result<Option<(Vec<Vec<KeyEntry>>, usize)>, Failure>,
+    ) -> Result<Option<(Vec<u8>, std::fs::File)>, Failure> {
+        let (bytes, lock) = self.read_locked()?;
+        let mut rekeyed = Rekeyed::read(&bytes, self.input_format)
+            .map_err(|source| self.decrypt_failure(source))?;
+        let Some((groups, threshold)) = change(&rekeyed.metadata)? else {
+            return Ok(None);
+        };
+        let registry = KeyRegistry::default();
+        let (key, _) = rekeyed
+            .data_key(&registry, &unwrap_options(keys))
+            .await
+            .map_err(|source| self.decrypt_failure(source))?;
+        rekeyed
+            .set_key_groups(&key, groups, threshold, &registry, keys.key_timeout)
+            .await
+            .map_err(|source| Failure::Encrypt {
+                input: self.display(),
+                source: Box::new(source),
+            })?;
+        let output = rekeyed
+            .emit(self.output_format, self.emit)
+            .map_err(|source| self.decrypt_failure(source.into()))?;
+        Ok(Some((output, lock)))
     }
 
     /// Encrypts a changed file again in the output format.

@@ -9,11 +9,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use rsops::config::{Config, CreationRule};
-use rsops::rewrite::Rekeyed;
-use rsops::KeyRegistry;
 use rsops_keysource::KeyEntry;
 
-use super::input::{unwrap_options, Input};
+use super::input::Input;
 use super::key_flags;
 use super::Failure;
 use crate::cli::{Cli, UpdatekeysArgs};
@@ -69,66 +67,40 @@ async fn update(
             file.display()
         )));
     };
-    let (bytes, _lock) = input.read_locked()?;
-    let registry = KeyRegistry::default();
-    let mut document = input
-        .input_format
-        .parse(&bytes)
-        .map_err(|e| input_failure(&input, e.into()))?;
-    let current = rsops::metadata::extract(&mut document, input.input_format.metadata_layout())
-        .map_err(|e| input_failure(&input, e.into()))?;
-    drop(document);
-    let wanted = rule_groups(&rule);
-    let threshold = args
-        .shamir_secret_sharing_threshold
-        .unwrap_or(current.shamir_threshold)
-        .min(wanted.len());
-    let diffs = diff_groups(&current.key_groups, &wanted);
-    let keys_change = diffs
-        .iter()
-        .any(|d| !d.added.is_empty() || !d.removed.is_empty());
-    if !keys_change && threshold == current.shamir_threshold {
-        eprintln!("rsops: {}: already up to date", file.display());
-        return Ok(ExitCode::SUCCESS);
+    let rekeyed = input
+        .rekey(&args.keys, |current| {
+            let wanted = rule_groups(&rule);
+            let threshold = args
+                .shamir_secret_sharing_threshold
+                .unwrap_or(current.shamir_threshold)
+                .min(wanted.len());
+            let diffs = diff_groups(&current.key_groups, &wanted);
+            let keys_change = diffs
+                .iter()
+                .any(|d| !d.added.is_empty() || !d.removed.is_empty());
+            if !keys_change && threshold == current.shamir_threshold {
+                eprintln!("rsops: {}: already up to date", file.display());
+                return Ok(None);
+            }
+            let mut shown =
+                String::from("The following changes will be made to the file's groups:\n");
+            shown.push_str(&shamir_diff(current.shamir_threshold, threshold));
+            for (i, diff) in diffs.iter().enumerate() {
+                shown.push_str(&diff.render(i));
+            }
+            super::write_stdout(shown.as_bytes())?;
+            if !args.yes && !confirmed()? {
+                eprintln!("rsops: {}: left unchanged", file.display());
+                return Ok(None);
+            }
+            Ok(Some((wanted, threshold)))
+        })
+        .await?;
+    if let Some((output, _lock)) = rekeyed {
+        super::write_atomically(file, &output, super::file_mode(file))?;
+        eprintln!("rsops: {}: synced with new keys", file.display());
     }
-    let mut shown = String::from("The following changes will be made to the file's groups:\n");
-    shown.push_str(&shamir_diff(current.shamir_threshold, threshold));
-    for (i, diff) in diffs.iter().enumerate() {
-        shown.push_str(&diff.render(i));
-    }
-    super::write_stdout(shown.as_bytes())?;
-    if !args.yes && !confirmed()? {
-        eprintln!("rsops: {}: left unchanged", file.display());
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut rekeyed = Rekeyed::unlock(
-        &bytes,
-        input.input_format,
-        &registry,
-        &unwrap_options(&args.keys),
-    )
-    .await
-    .map_err(|e| input_failure(&input, e))?;
-    rekeyed
-        .set_key_groups(wanted, threshold, &registry, args.keys.key_timeout)
-        .await
-        .map_err(|source| Failure::Encrypt {
-            input: input.display(),
-            source: Box::new(source),
-        })?;
-    let output = rekeyed
-        .emit(input.input_format, input.emit)
-        .map_err(|e| input_failure(&input, e.into()))?;
-    super::write_atomically(file, &output, super::file_mode(file))?;
-    eprintln!("rsops: {}: synced with new keys", file.display());
     Ok(ExitCode::SUCCESS)
-}
-
-fn input_failure(input: &Input, source: rsops::DecryptError) -> Failure {
-    Failure::Decrypt {
-        input: input.display(),
-        source,
-    }
 }
 
 /// The rule's key groups as entries.
