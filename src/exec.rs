@@ -294,6 +294,13 @@ impl ScratchFile {
     }
 }
 
+/// Whether `name` is a program the argv form would find in `path` (a
+/// `PATH` value): an executable file in one of its directories.
+pub fn on_path(name: &str, path: &std::ffi::OsStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    program::find(name.as_bytes(), Some(path.as_bytes())).is_ok()
+}
+
 /// Checks that `name` is a plain file name: not empty, no `/`, not `.` or `..`.
 pub fn check_filename(name: &str) -> Result<(), ExecError> {
     let plain = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0']);

@@ -15,7 +15,6 @@
 
 use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -189,10 +188,7 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
         }
         // Through a symbolic link to the file it names, as the reference writes.
         let target = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
-        let mode = std::fs::metadata(&target)
-            .map(|m| m.permissions().mode() & 0o7777)
-            .ok();
-        super::write_atomically(&target, &encrypted, mode)?;
+        super::write_atomically(&target, &encrypted, super::file_mode(&target))?;
     } else {
         super::write_atomically(&args.file, &encrypted, None)?;
     }
@@ -264,13 +260,7 @@ fn editor_command() -> Result<Vec<u8>, Failure> {
 
 /// Whether an executable file `name` is in a `PATH` directory.
 fn on_path(name: &str) -> bool {
-    let Some(path) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join(name))
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
+    std::env::var_os("PATH").is_some_and(|path| rsops::exec::on_path(name, &path))
 }
 
 /// One edit: the editor, its file, and what it takes to read the result.
