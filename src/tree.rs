@@ -145,11 +145,67 @@ impl Document {
 }
 
 impl Drop for Document {
+    /// Wipes every branch; a large one is wiped and freed on every core,
+    /// half of its top-level entries each.
     fn drop(&mut self) {
         for branch in &mut self.branches {
-            wipe_map(branch);
+            if branch.len() >= 2 && has_nodes(branch, PARALLEL_NODES) {
+                let parts = split_evenly(std::mem::take(branch), crate::par::threads());
+                crate::par::map(parts, |mut part| wipe_map(&mut part));
+            } else {
+                wipe_map(branch);
+            }
         }
     }
+}
+
+/// From this many nodes on, a document is wiped on every core.
+const PARALLEL_NODES: usize = 16_384;
+
+/// Whether `map` holds at least `n` nodes (counting stops there).
+pub(crate) fn has_nodes(map: &Map, n: usize) -> bool {
+    fn count(value: &Value, left: &mut usize) {
+        *left = left.saturating_sub(1);
+        match value {
+            Value::Map(map) => count_map(map, left),
+            Value::List(items) => {
+                for item in items {
+                    if *left == 0 {
+                        return;
+                    }
+                    count(item, left);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn count_map(map: &Map, left: &mut usize) {
+        for entry in map {
+            if *left == 0 {
+                return;
+            }
+            match entry {
+                Entry::Pair(_, value) => count(value, left),
+                Entry::Comment(_) => *left = left.saturating_sub(1),
+            }
+        }
+    }
+    let mut left = n;
+    count_map(map, &mut left);
+    left == 0
+}
+
+/// Cuts a map's entries into `parts` runs of about equal length.
+fn split_evenly(mut map: Map, parts: usize) -> Vec<Map> {
+    let size = map.len().div_ceil(parts.max(1));
+    let mut runs = Vec::with_capacity(parts);
+    while map.len() > size {
+        let rest = map.split_off(size);
+        runs.push(map);
+        map = rest;
+    }
+    runs.push(map);
+    runs
 }
 
 /// Overwrites every secret-bearing byte of a map (keys included) with zeros.

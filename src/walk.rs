@@ -8,6 +8,9 @@
 //! (`a:b:`), comments feed the comment-regex rules, and the SHA-512 MAC covers
 //! the plaintext leaves in document order.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
 use sha2::{Digest, Sha512};
 use zeroize::Zeroize;
 
@@ -129,7 +132,10 @@ impl Leaf<'_> {
 /// Below this many cipher jobs a walk stays on the calling thread.
 const PARALLEL_JOBS: usize = 256;
 
-/// What one share of the jobs reports: decrypting with a stash, the
+/// Leaves per batch when the jobs are spread over the cores.
+const BATCH: usize = 512;
+
+/// What one batch of the jobs reports: decrypting with a stash, the
 /// digest and old `ENC[...]` string of each value (in order), and the
 /// first job that failed.
 #[derive(Default)]
@@ -138,77 +144,106 @@ struct Share {
     failed: Option<(usize, CipherError)>,
 }
 
-/// Runs the cipher on every `crypt` leaf, in `threads` contiguous shares of
-/// about equal work. Each share stops at its first failure.
+/// Runs the cipher on every `crypt` leaf and, given a `hasher`, hashes
+/// every `hash` leaf once it is done, in document order. Large walks are
+/// cut into batches that every core takes in turn, the calling thread
+/// hashing each finished batch in order between its own, so the hash,
+/// which cannot be split, overlaps the cipher's work. Each batch stops at
+/// its first failure, and no batch is started or hashed after one.
 fn run_jobs(
     cipher: &ValueCipher,
     direction: Direction,
     stashing: bool,
     leaves: &mut [Leaf<'_>],
     aads: &str,
+    mut hasher: Option<&mut Sha512>,
 ) -> Vec<Share> {
-    let weight = |leaf: &Leaf| match &*leaf.value {
-        Value::Str(s) if leaf.crypt => 64 + s.len(),
-        _ if leaf.crypt => 64,
-        _ => 0,
-    };
     let jobs = leaves.iter().filter(|l| l.crypt).count();
-    let threads = if jobs < PARALLEL_JOBS {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-    };
-    if threads == 1 {
-        return vec![run_share(cipher, direction, stashing, leaves, 0, aads)];
-    }
-    let total: usize = leaves.iter().map(weight).sum();
-    let mut shares: Vec<(usize, &mut [Leaf])> = Vec::with_capacity(threads);
-    let mut rest = leaves;
-    let mut offset = 0;
-    for k in 1..threads {
-        let goal = total * k / threads;
-        let mut sum = 0;
-        let done: usize = shares
-            .iter()
-            .map(|(_, s)| s.iter().map(weight).sum::<usize>())
-            .sum();
-        let cut = rest
-            .iter()
-            .position(|leaf| {
-                sum += weight(leaf);
-                done + sum > goal
-            })
-            .unwrap_or(rest.len());
-        let (head, tail) = rest.split_at_mut(cut);
-        shares.push((offset, head));
-        offset += cut;
-        rest = tail;
-    }
-    shares.push((offset, rest));
-    std::thread::scope(|scope| {
-        let mut shares = shares.into_iter();
-        let (first_offset, first) = shares.next().expect("at least one share");
-        let handles: Vec<_> = shares
-            .map(|(offset, share)| {
-                scope.spawn(move || run_share(cipher, direction, stashing, share, offset, aads))
-            })
-            .collect();
-        let mut results = vec![run_share(
-            cipher,
-            direction,
-            stashing,
-            first,
-            first_offset,
-            aads,
-        )];
-        for handle in handles {
-            results.push(match handle.join() {
-                Ok(share) => share,
-                Err(panic) => std::panic::resume_unwind(panic),
-            });
+    let threads = crate::par::threads();
+    if jobs < PARALLEL_JOBS || threads == 1 {
+        let share = run_share(cipher, direction, stashing, leaves, 0, aads);
+        if let (Some(hasher), None) = (hasher, &share.failed) {
+            hash_leaves(hasher, leaves);
         }
-        results
-    })
+        return vec![share];
+    }
+    let batches: Vec<Mutex<(usize, &mut [Leaf])>> = leaves
+        .chunks_mut(BATCH)
+        .enumerate()
+        .map(|(i, batch)| Mutex::new((i * BATCH, batch)))
+        .collect();
+    let done: Vec<OnceLock<Share>> = batches.iter().map(|_| OnceLock::new()).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    // Takes the next batch nobody has, if any, and runs it. A batch taken
+    // is always run, so every batch before a failed one is done too.
+    let take = || {
+        if failed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        if k >= batches.len() {
+            return false;
+        }
+        let _stop_on_panic = StopOnPanic(&failed);
+        let mut batch = lock(&batches[k]);
+        let (offset, ref mut leaves) = *batch;
+        let share = run_share(cipher, direction, stashing, leaves, offset, aads);
+        if share.failed.is_some() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        drop(batch);
+        // Set once: `k` came from the counter only this thread read.
+        let _ = done[k].set(share);
+        true
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|| while take() {});
+        }
+        let mut hashed = 0;
+        while hashed < batches.len() {
+            match done[hashed].get() {
+                Some(share) if share.failed.is_none() => {
+                    if let Some(hasher) = hasher.as_deref_mut() {
+                        hash_leaves(hasher, lock(&batches[hashed]).1);
+                    }
+                    hashed += 1;
+                }
+                Some(_) => break,
+                None if take() => {}
+                None if failed.load(Ordering::Relaxed) => break,
+                None => std::thread::yield_now(),
+            }
+        }
+    });
+    done.into_iter().map_while(OnceLock::into_inner).collect()
+}
+
+/// Tells the other threads to stop when a batch panics, so the calling
+/// thread does not wait for it forever (the scope then resumes the panic).
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Locks a batch; a panic while it was held is resumed by the scope.
+fn lock<'m, T>(batch: &'m Mutex<T>) -> std::sync::MutexGuard<'m, T> {
+    batch
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Feeds the `hash` leaves to the MAC, in order.
+fn hash_leaves(hasher: &mut Sha512, leaves: &[Leaf<'_>]) {
+    for leaf in leaves.iter().filter(|l| l.hash) {
+        hash_leaf(hasher, leaf.value);
+    }
 }
 
 /// Gives every leaf to encrypt whose plaintext, type and path `stash` saw
@@ -220,16 +255,13 @@ fn reuse_stashed(leaves: &mut [Leaf<'_>], aads: &str, stash: &mut Stash) {
     let digests: Vec<Option<Option<[u8; 32]>>> = if leaves.len() < PARALLEL_JOBS {
         leaves.iter().map(digest).collect()
     } else {
-        let (head, tail) = leaves.split_at(leaves.len() / 2);
-        std::thread::scope(|scope| {
-            let second = scope.spawn(|| tail.iter().map(digest).collect::<Vec<_>>());
-            let mut digests: Vec<_> = head.iter().map(digest).collect();
-            match second.join() {
-                Ok(rest) => digests.extend(rest),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-            digests
-        })
+        let parts = leaves
+            .chunks(leaves.len().div_ceil(crate::par::threads()))
+            .collect();
+        crate::par::map(parts, |part| part.iter().map(digest).collect::<Vec<_>>())
+            .into_iter()
+            .flatten()
+            .collect()
     };
     for (leaf, digest) in leaves.iter_mut().zip(digests) {
         if !leaf.crypt {
@@ -369,12 +401,14 @@ fn walk(
         }
     }
     let stashing = walker.stash.is_some() && direction == Direction::Decrypt;
+    let hasher = (direction == Direction::Decrypt).then_some(&mut walker.hasher);
     let mut shares = run_jobs(
         cipher,
         direction,
         stashing,
         &mut walker.leaves,
         &walker.aads,
+        hasher,
     );
     for share in &mut shares {
         if let Some((index, source)) = share.failed.take() {
@@ -390,12 +424,6 @@ fn walk(
         stash.reserve(shares.iter().map(|s| s.stashed.len()).sum());
         for (digest, sealed) in shares.into_iter().flat_map(|s| s.stashed) {
             stash.record_digest(digest, sealed);
-        }
-    }
-    if direction == Direction::Decrypt {
-        let Walker { leaves, hasher, .. } = &mut walker;
-        for leaf in leaves.iter().filter(|l| l.hash) {
-            hash_leaf(hasher, leaf.value);
         }
     }
     Ok(hex_upper(&walker.hasher.finalize()))

@@ -5,19 +5,97 @@ mod decode;
 mod encode;
 
 use super::{EmitOptions, FormatError};
-use crate::tree::{Document, Value};
+use crate::tree::{Document, Map, Value};
 
-use decode::{DecodeError, Decoder};
+use decode::{DecodeError, Decoder, Part};
 use encode::{Indented, NonFinite};
 
 const FORMAT: &str = "json";
 
 /// Parses a JSON file whose top level is an object.
 pub fn parse(input: &[u8]) -> Result<Document, FormatError> {
-    let map = Decoder::new(input)
-        .top_level()
-        .map_err(|e| syntax_error(input, e))?;
-    Ok(Document::new(vec![map]))
+    let map = if input.len() >= PARALLEL_BYTES {
+        parse_in_parts(input, &cuts(input, crate::par::threads()))
+    } else {
+        Decoder::new(input).top_level()
+    };
+    Ok(Document::new(
+        vec![map.map_err(|e| syntax_error(input, e))?],
+    ))
+}
+
+/// From this size on, a file is read on every core.
+const PARALLEL_BYTES: usize = 256 * 1024;
+
+/// Reads the top-level object in parts, each on a core of its own, cut at
+/// `cuts`: offsets of `,`s that may be between two of its entries. Reading
+/// from the start confirms each cut in turn (see
+/// [`Decoder::top_level_part`]); from the first part that finds its end
+/// not to be one, that part's reading goes on to the end of the input and
+/// the later parts are dropped. So the result, errors included, is the
+/// one-thread reading's.
+fn parse_in_parts(input: &[u8], cuts: &[usize]) -> Result<Map, DecodeError> {
+    let bounds: Vec<(usize, usize)> = std::iter::once(0)
+        .chain(cuts.iter().copied())
+        .zip(cuts.iter().copied().chain(std::iter::once(usize::MAX)))
+        .collect();
+    let parts = crate::par::map(bounds, |(start, stop)| {
+        Decoder::new(input).top_level_part(start, stop)
+    });
+    let mut map = Vec::new();
+    for part in parts {
+        match part? {
+            Part::Entries(entries) => map.extend(entries),
+            Part::Last(entries) => {
+                map.extend(entries);
+                return Ok(map);
+            }
+        }
+    }
+    Err(DecodeError::Syntax(input.len(), "unexpected end of input"))
+}
+
+/// Where the parts of a large input may be cut: after about every
+/// `1/parts` of it, the first `,` that ends a line and is followed by a
+/// line holding a `"` indented like the first key of the input (as between
+/// the entries of an indented top-level object). A line break cannot be
+/// inside a string, so such a `,` is always between two entries of some
+/// object, though not necessarily the top-level one.
+fn cuts(input: &[u8], parts: usize) -> Vec<usize> {
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\r');
+    let Some(first_key) = input.iter().position(|&b| b == b'"') else {
+        return Vec::new();
+    };
+    let line_start = input[..first_key]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |n| n + 1);
+    let indent = &input[line_start..first_key];
+    if !indent.iter().all(is_space) {
+        return Vec::new();
+    }
+    let mut cuts = Vec::with_capacity(parts.saturating_sub(1));
+    let mut from = 0;
+    for k in 1..parts {
+        let ideal = (input.len() * k / parts).max(from);
+        let found = input[ideal..]
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'\n')
+            .map(|(i, _)| ideal + i)
+            .take(4096)
+            .find_map(|newline| {
+                let comma = input[..newline].iter().rposition(|b| !is_space(b))?;
+                let next = &input[newline + 1..];
+                let key_line = next.starts_with(indent) && next.get(indent.len()) == Some(&b'"');
+                (input[comma] == b',' && key_line).then_some(comma)
+            });
+        if let Some(at) = found {
+            cuts.push(at);
+            from = at + 1;
+        }
+    }
+    cuts
 }
 
 /// Prints the first branch as `sops decrypt` does: indented, with a final newline.

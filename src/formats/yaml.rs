@@ -13,6 +13,7 @@ mod parse;
 mod resolve;
 mod scalar;
 mod scan;
+mod split;
 #[cfg(test)]
 mod tests;
 mod time;
@@ -38,8 +39,35 @@ pub fn parse(input: &[u8]) -> Result<Document, FormatError> {
     let text = std::str::from_utf8(input)
         .map_err(|e| syntax(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    check_characters(text)?;
+    let ascii = plain_ascii(text.as_bytes());
+    if !ascii {
+        check_characters(text)?;
+    }
+    if text.len() >= PARALLEL_BYTES && (ascii || !has_unicode_line_break(text)) {
+        if let Some(docs) = split::load(text, crate::par::threads()) {
+            return Ok(Document::new(docs));
+        }
+    }
     Ok(Document::new(load::Loader::new(text).documents()?))
+}
+
+/// From this size on, a file is loaded on every core (see [`split`]).
+const PARALLEL_BYTES: usize = 256 * 1024;
+
+/// Whether `bytes` are printable ASCII, tabs and line breaks only: the
+/// common case, which needs no closer look. Checked 64 bytes at a time
+/// without branching, which the compiler turns into vector instructions.
+fn plain_ascii(bytes: &[u8]) -> bool {
+    let allowed = |b: u8| (0x20..=0x7E).contains(&b) | (b == b'\t') | (b == b'\n') | (b == b'\r');
+    bytes
+        .chunks(64)
+        .all(|chunk| chunk.iter().fold(true, |ok, &b| ok & allowed(b)))
+}
+
+/// Whether `text` holds a line break go-yaml knows besides `\n` and `\r`:
+/// NEL, LINE SEPARATOR or PARAGRAPH SEPARATOR.
+fn has_unicode_line_break(text: &str) -> bool {
+    text.contains(['\u{85}', '\u{2028}', '\u{2029}'])
 }
 
 /// go-yaml's reader refuses control characters before scanning; the
@@ -49,10 +77,6 @@ fn check_characters(text: &str) -> Result<(), FormatError> {
         matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7E}' | '\u{85}')
             || matches!(c, '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
     };
-    let plain_ascii = |b: &u8| matches!(b, b'\t' | b'\n' | b'\r' | 0x20..=0x7E);
-    if text.as_bytes().iter().all(plain_ascii) {
-        return Ok(());
-    }
     match text.char_indices().find(|&(_, c)| !allowed(c)) {
         None => Ok(()),
         Some((at, _)) => {
@@ -70,12 +94,45 @@ pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError
     doc.branches
         .iter()
         .try_for_each(|b| check_map_depth(b, 0))?;
-    let roots: Vec<node::Node> = doc.branches.iter().map(node::mapping).collect();
-    Ok(emit::emit_documents(
-        &roots,
-        options.indent.unwrap_or(DEFAULT_INDENT),
-        0,
-    ))
+    let indent = options.indent.unwrap_or(DEFAULT_INDENT);
+    if let [branch] = doc.branches.as_slice() {
+        if let Some(parts) = parallel_parts(branch) {
+            return Ok(emit_parts(parts, indent));
+        }
+    }
+    let roots: Vec<node::Node> = doc.branches.iter().map(|b| node::mapping(b)).collect();
+    Ok(emit::emit_documents(&roots, indent, 0))
+}
+
+/// From this many nodes on, a document is printed on every core.
+const PARALLEL_NODES: usize = 16_384;
+
+/// How to print a large one-document file on every core: in runs of its
+/// root mapping's entries, each printed as a document of its own. That
+/// prints what the whole does when the root mapping carries no comments of
+/// its own: each top-level key then starts a line in column 0 with nothing
+/// pending from the entry before, and a document ends its last line as
+/// the next key's indentation would.
+fn parallel_parts(branch: &Map) -> Option<Vec<&[Entry]>> {
+    let commented = branch.iter().any(|e| matches!(e, Entry::Comment(_)));
+    if branch.len() < 2 || commented || !crate::tree::has_nodes(branch, PARALLEL_NODES) {
+        return None;
+    }
+    let size = branch.len().div_ceil(crate::par::threads());
+    Some(branch.chunks(size).collect())
+}
+
+/// Prints each run of entries on a core of its own and joins them; the
+/// parts' buffers are wiped once copied (they hold plaintext).
+fn emit_parts(parts: Vec<&[Entry]>, indent: usize) -> Vec<u8> {
+    let printed = crate::par::map(parts, |part| {
+        zeroize::Zeroizing::new(emit::emit_documents(&[node::mapping(part)], indent, 0))
+    });
+    let mut out = Vec::with_capacity(printed.iter().map(|p| p.len()).sum());
+    for part in &printed {
+        out.extend_from_slice(part);
+    }
+    out
 }
 
 /// Prints one value as `EmitValue` does: `yaml.Marshal`, whose encoder

@@ -36,6 +36,8 @@ mod encrypt_aws;
 mod encrypt_azure;
 mod encrypt_gcp;
 mod encrypt_vault;
+// Files large enough to be read, decrypted and printed on every core.
+mod large;
 mod metadata_write;
 // set and unset: same changes as the reference, untouched ciphertext kept, safe writes.
 mod set;

@@ -62,6 +62,19 @@ pub(super) struct Decoder<'a> {
     pos: usize,
     state: State,
     stack: Vec<State>,
+    /// Where to stop reading the top-level object: the offset of a `,`
+    /// between two of its entries (see [`Decoder::top_level_part`]).
+    stop: usize,
+    /// Whether reading stopped there.
+    stopped: bool,
+}
+
+/// What reading one part of the top-level object found.
+pub(super) enum Part {
+    /// Its entries up to the part's end, which is a `,` between entries.
+    Entries(Map),
+    /// Its entries up to its closing `}`: this part ends the input.
+    Last(Map),
 }
 
 impl<'a> Decoder<'a> {
@@ -71,25 +84,41 @@ impl<'a> Decoder<'a> {
             pos: 0,
             state: State::TopValue,
             stack: Vec::new(),
+            stop: usize::MAX,
+            stopped: false,
         }
     }
 
     /// Reads the top-level object (Go's `treeBranchFromJSON`), then checks
     /// that only whitespace follows it.
     pub(super) fn top_level(&mut self) -> Result<Map, DecodeError> {
+        match self.top_level_part(0, usize::MAX)? {
+            Part::Entries(map) | Part::Last(map) => Ok(map),
+        }
+    }
+
+    /// Reads part of the top-level object, from `start`, which is the
+    /// input's start or the offset of a `,` between two of its entries, up
+    /// to `stop`, another such `,` (or past the object's end when it is
+    /// none). A part that does not start at 0 is read as the entries that
+    /// follow that `,`: right exactly when reading from 0 reaches `start`
+    /// as a `,` of the top-level object, which the part before reports by
+    /// ending in [`Part::Entries`].
+    pub(super) fn top_level_part(
+        &mut self,
+        start: usize,
+        stop: usize,
+    ) -> Result<Part, DecodeError> {
+        self.stop = stop;
+        if start > 0 {
+            self.pos = start;
+            self.state = State::ObjectComma;
+            self.stack = vec![State::TopValue];
+            return self.rest_of_top_level();
+        }
         let start = self.skip_space();
         match self.token() {
-            Ok(Token::ObjOpen) => {
-                let map = self.branch(1)?;
-                let end = self.skip_space();
-                if end < self.input.len() {
-                    return Err(DecodeError::Syntax(
-                        end,
-                        "unexpected data after the top-level object",
-                    ));
-                }
-                Ok(map)
-            }
+            Ok(Token::ObjOpen) => self.rest_of_top_level(),
             Ok(_) => Err(DecodeError::Syntax(
                 start,
                 "the top-level value must be an object",
@@ -97,6 +126,23 @@ impl<'a> Decoder<'a> {
             Err(DecodeError::Eof) => Err(DecodeError::Syntax(start, "empty input")),
             Err(e) => Err(e),
         }
+    }
+
+    /// The top-level object's entries from the current position to its end
+    /// (checking that only whitespace follows) or to `stop`.
+    fn rest_of_top_level(&mut self) -> Result<Part, DecodeError> {
+        let map = self.branch(1)?;
+        if self.stopped {
+            return Ok(Part::Entries(map));
+        }
+        let end = self.skip_space();
+        if end < self.input.len() {
+            return Err(DecodeError::Syntax(
+                end,
+                "unexpected data after the top-level object",
+            ));
+        }
+        Ok(Part::Last(map))
     }
 
     /// The entries of an object whose `{` was read.
@@ -118,6 +164,10 @@ impl<'a> Decoder<'a> {
     /// One `key: value` pair, or `None` at the closing `}`.
     fn item(&mut self, depth: usize) -> Result<Option<Entry>, DecodeError> {
         let at = self.skip_space();
+        if at == self.stop && self.state == State::ObjectComma && self.stack.len() == 1 {
+            self.stopped = true;
+            return Ok(None);
+        }
         let key = match self.token() {
             Ok(Token::Key(key)) => key,
             Ok(Token::ObjClose) => return Ok(None),

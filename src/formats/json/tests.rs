@@ -377,3 +377,42 @@ fn binary_envelopes_parse_through_format() {
         vec![pair("data", Value::Str("x\0y".into()))]
     );
 }
+
+/// Reading in parts cut at any `,`, or at several, gives what reading
+/// whole gives, errors included.
+#[test]
+fn parts_read_like_whole() {
+    let texts: [&[u8]; 7] = [
+        ENCRYPTED.as_bytes(),
+        b"{\n\t\"a\": 1,\n\t\"b\": {\n\t\t\"c\": [1,\n2],\n\t\t\"d\": \"x,\\\"y\"\n\t},\n\t\"e\": null\n}\n",
+        b"{\"a\": 1, \"a\": 2, \"b\": [{\"c\": 1}, {\"d\": 2}]}",
+        b"{\"a\": 1,\n\"b\": 2,\n\"c\": }",
+        b"{\"a\": 1,\n\"b\": 2}\n,\n\"c\"",
+        b"{\"a\": \"1,\n\"b\": 2}",
+        b"[1,\n\"b\"]",
+    ];
+    for text in texts {
+        let whole = Decoder::new(text).top_level();
+        let commas: Vec<usize> = (0..text.len()).filter(|&i| text[i] == b',').collect();
+        for &c in &commas {
+            assert_eq!(parse_in_parts(text, &[c]), whole, "cut at {c}");
+        }
+        for pair in commas.windows(2) {
+            assert_eq!(parse_in_parts(text, pair), whole, "cuts at {pair:?}");
+        }
+        assert_eq!(parse_in_parts(text, &cuts(text, 3)), whole);
+    }
+    let large = format!(
+        "{{\n{}\n}}\n",
+        (0..2000)
+            .map(|i| format!("\t\"k{i}\": {{\n\t\t\"v\": \"x\"\n\t}}"))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    let found = cuts(large.as_bytes(), 4);
+    assert_eq!(found.len(), 3);
+    assert_eq!(
+        parse_in_parts(large.as_bytes(), &found),
+        Decoder::new(large.as_bytes()).top_level()
+    );
+}

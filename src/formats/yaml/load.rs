@@ -56,7 +56,12 @@ impl<'a> Loader<'a> {
     }
 
     /// All documents of the stream.
-    pub fn documents(mut self) -> Res<Vec<Map>> {
+    pub fn documents(self) -> Res<Vec<Map>> {
+        Ok(self.documents_and_aliases()?.0)
+    }
+
+    /// All documents of the stream, and how many nodes aliases copied.
+    pub fn documents_and_aliases(mut self) -> Res<(Vec<Map>, usize)> {
         let mut docs = Vec::new();
         loop {
             let (event, _) = self.next()?;
@@ -76,7 +81,7 @@ impl<'a> Loader<'a> {
             // go-yaml reports a stream without documents as EOF.
             return Err(syntax("no YAML document in the input (EOF)".into()));
         }
-        Ok(docs)
+        Ok((docs, self.alias_nodes))
     }
 
     fn peek(&mut self) -> Res<&(Event<'a>, Span)> {

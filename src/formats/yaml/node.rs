@@ -4,7 +4,7 @@
 //! go-yaml's emitter places them by node.
 
 use super::scalar::Scalar;
-use crate::tree::{Comment, Entry, Map, Value};
+use crate::tree::{Comment, Entry, Value};
 
 /// A node kind. Collections are expanded one level at a time, when the
 /// emitter reaches them ([`mapping_content`], [`sequence_content`]), so the
@@ -13,7 +13,7 @@ pub enum Kind<'a> {
     /// A scalar, already in its printed text and style.
     Scalar(Scalar<'a>),
     /// A map, not yet expanded.
-    Mapping(&'a Map),
+    Mapping(&'a [Entry]),
     /// A list, not yet expanded.
     Sequence(&'a [Value]),
 }
@@ -82,14 +82,14 @@ fn add_tail(slot: &mut String, comments: &mut Vec<&Comment>) {
 }
 
 /// `appendTreeBranch`: a mapping node for a map.
-pub fn mapping(map: &Map) -> Node<'_> {
+pub fn mapping(map: &[Entry]) -> Node<'_> {
     Node::new(Kind::Mapping(map))
 }
 
 /// The key and value nodes (alternating) of a map, and the head comment the
 /// reference's `appendTreeBranch` gives the mapping node itself (to follow
 /// whatever head its parent gave it).
-pub fn mapping_content(map: &Map) -> (Vec<Node<'_>>, String) {
+pub fn mapping_content(map: &[Entry]) -> (Vec<Node<'_>>, String) {
     let mut head = String::new();
     let mut content = Vec::with_capacity(map.len() * 2);
     let mut heads = Vec::new();

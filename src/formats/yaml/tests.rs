@@ -180,3 +180,52 @@ fn control_characters_are_refused_not_looped_on() {
     }
     assert!(super::parse(b"a: \"tab\there\"\r\n").is_ok());
 }
+
+/// A root mapping without comments of its own prints in runs of entries
+/// exactly as it prints whole, at every cut (see `emit_parts`).
+#[test]
+fn printing_in_parts_matches_whole() {
+    let long_key = "k".repeat(200);
+    let mut texts = vec![
+        "a: 1\nb: two\nc: \"\"\nd: ~\ne: {}\nf: []\ng: 1.5\nh: true\n".to_string(),
+        "a: |\n  kept\n\nb: |+\n  keep\n\n\nc: |-\n  strip\nd: x\n".to_string(),
+        "a:\n  # head\n  b: 1 # line\n  # foot\nc:\n  - x # item\n  # between\n  - y\n  # end\nd: 2\n"
+            .to_string(),
+        "a: ' leading'\nb: 'trailing '\nc: \"multi\\nline\"\nd: \"tab\\there\"\ne: '#'\nf: '- x'\n"
+            .to_string(),
+        format!("{long_key}: 1\nb:\n  {long_key}: 2\nc: 3\n"),
+        "a:\n- 1\n- - 2\n  - 3\n- k: v\n  l: w\nb:\n  c:\n    d: {}\n".to_string(),
+        "a: 2001-12-14t21:59:43.10-05:00\nb: !!binary aGVsbG8=\nc: 0x10\nd: 'null'\n".to_string(),
+    ];
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for dir in [fixtures.clone(), fixtures.join("getsops")] {
+        for entry in std::fs::read_dir(dir).expect("fixtures") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                texts.push(std::fs::read_to_string(&path).expect("fixture"));
+            }
+        }
+    }
+    let mut checked = 0;
+    for text in &texts {
+        let doc = parse(text.as_bytes()).expect("parses");
+        for branch in &doc.branches {
+            if branch.iter().any(|e| matches!(e, Entry::Comment(_))) {
+                continue;
+            }
+            for indent in [2, 4] {
+                let whole = super::emit::emit_documents(&[super::node::mapping(branch)], indent, 0);
+                for cut in 1..branch.len() {
+                    let parts = vec![&branch[..cut], &branch[cut..]];
+                    assert_eq!(
+                        String::from_utf8_lossy(&super::emit_parts(parts, indent)),
+                        String::from_utf8_lossy(&whole),
+                        "cut {cut} of {text:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "{checked} cuts checked");
+}

@@ -1,0 +1,41 @@
+//! Running the independent parts of one job on the machine's cores, with
+//! scoped threads: results come back in order, and a panic in any part is
+//! resumed on the calling thread.
+
+/// How many threads a job split over the cores uses (at most 8).
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// Runs `f` on every part, the first on the calling thread and each other
+/// on a thread of its own, and returns the results in the parts' order.
+pub fn map<T: Send, R: Send>(parts: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    if parts.len() < 2 {
+        return parts.into_iter().map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let mut parts = parts.into_iter();
+        let first = parts.next();
+        let handles: Vec<_> = parts.map(|part| scope.spawn(move || f(part))).collect();
+        let mut results = Vec::with_capacity(handles.len() + 1);
+        results.extend(first.map(f));
+        for handle in handles {
+            match handle.join() {
+                Ok(result) => results.push(result),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        results
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn map_keeps_order() {
+        let squares = super::map((0..10).collect(), |n: u32| n * n);
+        assert_eq!(squares, (0..10).map(|n| n * n).collect::<Vec<_>>());
+        assert_eq!(super::map(Vec::<u32>::new(), |n| n), Vec::<u32>::new());
+    }
+}

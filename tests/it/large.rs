@@ -1,0 +1,196 @@
+//! Files large enough that rsops reads, decrypts and prints them on every
+//! core (past 256 KiB and 16k nodes): the reference's files decrypt to its
+//! bytes, rsops' files decrypt with the reference, `set` changes what the
+//! reference's does, and a tampered value in the middle fails as there.
+//! The documents mix what the parallel paths must not get wrong: comments
+//! in every position, block scalars, quoted scalars over several lines,
+//! lists, empty values and non-ASCII keys.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::{assert_same, assert_same_success, masked, run, Sandbox};
+
+/// One top-level section of the YAML document; `commented` adds comments
+/// between top-level keys, which keep rsops from printing in parts.
+fn yaml_section(i: usize, commented: bool) -> String {
+    let mut s = String::new();
+    if commented && i % 7 == 0 {
+        s.push_str(&format!("# section {i} follows\n"));
+    }
+    s.push_str(&format!("section_{i:04}:\n"));
+    s.push_str(&format!("    token: tok-{i}-abcdefghijklmnopqrstuvwxyz\n"));
+    s.push_str(&format!("    port: {}\n", 1000 + i));
+    s.push_str(&format!("    ratio: {}.25\n", i));
+    s.push_str("    enabled: true\n");
+    s.push_str("    empty: \"\"\n");
+    s.push_str("    nothing: null\n");
+    s.push_str(&format!("    # a comment inside section {i}\n"));
+    s.push_str(&format!(
+        "    note: \"a quoted value\n        over two lines {i}\"\n"
+    ));
+    s.push_str(&format!(
+        "    block: |\n        line one {i}\n        line two\n"
+    ));
+    s.push_str("    list:\n");
+    for k in 0..4 {
+        s.push_str(&format!("        - item {i}.{k} # inline\n"));
+    }
+    s.push_str("        - nested: map\n          with: keys\n");
+    s.push_str(&format!("    ключ_{i}: значение {i}\n"));
+    s.push_str("    folded: >\n        folded text\n        goes here\n");
+    s
+}
+
+fn large_yaml(commented: bool) -> String {
+    (0..900).map(|i| yaml_section(i, commented)).collect()
+}
+
+fn large_json() -> String {
+    let sections: Vec<String> = (0..1500)
+        .map(|i| {
+            format!(
+                "\t\"section_{i:04}\": {{\n\t\t\"token\": \"tok-{i}-abcdefghijklmnop\\n\\\"q\\\"\",\n\t\t\"port\": {},\n\t\t\"ratio\": {i}.5,\n\t\t\"on\": false,\n\t\t\"none\": null,\n\t\t\"list\": [\n\t\t\t\"a,\",\n\t\t\t{{\"k\": \"v\"}},\n\t\t\t[]\n\t\t],\n\t\t\"ключ\": \"значение\"\n\t}}",
+                1000 + i
+            )
+        })
+        .collect();
+    format!("{{\n{}\n}}\n", sections.join(",\n"))
+}
+
+struct Case {
+    sandbox: Sandbox,
+    key_file: PathBuf,
+    plain: PathBuf,
+    encrypted: PathBuf,
+    ext: &'static str,
+}
+
+impl Case {
+    fn new(name: &str, text: &str) -> Case {
+        assert!(text.len() > 300 * 1024, "{name}: only {} bytes", text.len());
+        let sandbox = Sandbox::new(1);
+        let ext = if name.ends_with(".json") {
+            "json"
+        } else {
+            "yaml"
+        };
+        let plain = sandbox.write(name, text.as_bytes());
+        let recipient = sandbox.keys[0].recipient.clone();
+        let encrypted =
+            sandbox.sops_encrypt(&plain, &["--age", &recipient], &format!("secret.enc.{ext}"));
+        let key_file = sandbox.key_file(&[0]);
+        Case {
+            sandbox,
+            key_file,
+            plain,
+            encrypted,
+            ext,
+        }
+    }
+
+    fn both(&self, args: &[&str], file: &Path) -> (std::process::Output, std::process::Output) {
+        self.sandbox.both(&self.key_file, args, file)
+    }
+
+    /// The reference's file decrypts to the reference's bytes; rsops'
+    /// encryption has the reference's layout and decrypts with it.
+    fn check_both_directions(&self) {
+        let (reference, ours) = self.both(&["decrypt"], &self.encrypted);
+        assert_same_success(&format!("decrypt large {}", self.ext), &reference, &ours);
+
+        let recipient = self.sandbox.keys[0].recipient.clone();
+        let ours_encrypted = run(
+            self.sandbox
+                .rsops()
+                .args(["encrypt", "--age", &recipient])
+                .arg(&self.plain),
+            b"",
+        );
+        assert!(ours_encrypted.status.success(), "rsops encrypt failed");
+        let reference_encrypted = std::fs::read(&self.encrypted).expect("read");
+        assert_eq!(
+            masked(&ours_encrypted.stdout, self.ext),
+            masked(&reference_encrypted, self.ext),
+            "large {}: rsops' encryption differs from the reference's in layout",
+            self.ext
+        );
+        let ours_file = self
+            .sandbox
+            .write(&format!("ours.enc.{}", self.ext), &ours_encrypted.stdout);
+        let (back, _) = self.both(&["decrypt"], &ours_file);
+        assert_same_success(
+            &format!("reference decrypts rsops' large {}", self.ext),
+            &reference,
+            &back,
+        );
+    }
+
+    /// `set` of one value deep in the file: both results decrypt alike.
+    fn check_set(&self, index: &str) {
+        let copy = |who: &str| {
+            let path = self.sandbox.path(&format!("set-{who}.{}", self.ext));
+            std::fs::copy(&self.encrypted, &path).expect("copy");
+            path
+        };
+        let (theirs, ours) = (copy("sops"), copy("rsops"));
+        for (mut cmd, file) in [
+            (self.sandbox.sops(), &theirs),
+            (self.sandbox.rsops(), &ours),
+        ] {
+            let out = run(
+                cmd.env("SOPS_AGE_KEY_FILE", &self.key_file)
+                    .arg("set")
+                    .arg(file)
+                    .args([index, "\"changed\""]),
+                b"",
+            );
+            assert!(
+                out.status.success(),
+                "set: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let (reference, _) = self.both(&["decrypt"], &theirs);
+        let (_, ours) = self.both(&["decrypt"], &ours);
+        assert_same_success(&format!("set in large {}", self.ext), &reference, &ours);
+    }
+
+    /// A value in the middle of the file altered: both refuse, rsops
+    /// without printing anything.
+    fn check_tampered(&self) {
+        let text = std::fs::read_to_string(&self.encrypted).expect("read");
+        let middle = text.len() / 2;
+        let at = middle + text[middle..].find("data:").expect("a value") + "data:".len();
+        let mut bytes = text.into_bytes();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        let tampered = self
+            .sandbox
+            .write(&format!("tampered.{}", self.ext), &bytes);
+        let (reference, ours) = self.both(&["decrypt"], &tampered);
+        assert!(!reference.status.success());
+        assert_same(&format!("tampered large {}", self.ext), &reference, &ours);
+        assert!(ours.stdout.is_empty());
+    }
+}
+
+#[test]
+fn yaml_without_top_level_comments() {
+    let case = Case::new("large.yaml", &large_yaml(false));
+    case.check_both_directions();
+    case.check_set(r#"["section_0350"]["token"]"#);
+    case.check_tampered();
+}
+
+#[test]
+fn yaml_with_top_level_comments() {
+    let case = Case::new("large.yaml", &large_yaml(true));
+    case.check_both_directions();
+}
+
+#[test]
+fn json() {
+    let case = Case::new("large.json", &large_json());
+    case.check_both_directions();
+    case.check_set(r#"["section_0600"]["list"][1]["k"]"#);
+    case.check_tampered();
+}
