@@ -165,19 +165,50 @@ fn decode_fixed<const N: usize>(
 /// with the stored IV gives the stored string again, so handing that string
 /// back is exactly the reference's behaviour without the AES work. Unlike
 /// the reference, equal values under one path (list items) each keep their
-/// own ciphertext instead of sharing the last one's IV. The index holds
+/// own ciphertext instead of sharing the last one's IV. The stash holds
 /// SHA-256 digests, never plaintext, and lives as long as the decrypted
 /// tree it describes.
+///
+/// The strings are kept in the order they were decrypted, and are nearly
+/// always asked for again in that order (a change touches a few values),
+/// so each lookup first tries the entry after the last one taken; only a
+/// miss builds (once) an index of every digest.
 #[derive(Default)]
 pub struct Stash {
-    sealed: std::collections::HashMap<[u8; 32], Sealed>,
+    /// Digest and `ENC[...]` string of every value, in order; `None` once taken.
+    entries: Vec<([u8; 32], Option<String>)>,
+    /// Where the next lookup looks first.
+    cursor: usize,
+    /// Built on the first miss: each digest's first entry, and for every
+    /// entry the next one with the same digest.
+    index: Option<DigestIndex>,
 }
 
-/// The `ENC[...]` strings under one digest: nearly always one.
-enum Sealed {
-    One(String),
-    Many(std::collections::VecDeque<String>),
+/// Where a stash's digests are, for lookups out of order.
+struct DigestIndex {
+    first: std::collections::HashMap<[u8; 32], usize, DigestBuildHasher>,
+    next: Vec<usize>,
 }
+
+/// Hashes a digest by its first eight bytes: they are already uniformly
+/// spread, and an attacker who could pick values to collide them would only
+/// slow the lookup down.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for (i, b) in bytes.iter().take(8).enumerate() {
+            self.0 ^= u64::from(*b) << (8 * i);
+        }
+    }
+}
+
+type DigestBuildHasher = std::hash::BuildHasherDefault<DigestHasher>;
 
 impl Stash {
     fn digest(aad: &str, kind: &str, plain: &[u8]) -> [u8; 32] {
@@ -196,54 +227,63 @@ impl Stash {
 
     /// Makes room for `additional` more values.
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.sealed.reserve(additional);
+        self.entries.reserve(additional);
     }
 
     /// Remembers `sealed` under a digest from [`ValueCipher::decrypt_digest`].
     pub(crate) fn record_digest(&mut self, digest: [u8; 32], sealed: String) {
-        use std::collections::hash_map::Entry;
-        match self.sealed.entry(digest) {
-            Entry::Vacant(slot) => {
-                slot.insert(Sealed::One(sealed));
-            }
-            Entry::Occupied(mut slot) => match slot.get_mut() {
-                Sealed::Many(queue) => queue.push_back(sealed),
-                one @ Sealed::One(_) => {
-                    let Sealed::One(first) =
-                        std::mem::replace(one, Sealed::Many(Default::default()))
-                    else {
-                        return;
-                    };
-                    if let Sealed::Many(queue) = one {
-                        queue.push_back(first);
-                        queue.push_back(sealed);
-                    }
-                }
-            },
-        }
+        self.entries.push((digest, Some(sealed)));
+        self.index = None;
     }
 
     fn take(&mut self, aad: &str, kind: &str, plain: &[u8]) -> Option<String> {
         self.take_digest(&Self::digest(aad, kind, plain))
     }
 
-    /// Takes back the next `ENC[...]` string remembered under a digest from
-    /// [`ValueCipher::stash_digest`].
+    /// Takes back the first `ENC[...]` string not yet taken that was
+    /// remembered under a digest from [`ValueCipher::stash_digest`].
     pub(crate) fn take_digest(&mut self, digest: &[u8; 32]) -> Option<String> {
-        match self.sealed.get_mut(digest)? {
-            Sealed::Many(queue) => queue.pop_front(),
-            Sealed::One(_) => match self.sealed.remove(digest) {
-                Some(Sealed::One(sealed)) => Some(sealed),
-                _ => None,
-            },
+        if let Some((d, sealed @ Some(_))) = self.entries.get_mut(self.cursor) {
+            if d == digest {
+                self.cursor += 1;
+                return sealed.take();
+            }
         }
+        let index = self
+            .index
+            .get_or_insert_with(|| DigestIndex::new(&self.entries));
+        let mut at = *index.first.get(digest)?;
+        loop {
+            if let Some(sealed) = self.entries[at].1.take() {
+                self.cursor = at + 1;
+                return Some(sealed);
+            }
+            at = index.next[at];
+            if at == usize::MAX {
+                return None;
+            }
+        }
+    }
+}
+
+impl DigestIndex {
+    fn new(entries: &[([u8; 32], Option<String>)]) -> DigestIndex {
+        let mut first =
+            std::collections::HashMap::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut next = vec![usize::MAX; entries.len()];
+        for (at, (digest, _)) in entries.iter().enumerate().rev() {
+            if let Some(later) = first.insert(*digest, at) {
+                next[at] = later;
+            }
+        }
+        DigestIndex { first, next }
     }
 }
 
 impl std::fmt::Debug for Stash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stash")
-            .field("values", &self.sealed.len())
+            .field("values", &self.entries.len())
             .finish()
     }
 }
@@ -655,6 +695,19 @@ mod tests {
         assert_eq!(again(&Value::Str("same".into()), "l:", &mut stash), second);
         let third = again(&Value::Str("same".into()), "l:", &mut stash);
         assert!(third != first && third != second);
+
+        // In order, out of order, and in order again once indexed.
+        let sealed: Vec<String> = (0..4)
+            .map(|i| cipher.encrypt(&Value::Int(i), "k:").unwrap())
+            .collect();
+        let mut stash = Stash::default();
+        for s in &sealed {
+            cipher.decrypt_stashing(s, "k:", &mut stash).unwrap();
+        }
+        for i in [0, 2, 3, 1] {
+            assert_eq!(again(&Value::Int(i), "k:", &mut stash), sealed[i as usize]);
+        }
+        assert_ne!(again(&Value::Int(0), "k:", &mut stash), sealed[0]);
     }
 
     /// A value the reference encrypted with key 32×`f` under AAD `bar:`

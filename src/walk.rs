@@ -144,39 +144,75 @@ struct Share {
     failed: Option<(usize, CipherError)>,
 }
 
+/// A run of leaves the cipher works on as one job.
+struct Batch<'b, 't> {
+    /// The index of its first leaf.
+    offset: usize,
+    leaves: &'b mut [Leaf<'t>],
+    /// Encrypting with a stash: for each leaf, the `ENC[...]` string it had
+    /// when decrypted, if it is unchanged (else empty).
+    reuse: &'b mut [Option<String>],
+}
+
 /// Runs the cipher on every `crypt` leaf and, given a `hasher`, hashes
-/// every `hash` leaf once it is done, in document order. Large walks are
-/// cut into batches that every core takes in turn, the calling thread
-/// hashing each finished batch in order between its own, so the hash,
-/// which cannot be split, overlaps the cipher's work. Each batch stops at
-/// its first failure, and no batch is started or hashed after one.
+/// every `hash` leaf in document order: decrypting, once it is decrypted;
+/// encrypting, before it is sealed (given `reuse`, the stashed strings of
+/// unchanged leaves are put in instead of sealing). Large walks are cut
+/// into batches that every core takes in turn while the calling thread
+/// hashes them in order (between batches of its own), so the hash, which
+/// cannot be split, overlaps the cipher's work. Each batch stops at its
+/// first failure, and no batch is started after one.
 fn run_jobs(
     cipher: &ValueCipher,
     direction: Direction,
     stashing: bool,
     leaves: &mut [Leaf<'_>],
+    mut reuse: Vec<Option<String>>,
     aads: &str,
     mut hasher: Option<&mut Sha512>,
 ) -> Vec<Share> {
     let jobs = leaves.iter().filter(|l| l.crypt).count();
     let threads = crate::par::threads();
+    let hash_first = direction == Direction::Encrypt;
     if jobs < PARALLEL_JOBS || threads == 1 {
-        let share = run_share(cipher, direction, stashing, leaves, 0, aads);
-        if let (Some(hasher), None) = (hasher, &share.failed) {
+        if let (Some(hasher), true) = (hasher.as_deref_mut(), hash_first) {
             hash_leaves(hasher, leaves);
+        }
+        let mut whole = Batch {
+            offset: 0,
+            leaves,
+            reuse: &mut reuse,
+        };
+        let share = run_share(cipher, direction, stashing, &mut whole, aads);
+        if let (Some(hasher), false, None) = (hasher, hash_first, &share.failed) {
+            hash_leaves(hasher, whole.leaves);
         }
         return vec![share];
     }
-    let batches: Vec<Mutex<(usize, &mut [Leaf])>> = leaves
+    let mut reuse_runs = reuse.chunks_mut(BATCH);
+    let batches: Vec<Mutex<Batch>> = leaves
         .chunks_mut(BATCH)
         .enumerate()
-        .map(|(i, batch)| Mutex::new((i * BATCH, batch)))
+        .map(|(i, leaves)| {
+            Mutex::new(Batch {
+                offset: i * BATCH,
+                leaves,
+                reuse: reuse_runs.next().unwrap_or_default(),
+            })
+        })
         .collect();
     let done: Vec<OnceLock<Share>> = batches.iter().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    // Takes the next batch nobody has, if any, and runs it. A batch taken
-    // is always run, so every batch before a failed one is done too.
+    // Encrypting, how many batches are hashed (and may be sealed).
+    let hashed_first = AtomicUsize::new(if hash_first && hasher.is_some() {
+        0
+    } else {
+        usize::MAX
+    });
+    // Takes the next batch nobody has, if any, and runs it once it may be
+    // run. A batch taken is always run, so every batch before a failed one
+    // is done too.
     let take = || {
         if failed.load(Ordering::Relaxed) {
             return false;
@@ -185,10 +221,12 @@ fn run_jobs(
         if k >= batches.len() {
             return false;
         }
+        while hashed_first.load(Ordering::Acquire) <= k {
+            std::thread::yield_now();
+        }
         let _stop_on_panic = StopOnPanic(&failed);
         let mut batch = lock(&batches[k]);
-        let (offset, ref mut leaves) = *batch;
-        let share = run_share(cipher, direction, stashing, leaves, offset, aads);
+        let share = run_share(cipher, direction, stashing, &mut batch, aads);
         if share.failed.is_some() {
             failed.store(true, Ordering::Relaxed);
         }
@@ -201,13 +239,23 @@ fn run_jobs(
         for _ in 1..threads {
             scope.spawn(|| while take() {});
         }
+        let Some(hasher) = hasher else {
+            while take() {}
+            return;
+        };
+        if hash_first {
+            for (k, batch) in batches.iter().enumerate() {
+                hash_leaves(hasher, lock(batch).leaves);
+                hashed_first.store(k + 1, Ordering::Release);
+            }
+            while take() {}
+            return;
+        }
         let mut hashed = 0;
         while hashed < batches.len() {
             match done[hashed].get() {
                 Some(share) if share.failed.is_none() => {
-                    if let Some(hasher) = hasher.as_deref_mut() {
-                        hash_leaves(hasher, lock(&batches[hashed]).1);
-                    }
+                    hash_leaves(hasher, lock(&batches[hashed]).leaves);
                     hashed += 1;
                 }
                 Some(_) => break,
@@ -246,12 +294,16 @@ fn hash_leaves(hasher: &mut Sha512, leaves: &[Leaf<'_>]) {
     }
 }
 
-/// Gives every leaf to encrypt whose plaintext, type and path `stash` saw
-/// decrypted its old `ENC[...]` string (an empty string stays empty), in
-/// document order; only the others are left for the cipher. The digests
-/// are computed on every core.
-fn reuse_stashed(leaves: &mut [Leaf<'_>], aads: &str, stash: &mut Stash) {
-    let digest = |leaf: &Leaf| ValueCipher::stash_digest(leaf.value, leaf.aad(aads)).ok();
+/// For every leaf to encrypt whose plaintext, type and path `stash` saw
+/// decrypted, its old `ENC[...]` string (an empty string stays empty), in
+/// document order; the others are left for the cipher. The digests are
+/// computed on every core.
+fn stashed_strings(leaves: &[Leaf<'_>], aads: &str, stash: &mut Stash) -> Vec<Option<String>> {
+    let digest = |leaf: &Leaf| {
+        leaf.crypt
+            .then(|| ValueCipher::stash_digest(leaf.value, leaf.aad(aads)).ok())
+            .flatten()
+    };
     let digests: Vec<Option<Option<[u8; 32]>>> = if leaves.len() < PARALLEL_JOBS {
         leaves.iter().map(digest).collect()
     } else {
@@ -263,37 +315,25 @@ fn reuse_stashed(leaves: &mut [Leaf<'_>], aads: &str, stash: &mut Stash) {
             .flatten()
             .collect()
     };
-    for (leaf, digest) in leaves.iter_mut().zip(digests) {
-        if !leaf.crypt {
-            continue;
-        }
-        let sealed = match digest {
-            Some(None) => String::new(),
-            Some(Some(digest)) => match stash.take_digest(&digest) {
-                Some(sealed) => sealed,
-                None => continue,
-            },
-            // Not a scalar: the cipher reports it in order.
-            None => continue,
-        };
-        crate::tree::wipe_value(leaf.value);
-        *leaf.value = Value::Str(sealed);
-        leaf.crypt = false;
-    }
+    digests
+        .into_iter()
+        .map(|digest| match digest? {
+            None => Some(String::new()),
+            Some(digest) => stash.take_digest(&digest),
+        })
+        .collect()
 }
 
-/// Runs the cipher on the `crypt` leaves of one share; `offset` is the
-/// index of its first leaf.
+/// Runs the cipher on the `crypt` leaves of one batch.
 fn run_share(
     cipher: &ValueCipher,
     direction: Direction,
     stashing: bool,
-    leaves: &mut [Leaf<'_>],
-    offset: usize,
+    batch: &mut Batch<'_, '_>,
     aads: &str,
 ) -> Share {
     let mut share = Share::default();
-    for (i, leaf) in leaves.iter_mut().enumerate() {
+    for (i, leaf) in batch.leaves.iter_mut().enumerate() {
         if !leaf.crypt {
             continue;
         }
@@ -314,13 +354,20 @@ fn run_share(
                     cipher.decrypt_in_place(leaf.value, aad)
                 }
             }
-            Direction::Encrypt => cipher.encrypt(leaf.value, aad).map(|sealed| {
-                crate::tree::wipe_value(leaf.value);
-                *leaf.value = Value::Str(sealed);
-            }),
+            Direction::Encrypt => match batch.reuse.get_mut(i).and_then(Option::take) {
+                Some(sealed) => {
+                    crate::tree::wipe_value(leaf.value);
+                    *leaf.value = Value::Str(sealed);
+                    Ok(())
+                }
+                None => cipher.encrypt(leaf.value, aad).map(|sealed| {
+                    crate::tree::wipe_value(leaf.value);
+                    *leaf.value = Value::Str(sealed);
+                }),
+            },
         };
         if let Err(e) = outcome {
-            share.failed = Some((offset + i, e));
+            share.failed = Some((batch.offset + i, e));
             break;
         }
     }
@@ -395,20 +442,19 @@ fn walk(
         .branches
         .iter_mut()
         .try_for_each(|branch| walker.map(branch, false));
-    if direction == Direction::Encrypt {
-        if let Some(stash) = walker.stash.as_deref_mut() {
-            reuse_stashed(&mut walker.leaves, &walker.aads, stash);
-        }
-    }
+    let reuse = match (direction, walker.stash.as_deref_mut()) {
+        (Direction::Encrypt, Some(stash)) => stashed_strings(&walker.leaves, &walker.aads, stash),
+        _ => Vec::new(),
+    };
     let stashing = walker.stash.is_some() && direction == Direction::Decrypt;
-    let hasher = (direction == Direction::Decrypt).then_some(&mut walker.hasher);
     let mut shares = run_jobs(
         cipher,
         direction,
         stashing,
         &mut walker.leaves,
+        reuse,
         &walker.aads,
-        hasher,
+        Some(&mut walker.hasher),
     );
     for share in &mut shares {
         if let Some((index, source)) = share.failed.take() {
@@ -642,13 +688,10 @@ impl<'t> Walker<'_, 't> {
                     self.push_leaf(value, encrypted, hash);
                 }
             }
+            // The MAC covers the plaintext: hashed before it is sealed.
             Direction::Encrypt => {
-                // The MAC covers the plaintext, hashed before it is sealed.
-                if hash {
-                    hash_leaf(&mut self.hasher, value);
-                }
-                if encrypted {
-                    self.push_leaf(value, true, false);
+                if encrypted || hash {
+                    self.push_leaf(value, encrypted, hash);
                 }
             }
         }
