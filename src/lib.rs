@@ -22,7 +22,7 @@ pub mod keys;
 pub mod mcp;
 pub mod merge;
 pub mod metadata;
-mod par;
+pub mod par;
 pub mod rewrite;
 pub mod shamir;
 pub mod timefmt;

@@ -30,6 +30,15 @@ pub fn map<T: Send, R: Send>(parts: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R>
     })
 }
 
+/// Drops `value` on a thread of its own: for a large buffer whose wiping
+/// and unmapping need not hold up the caller (dropped on the calling
+/// thread if no thread can be started). The process may end first; its
+/// memory then goes back to the system, which zero-fills it before reuse.
+pub fn drop_in_background<T: Send + 'static>(value: T) {
+    // On failure the closure, and `value` with it, is dropped here.
+    let _ = std::thread::Builder::new().spawn(move || drop(value));
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -163,7 +163,7 @@ impl Drop for Document {
 const PARALLEL_NODES: usize = 16_384;
 
 /// Whether `map` holds at least `n` nodes (counting stops there).
-pub(crate) fn has_nodes(map: &Map, n: usize) -> bool {
+pub(crate) fn has_nodes(map: &[Entry], n: usize) -> bool {
     fn count(value: &Value, left: &mut usize) {
         *left = left.saturating_sub(1);
         match value {
@@ -179,7 +179,7 @@ pub(crate) fn has_nodes(map: &Map, n: usize) -> bool {
             _ => {}
         }
     }
-    fn count_map(map: &Map, left: &mut usize) {
+    fn count_map(map: &[Entry], left: &mut usize) {
         for entry in map {
             if *left == 0 {
                 return;

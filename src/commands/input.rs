@@ -92,9 +92,7 @@ impl Input {
                     _ => read_error(e),
                 })?;
                 let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-                bytes.reserve(usize::try_from(len).unwrap_or(0));
-                let mut file = file;
-                file.read_to_end(&mut bytes).map_err(read_error)?;
+                bytes = read_whole(&file, len).map_err(read_error)?;
             }
             None => {
                 std::io::stdin()
@@ -130,7 +128,7 @@ impl Input {
             source,
         };
         loop {
-            let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
+            let file = std::fs::File::open(path).map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => Failure::NotFound(path.clone()),
                 _ => read_error(e),
             })?;
@@ -146,9 +144,7 @@ impl Input {
             if held.ino() != named.ino() || held.dev() != named.dev() {
                 continue;
             }
-            let mut bytes =
-                Zeroizing::new(Vec::with_capacity(usize::try_from(held.len()).unwrap_or(0)));
-            file.read_to_end(&mut bytes).map_err(read_error)?;
+            let bytes = read_whole(&file, held.len()).map_err(read_error)?;
             return Ok((bytes, file));
         }
     }
@@ -256,6 +252,40 @@ impl Input {
     }
 }
 
+/// From this size on, a file is read by every core, a part each.
+const PARALLEL_READ: u64 = 4 << 20;
+
+/// Reads a whole file from its start; `len` is its size as last seen. A
+/// large file is read in parts at once (the kernel's copying and the
+/// faulting-in of fresh pages then use every core), and read again in one
+/// go if its size changed meanwhile.
+fn read_whole(file: &std::fs::File, len: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    use std::os::unix::fs::FileExt;
+    let threads = rsops::par::threads();
+    if len >= PARALLEL_READ && threads > 1 {
+        if let Ok(len) = usize::try_from(len) {
+            let mut bytes = Zeroizing::new(vec![0u8; len]);
+            let part = len.div_ceil(threads);
+            let parts: Vec<(usize, &mut [u8])> = bytes
+                .chunks_mut(part)
+                .enumerate()
+                .map(|(i, c)| (i * part, c))
+                .collect();
+            let read = rsops::par::map(parts, |(at, chunk)| file.read_exact_at(chunk, at as u64));
+            let mut probe = [0u8; 1];
+            let at_end = file.read_at(&mut probe, len as u64).is_ok_and(|n| n == 0);
+            if read.iter().all(Result::is_ok) && at_end {
+                return Ok(bytes);
+            }
+        }
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(len).unwrap_or(0)));
+    let mut file = file;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))?;
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Key preferences and deadlines from the command line.
 pub fn unwrap_options(args: &KeyArgs) -> UnwrapOptions {
     UnwrapOptions {
@@ -272,5 +302,26 @@ pub fn unwrap_options(args: &KeyArgs) -> UnwrapOptions {
         attempt_timeout: args.key_timeout,
         overall_timeout: args.timeout,
         try_all: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large file reads whole, in parts or not, even when its size is
+    /// not the one last seen (it changed between `stat` and `read`).
+    #[test]
+    fn reads_whole_files_whatever_size_was_seen() {
+        let bytes: Vec<u8> = (0..(PARALLEL_READ as usize + 12345))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let mut file = tempfile::tempfile().expect("temp file");
+        std::io::Write::write_all(&mut file, &bytes).expect("write");
+        let len = bytes.len() as u64;
+        for seen in [len, len - 1000, len + 1000, 0, PARALLEL_READ] {
+            let read = read_whole(&file, seen).expect("read");
+            assert!(read.as_slice() == bytes.as_slice(), "size seen: {seen}");
+        }
     }
 }

@@ -5,7 +5,7 @@ mod decode;
 mod encode;
 
 use super::{EmitOptions, FormatError};
-use crate::tree::{Document, Map, Value};
+use crate::tree::{Document, Entry, Map, Value};
 
 use decode::{DecodeError, Decoder, Part};
 use encode::{Indented, NonFinite};
@@ -101,13 +101,55 @@ fn cuts(input: &[u8], parts: usize) -> Vec<usize> {
 /// Prints the first branch as `sops decrypt` does: indented, with a final newline.
 pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError> {
     let indent = indent_unit(options);
-    let mut writer = Indented::new(&indent);
-    writer
-        .map(doc.branches.first().map_or(&[][..], Vec::as_slice), 0)
-        .map_err(|e| non_finite(FORMAT, e))?;
-    let mut out = writer.out;
+    let map = doc.branches.first().map_or(&[][..], Vec::as_slice);
+    let mut out = if map.len() >= 2 && crate::tree::has_nodes(map, PARALLEL_NODES) {
+        emit_in_parts(map, &indent)
+    } else {
+        let mut writer = Indented::new(&indent);
+        writer.map(map, 0).map(|()| writer.out)
+    }
+    .map_err(|e| non_finite(FORMAT, e))?;
     out.push(b'\n');
     Ok(out)
+}
+
+/// From this many nodes on, a document is printed on every core.
+const PARALLEL_NODES: usize = 16_384;
+
+/// Prints a large top-level object in runs of its entries, each on a core
+/// of its own, and joins them (the runs' buffers, which hold plaintext,
+/// are wiped once copied). The first error in document order is reported.
+fn emit_in_parts(map: &[Entry], indent: &[u8]) -> Result<Vec<u8>, NonFinite> {
+    let runs: Vec<&[Entry]> = map
+        .chunks(map.len().div_ceil(crate::par::threads()))
+        .collect();
+    let mut pair_seen = false;
+    let parts: Vec<(&[Entry], bool)> = runs
+        .into_iter()
+        .map(|run| {
+            let first = !pair_seen;
+            pair_seen |= run.iter().any(|e| matches!(e, Entry::Pair(..)));
+            (run, first)
+        })
+        .collect();
+    if !pair_seen {
+        return Ok(b"{}".to_vec());
+    }
+    let printed = crate::par::map(parts, |(run, first)| {
+        let mut writer = Indented::new(indent);
+        writer
+            .pairs(run, 0, first)
+            .map(|()| zeroize::Zeroizing::new(writer.out))
+    });
+    let mut writer = Indented::new(indent);
+    let total: usize = printed.iter().flatten().map(|p| p.len()).sum();
+    writer.out.reserve(total + 4);
+    writer.out.push(b'{');
+    for part in printed {
+        writer.out.extend_from_slice(&part?);
+    }
+    writer.close_object(0);
+    Ok(writer.out)
 }
 
 /// Prints one value as `sops decrypt --extract` does: indented, no final newline.

@@ -60,26 +60,38 @@ impl<'a> Indented<'a> {
 
     /// An object of the map's pairs; comments are skipped.
     pub(super) fn map(&mut self, map: &[Entry], depth: usize) -> Result {
-        let mut pairs = map.iter().filter_map(|entry| match entry {
-            Entry::Pair(key, value) => Some((key, value)),
-            Entry::Comment(_) => None,
-        });
-        let Some(first) = pairs.next() else {
+        if !map.iter().any(|e| matches!(e, Entry::Pair(..))) {
             self.out.extend_from_slice(b"{}");
             return Ok(());
-        };
+        }
         self.out.push(b'{');
-        for (i, (key, value)) in std::iter::once(first).chain(pairs).enumerate() {
-            if i > 0 {
+        self.pairs(map, depth, true)?;
+        self.close(b'}', depth);
+        Ok(())
+    }
+
+    /// The pairs of a run of an object's entries, each on its own line;
+    /// `first` when no pair of the object came before.
+    pub(super) fn pairs(&mut self, entries: &[Entry], depth: usize, mut first: bool) -> Result {
+        for entry in entries {
+            let Entry::Pair(key, value) = entry else {
+                continue;
+            };
+            if !first {
                 self.out.push(b',');
             }
+            first = false;
             self.newline(depth + 1);
             write_string(&mut self.out, key);
             self.out.extend_from_slice(b": ");
             at_key(self.value(value, depth + 1), key)?;
         }
-        self.close(b'}', depth);
         Ok(())
+    }
+
+    /// Closes an object whose pairs were written by [`Indented::pairs`].
+    pub(super) fn close_object(&mut self, depth: usize) {
+        self.close(b'}', depth);
     }
 
     /// An array of the list's items; comments are skipped.

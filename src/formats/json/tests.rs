@@ -416,3 +416,49 @@ fn parts_read_like_whole() {
         Decoder::new(large.as_bytes()).top_level()
     );
 }
+
+/// A top-level object printed in runs of entries prints as it does whole,
+/// whatever the runs (comments between them included), and the first
+/// unprintable number in document order is the one reported.
+#[test]
+fn printing_in_parts_matches_whole() {
+    let doc = parse(ENCRYPTED.as_bytes()).expect("parses");
+    let mut map = doc.branches[0].clone();
+    map.insert(1, Entry::Comment(Comment::new("skipped")));
+    map.push(Entry::Comment(Comment::new("last")));
+    let whole = {
+        let mut w = Indented::new(b"\t");
+        w.map(&map, 0).expect("prints");
+        w.out
+    };
+    for threads in 1..=map.len() + 1 {
+        let runs: Vec<&[Entry]> = map.chunks(map.len().div_ceil(threads)).collect();
+        let mut out = b"{".to_vec();
+        let mut first = true;
+        for run in runs {
+            let mut w = Indented::new(b"\t");
+            w.pairs(run, 0, first).expect("prints");
+            first &= !run.iter().any(|e| matches!(e, Entry::Pair(..)));
+            out.extend(w.out);
+        }
+        out.extend_from_slice(b"\n}");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&whole)
+        );
+    }
+    assert_eq!(emit_in_parts(&map, b"\t").expect("prints"), whole);
+    let comments = vec![
+        Entry::Comment(Comment::new("a")),
+        Entry::Comment(Comment::new("b")),
+    ];
+    assert_eq!(emit_in_parts(&comments, b"\t").expect("prints"), b"{}");
+    let bad = vec![
+        Entry::Pair("a".into(), Value::Float(f64::NAN)),
+        Entry::Pair("b".into(), Value::Float(f64::INFINITY)),
+    ];
+    assert_eq!(
+        emit_in_parts(&bad, b"\t").unwrap_err().key.as_deref(),
+        Some("a")
+    );
+}
