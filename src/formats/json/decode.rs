@@ -376,6 +376,16 @@ impl<'a> Decoder<'a> {
     /// A string starting at the opening quote, unescaped as Go's `unquote` does.
     fn string(&mut self) -> Result<String, DecodeError> {
         self.pos += 1;
+        // Most strings hold no escape: copied in one piece, to the byte.
+        let rest = &self.input[self.pos..];
+        if let Some(end) = memchr::memchr2(b'"', b'\\', rest) {
+            let run = &rest[..end];
+            let control = run.iter().fold(false, |seen, &b| seen | (b < 0x20));
+            if rest[end] == b'"' && !control {
+                self.pos += end + 1;
+                return Ok(go_lossy_utf8(run.to_vec()));
+            }
+        }
         let mut out: Vec<u8> = Vec::new();
         loop {
             let run = self.input[self.pos..]
