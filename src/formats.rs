@@ -179,3 +179,20 @@ impl Format {
         }
     }
 }
+
+/// Joins the parts of a file printed on several cores: the first part's
+/// buffer grows to take the others (a large buffer grows in place, without
+/// a copy), and the others, which may hold plaintext, are wiped once copied.
+fn join_printed(parts: Vec<zeroize::Zeroizing<Vec<u8>>>) -> Vec<u8> {
+    let mut parts = parts.into_iter();
+    let Some(mut first) = parts.next() else {
+        return Vec::new();
+    };
+    let mut out = std::mem::take(&mut *first);
+    let rest: Vec<_> = parts.collect();
+    out.reserve_exact(rest.iter().map(|p| p.len()).sum());
+    for part in &rest {
+        out.extend_from_slice(part);
+    }
+    out
+}

@@ -117,8 +117,8 @@ pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError
 const PARALLEL_NODES: usize = 16_384;
 
 /// Prints a large top-level object in runs of its entries, each on a core
-/// of its own, and joins them (the runs' buffers, which hold plaintext,
-/// are wiped once copied). The first error in document order is reported.
+/// of its own, and joins them. The first error in document order is
+/// reported.
 fn emit_in_parts(map: &[Entry], indent: &[u8]) -> Result<Vec<u8>, NonFinite> {
     let runs: Vec<&[Entry]> = map
         .chunks(map.len().div_ceil(crate::par::threads()))
@@ -135,21 +135,24 @@ fn emit_in_parts(map: &[Entry], indent: &[u8]) -> Result<Vec<u8>, NonFinite> {
     if !pair_seen {
         return Ok(b"{}".to_vec());
     }
-    let printed = crate::par::map(parts, |(run, first)| {
-        let mut writer = Indented::new(indent);
-        writer
-            .pairs(run, 0, first)
-            .map(|()| zeroize::Zeroizing::new(writer.out))
-    });
-    let mut writer = Indented::new(indent);
-    let total: usize = printed.iter().flatten().map(|p| p.len()).sum();
-    writer.out.reserve(total + 4);
-    writer.out.push(b'{');
-    for part in printed {
-        writer.out.extend_from_slice(&part?);
-    }
-    writer.close_object(0);
-    Ok(writer.out)
+    let last = parts.len() - 1;
+    let printed = crate::par::map(
+        parts.into_iter().enumerate().collect(),
+        |(i, (run, first))| {
+            let mut writer = Indented::new(indent);
+            if i == 0 {
+                writer.out.push(b'{');
+            }
+            writer.pairs(run, 0, first)?;
+            if i == last {
+                writer.close_object(0);
+            }
+            Ok(zeroize::Zeroizing::new(writer.out))
+        },
+    );
+    Ok(super::join_printed(
+        printed.into_iter().collect::<Result<_, _>>()?,
+    ))
 }
 
 /// Prints one value as `sops decrypt --extract` does: indented, no final newline.

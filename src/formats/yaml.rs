@@ -122,17 +122,12 @@ fn parallel_parts(branch: &Map) -> Option<Vec<&[Entry]>> {
     Some(branch.chunks(size).collect())
 }
 
-/// Prints each run of entries on a core of its own and joins them; the
-/// parts' buffers are wiped once copied (they hold plaintext).
+/// Prints each run of entries on a core of its own and joins them.
 fn emit_parts(parts: Vec<&[Entry]>, indent: usize) -> Vec<u8> {
     let printed = crate::par::map(parts, |part| {
         zeroize::Zeroizing::new(emit::emit_documents(&[node::mapping(part)], indent, 0))
     });
-    let mut out = Vec::with_capacity(printed.iter().map(|p| p.len()).sum());
-    for part in &printed {
-        out.extend_from_slice(part);
-    }
-    out
+    super::join_printed(printed)
 }
 
 /// Prints one value as `EmitValue` does: `yaml.Marshal`, whose encoder
