@@ -99,9 +99,7 @@ pub(crate) async fn decrypt_keeping_key(
 }
 
 /// Decrypts like [`decrypt`], taking the input to wipe and free it as soon
-/// as it is parsed: a large file's bytes are not kept beside its tree. A
-/// large input is wiped and freed beside the decryption (it holds the
-/// encrypted file, nothing its reader could not read on disk).
+/// as it is parsed: a large file's bytes are not kept beside its tree.
 pub async fn decrypt_owned(
     input: Zeroizing<Vec<u8>>,
     format: Format,
@@ -109,17 +107,21 @@ pub async fn decrypt_owned(
     options: &DecryptOptions,
 ) -> Result<Decrypted, DecryptError> {
     let document = format.parse(&input)?;
-    if input.len() >= BACKGROUND_DROP_BYTES {
-        crate::par::drop_in_background(input);
-    } else {
-        drop(input);
-    }
+    drop(input);
     let (decrypted, _key) = decrypt_parsed(document, format, registry, options, None).await?;
     Ok(decrypted)
 }
 
-/// From this size on, [`decrypt_owned`] frees its input on another thread.
-const BACKGROUND_DROP_BYTES: usize = 1 << 20;
+/// Decrypts a file already parsed (see [`crate::Format::parse_pieces`]).
+pub async fn decrypt_document(
+    document: Document,
+    format: Format,
+    registry: &KeyRegistry,
+    options: &DecryptOptions,
+) -> Result<Decrypted, DecryptError> {
+    let (decrypted, _key) = decrypt_parsed(document, format, registry, options, None).await?;
+    Ok(decrypted)
+}
 
 /// The rest of the pipeline once the file is parsed.
 async fn decrypt_parsed(

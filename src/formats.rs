@@ -124,6 +124,21 @@ impl Format {
         }
     }
 
+    /// Parses a large encrypted file without holding it whole in memory,
+    /// from `read_at` (which fills a buffer from an offset): JSON only (see
+    /// [`json::parse_pieces`]). `None` when it has to be read whole and
+    /// parsed with [`Format::parse`] (which then reports any error).
+    pub fn parse_pieces(
+        self,
+        len: usize,
+        read_at: &(dyn Fn(u64, &mut [u8]) -> std::io::Result<()> + Sync),
+    ) -> Option<Document> {
+        match self {
+            Format::Json => json::parse_pieces(len, read_at),
+            Format::Yaml | Format::Binary | Format::Dotenv | Format::Ini => None,
+        }
+    }
+
     /// Parses a plaintext file to encrypt. The same as [`Format::parse`]
     /// but for binary, whose plaintext is the file itself: one `data` value
     /// (text, or bytes when not UTF-8), as the reference's binary store
@@ -158,14 +173,20 @@ impl Format {
     }
 
     /// Prints a decrypted document (metadata already removed) as `sops decrypt` does.
+    ///
+    /// The buffer is no larger than its contents: the plaintext is wiped
+    /// when dropped, and wiping spare room the printing never wrote would
+    /// only bring its pages into memory.
     pub fn emit(self, doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError> {
-        match self {
+        let mut out = match self {
             Format::Yaml => yaml::emit(doc, options),
             Format::Json => json::emit(doc, options),
             Format::Dotenv => dotenv::emit(doc),
             Format::Ini => ini::emit(doc),
             Format::Binary => binary::emit(doc),
-        }
+        }?;
+        out.shrink_to_fit();
+        Ok(out)
     }
 
     /// Prints one value as `sops decrypt --extract` does.

@@ -214,15 +214,17 @@ impl Input {
 
     /// Reads and decrypts the input.
     pub async fn decrypt(&self, args: &InputArgs) -> Result<Decrypted, Failure> {
-        let bytes = self.read()?;
         let options = DecryptOptions {
             ignore_mac: args.ignore_mac,
             unwrap: unwrap_options(&args.keys),
         };
         let registry = KeyRegistry::default();
-        let decrypted = rsops::decrypt_owned(bytes, self.input_format, &registry, &options)
-            .await
-            .map_err(|source| self.decrypt_failure(source))?;
+        let format = self.input_format;
+        let decrypted = match self.parse_in_pieces() {
+            Some(document) => rsops::decrypt_document(document, format, &registry, &options).await,
+            None => rsops::decrypt_owned(self.read()?, format, &registry, &options).await,
+        }
+        .map_err(|source| self.decrypt_failure(source))?;
         if self.verbose {
             for attempt in &decrypted.attempts {
                 eprintln!(
@@ -233,6 +235,20 @@ impl Input {
             }
         }
         Ok(decrypted)
+    }
+
+    /// A large file parsed piece by piece, never whole in memory (see
+    /// [`Format::parse_pieces`]), or `None` to read it whole.
+    fn parse_in_pieces(&self) -> Option<rsops::tree::Document> {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::File::open(self.path.as_ref()?).ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() < PARALLEL_READ {
+            return None;
+        }
+        let len = usize::try_from(meta.len()).ok()?;
+        self.input_format
+            .parse_pieces(len, &|at, buf| file.read_exact_at(buf, at))
     }
 
     /// Reads the input and tries every key entry, decrypting nothing.

@@ -40,7 +40,7 @@ fn parse_in_parts(input: &[u8], cuts: &[usize]) -> Result<Map, DecodeError> {
         .zip(cuts.iter().copied().chain(std::iter::once(usize::MAX)))
         .collect();
     let parts = crate::par::map(bounds, |(start, stop)| {
-        Decoder::new(input).top_level_part(start, stop)
+        Decoder::new(input).top_level_part((start > 0).then_some(start), stop)
     });
     let mut map = Vec::new();
     for part in parts {
@@ -56,46 +56,126 @@ fn parse_in_parts(input: &[u8], cuts: &[usize]) -> Result<Map, DecodeError> {
 }
 
 /// Where the parts of a large input may be cut: after about every
-/// `1/parts` of it, the first `,` that ends a line and is followed by a
-/// line holding a `"` indented like the first key of the input (as between
-/// the entries of an indented top-level object). A line break cannot be
-/// inside a string, so such a `,` is always between two entries of some
-/// object, though not necessarily the top-level one.
+/// `1/parts` of it, the first [`cut_after`] line break.
 fn cuts(input: &[u8], parts: usize) -> Vec<usize> {
-    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\r');
-    let Some(first_key) = input.iter().position(|&b| b == b'"') else {
+    let Some(indent) = key_indent(input) else {
         return Vec::new();
     };
-    let line_start = input[..first_key]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |n| n + 1);
-    let indent = &input[line_start..first_key];
-    if !indent.iter().all(is_space) {
-        return Vec::new();
-    }
     let mut cuts = Vec::with_capacity(parts.saturating_sub(1));
     let mut from = 0;
     for k in 1..parts {
         let ideal = (input.len() * k / parts).max(from);
-        let found = input[ideal..]
-            .iter()
-            .enumerate()
-            .filter(|&(_, &b)| b == b'\n')
-            .map(|(i, _)| ideal + i)
-            .take(4096)
-            .find_map(|newline| {
-                let comma = input[..newline].iter().rposition(|b| !is_space(b))?;
-                let next = &input[newline + 1..];
-                let key_line = next.starts_with(indent) && next.get(indent.len()) == Some(&b'"');
-                (input[comma] == b',' && key_line).then_some(comma)
-            });
-        if let Some(at) = found {
+        if let Some(at) = first_cut(input, ideal, indent) {
             cuts.push(at);
             from = at + 1;
         }
     }
     cuts
+}
+
+/// The indentation of the input's first key (the first `"`), if only
+/// whitespace precedes it on its line.
+fn key_indent(input: &[u8]) -> Option<&[u8]> {
+    let first_key = memchr::memchr(b'"', input)?;
+    let line_start = input[..first_key]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |n| n + 1);
+    let indent = &input[line_start..first_key];
+    indent.iter().all(is_space).then_some(indent)
+}
+
+fn is_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r')
+}
+
+/// The first cut after `from` (within 4096 lines): see [`cut_after`].
+fn first_cut(input: &[u8], from: usize, indent: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', &input[from..])
+        .take(4096)
+        .find_map(|i| cut_after(input, from + i, indent))
+}
+
+/// The `,` that ends the line ending at `newline`, when the next line
+/// holds a `"` indented by `indent` (the first key's indentation): as
+/// between the entries of an indented top-level object. A line break
+/// cannot be inside a string, so such a `,` is always between two entries
+/// of some object, though not necessarily the top-level one.
+fn cut_after(input: &[u8], newline: usize, indent: &[u8]) -> Option<usize> {
+    let comma = input[..newline].iter().rposition(|b| !is_space(b))?;
+    let next = &input[newline + 1..];
+    let key_line = next.starts_with(indent) && next.get(indent.len()) == Some(&b'"');
+    (input[comma] == b',' && key_line).then_some(comma)
+}
+
+/// Bytes of a large file read by [`parse_pieces`] per piece.
+const PIECE: usize = 512 << 10;
+
+/// How far from an ideal cut a cut is looked for.
+const PROBE: usize = 16 << 10;
+
+/// Reads a large JSON file from `read_at` (which fills a buffer from an
+/// offset) in pieces of about [`PIECE`] bytes, cut as [`cuts`] cuts: the
+/// cores take runs of pieces, each piece read, parsed and dropped in turn,
+/// so only the pieces being parsed are in memory beside the tree, never
+/// the whole file. Each piece confirms the cut it ends at, as in
+/// [`parse_in_parts`]. `None` when the file has to be read whole: no cut
+/// found, a read failed, or a piece did not parse (reading it whole then
+/// reports the error where it is).
+pub fn parse_pieces(
+    len: usize,
+    read_at: &(dyn Fn(u64, &mut [u8]) -> std::io::Result<()> + Sync),
+) -> Option<Document> {
+    let read = |from: usize, to: usize| {
+        let mut buf = zeroize::Zeroizing::new(vec![0u8; to - from]);
+        read_at(from as u64, &mut buf).ok().map(|()| buf)
+    };
+    let head = read(0, len.min(PROBE))?;
+    let indent = key_indent(&head)?.to_vec();
+    let mut cuts = Vec::new();
+    let mut from = 0;
+    for k in 1..len.div_ceil(PIECE) {
+        let ideal = (k * PIECE).max(from + 1);
+        if ideal + 1 >= len {
+            break;
+        }
+        let window = read(ideal, len.min(ideal + PROBE))?;
+        if let Some(at) = first_cut(&window, 0, &indent) {
+            cuts.push(ideal + at);
+            from = ideal + at;
+        }
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    let bounds: Vec<(usize, usize)> = std::iter::once(0)
+        .chain(cuts.iter().copied())
+        .zip(cuts.iter().copied().chain(std::iter::once(len)))
+        .collect();
+    let runs: Vec<&[(usize, usize)]> = bounds
+        .chunks(bounds.len().div_ceil(crate::par::threads()))
+        .collect();
+    let parsed = crate::par::map(runs, |run| {
+        let mut map = Vec::new();
+        for &(start, end) in run {
+            // A piece holds the `,` it ends at, where its reading stops.
+            let last = end == len;
+            let piece = read(start, if last { len } else { end + 1 })?;
+            let after = (start > 0).then_some(0);
+            let stop = if last { usize::MAX } else { end - start };
+            match Decoder::new(&piece).top_level_part(after, stop).ok()? {
+                Part::Entries(entries) if !last => map.extend(entries),
+                Part::Last(entries) if last => map.extend(entries),
+                _ => return None,
+            }
+        }
+        Some(map)
+    });
+    let mut map = Vec::new();
+    for run in parsed {
+        map.extend(run?);
+    }
+    Some(Document::new(vec![map]))
 }
 
 /// Prints the first branch as `sops decrypt` does: indented, with a final newline.

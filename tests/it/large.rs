@@ -45,8 +45,8 @@ fn large_yaml(commented: bool) -> String {
     (0..900).map(|i| yaml_section(i, commented)).collect()
 }
 
-fn large_json() -> String {
-    let sections: Vec<String> = (0..1500)
+fn large_json(sections: usize) -> String {
+    let sections: Vec<String> = (0..sections)
         .map(|i| {
             format!(
                 "\t\"section_{i:04}\": {{\n\t\t\"token\": \"tok-{i}-abcdefghijklmnop\\n\\\"q\\\"\",\n\t\t\"port\": {},\n\t\t\"ratio\": {i}.5,\n\t\t\"on\": false,\n\t\t\"none\": null,\n\t\t\"list\": [\n\t\t\t\"a,\",\n\t\t\t{{\"k\": \"v\"}},\n\t\t\t[]\n\t\t],\n\t\t\"ключ\": \"значение\"\n\t}}",
@@ -189,8 +189,35 @@ fn yaml_with_top_level_comments() {
 
 #[test]
 fn json() {
-    let case = Case::new("large.json", &large_json());
+    let case = Case::new("large.json", &large_json(1500));
     case.check_both_directions();
     case.check_set(r#"["section_0600"]["list"][1]["k"]"#);
     case.check_tampered();
+}
+
+/// Past 4 MiB, rsops reads an encrypted JSON file in pieces, never whole;
+/// a tampered value deep inside still fails the whole file.
+#[test]
+fn json_read_in_pieces() {
+    let case = Case::new("large.json", &large_json(4700));
+    let size = std::fs::metadata(&case.encrypted).expect("stat").len();
+    assert!(size > 4 << 20, "only {size} bytes encrypted");
+    let (reference, ours) = case.both(&["decrypt"], &case.encrypted);
+    assert_same_success("decrypt JSON read in pieces", &reference, &ours);
+
+    let text = std::fs::read_to_string(&case.encrypted).expect("read");
+    let at = text.len() * 3 / 4;
+    let at = at + text[at..].find("data:").expect("a value") + "data:".len();
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let tampered = case.sandbox.write("tampered.json", &bytes);
+    let out = run(
+        case.sandbox
+            .rsops()
+            .env("SOPS_AGE_KEY_FILE", &case.key_file)
+            .arg("decrypt")
+            .arg(&tampered),
+        b"",
+    );
+    assert!(!out.status.success() && out.stdout.is_empty());
 }

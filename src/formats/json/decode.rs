@@ -92,26 +92,26 @@ impl<'a> Decoder<'a> {
     /// Reads the top-level object (Go's `treeBranchFromJSON`), then checks
     /// that only whitespace follows it.
     pub(super) fn top_level(&mut self) -> Result<Map, DecodeError> {
-        match self.top_level_part(0, usize::MAX)? {
+        match self.top_level_part(None, usize::MAX)? {
             Part::Entries(map) | Part::Last(map) => Ok(map),
         }
     }
 
-    /// Reads part of the top-level object, from `start`, which is the
-    /// input's start or the offset of a `,` between two of its entries, up
-    /// to `stop`, another such `,` (or past the object's end when it is
-    /// none). A part that does not start at 0 is read as the entries that
-    /// follow that `,`: right exactly when reading from 0 reaches `start`
-    /// as a `,` of the top-level object, which the part before reports by
-    /// ending in [`Part::Entries`].
+    /// Reads part of the top-level object up to `stop`, the offset of a `,`
+    /// between two of its entries (or past the object's end when it is
+    /// none): from the input's start, or, given `after`, from the offset of
+    /// another such `,`, read as the entries that follow it. That is right
+    /// exactly when reading from the start reaches `after` as a `,` of the
+    /// top-level object, which the part before reports by ending in
+    /// [`Part::Entries`].
     pub(super) fn top_level_part(
         &mut self,
-        start: usize,
+        after: Option<usize>,
         stop: usize,
     ) -> Result<Part, DecodeError> {
         self.stop = stop;
-        if start > 0 {
-            self.pos = start;
+        if let Some(comma) = after {
+            self.pos = comma;
             self.state = State::ObjectComma;
             self.stack = vec![State::TopValue];
             return self.rest_of_top_level();

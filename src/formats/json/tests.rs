@@ -462,3 +462,64 @@ fn printing_in_parts_matches_whole() {
         Some("a")
     );
 }
+
+/// A large file read in pieces gives what reading it whole gives, or asks
+/// to be read whole: when no cut is found, a cut is not at the top level,
+/// the file is not an object, or a read fails.
+#[test]
+fn pieces_read_like_whole_or_not_at_all() {
+    let section = |i: usize| {
+        format!("\t\"s{i}\": {{\n\t\t\"v\": \"ENC[x]\",\n\t\t\"n\": {i},\n\t\t\"l\": [\n\t\t\t\"a\",\n\t\t\t{{}}\n\t\t]\n\t}}")
+    };
+    let text = format!(
+        "{{\n{}\n}}\n",
+        (0..30_000).map(section).collect::<Vec<_>>().join(",\n")
+    );
+    assert!(text.len() > 4 * PIECE);
+    let bytes = text.as_bytes();
+    let read_at = |at: u64, buf: &mut [u8]| {
+        let at = at as usize;
+        match bytes.get(at..at + buf.len()) {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            None => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        }
+    };
+    let pieces = parse_pieces(bytes.len(), &read_at).expect("read in pieces");
+    assert_eq!(pieces, parse(bytes).expect("parses"));
+
+    // A broken value in the middle: not in pieces (reading whole reports it).
+    let broken = text.replacen("\"n\": 15000,", "\"n\": 15000,,", 1);
+    let read_broken = |at: u64, buf: &mut [u8]| {
+        buf.copy_from_slice(&broken.as_bytes()[at as usize..at as usize + buf.len()]);
+        Ok(())
+    };
+    assert!(parse_pieces(broken.len(), &read_broken).is_none());
+    assert!(parse(broken.as_bytes()).is_err());
+
+    // Keys indented like the top level's but one level down: the cuts are
+    // not confirmed.
+    let nested = format!(
+        "{{\n\"all\": {{\n{}\n}}\n}}\n",
+        (0..30_000).map(section).collect::<Vec<_>>().join(",\n")
+    )
+    .replace("\n\t\"s", "\n\"s");
+    let read_nested = |at: u64, buf: &mut [u8]| {
+        buf.copy_from_slice(&nested.as_bytes()[at as usize..at as usize + buf.len()]);
+        Ok(())
+    };
+    assert!(parse_pieces(nested.len(), &read_nested).is_none());
+    assert!(parse(nested.as_bytes()).is_ok());
+
+    // One line: nowhere to cut. A failing read: read whole.
+    let compact = text.replace(['\n', '\t'], "");
+    let read_compact = |at: u64, buf: &mut [u8]| {
+        buf.copy_from_slice(&compact.as_bytes()[at as usize..at as usize + buf.len()]);
+        Ok(())
+    };
+    assert!(parse_pieces(compact.len(), &read_compact).is_none());
+    let failing = |_: u64, _: &mut [u8]| Err(std::io::ErrorKind::Other.into());
+    assert!(parse_pieces(bytes.len(), &failing).is_none());
+}
