@@ -1,6 +1,7 @@
 //! Hot paths on a generated 60k-leaf document: parsing, decrypting the tree
-//! (AES-GCM + MAC), emitting, and the whole decrypt and encrypt pipelines,
-//! for YAML and JSON.
+//! (AES-GCM + MAC), emitting, and the whole decrypt, encrypt and `set`
+//! (decrypt keeping the ciphertexts, change one value, encrypt again)
+//! pipelines, for YAML and JSON.
 //!
 //! The encrypted input is built in memory with a fixed data key, and a key
 //! source that hands that key back (and "wraps" a new one by naming it)
@@ -159,6 +160,20 @@ fn bench_format(c: &mut Criterion, format: Format) {
                     EmitOptions::default(),
                 ))
                 .expect("encrypt")
+        })
+    });
+    let path = rsops::extract::parse_path(r#"["section_00500"]["key_30"]"#).expect("path");
+    group.throughput(Throughput::Bytes(input.len() as u64));
+    group.bench_function("set one value", |b| {
+        b.iter(|| {
+            let mut opened = runtime
+                .block_on(rsops::rewrite::Opened::open(
+                    &input, format, &registry, &options,
+                ))
+                .expect("open");
+            let root = opened.document.branches.first_mut().expect("a document");
+            rsops::update::set(root, &path, Value::Str("changed".into())).expect("set");
+            opened.seal(format, EmitOptions::default()).expect("seal")
         })
     });
     group.finish();
