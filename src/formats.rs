@@ -201,18 +201,21 @@ impl Format {
     }
 }
 
-/// Joins the parts of a file printed on several cores: the first part's
-/// buffer grows to take the others (a large buffer grows in place, without
-/// a copy), and the others, which may hold plaintext, are wiped once copied.
+/// Joins the parts of a file printed on several cores (each wiped when
+/// dropped, as they may hold plaintext). The first part's buffer, which
+/// the printer sized for the whole file, takes the others; each other part
+/// is first cut to its contents, as wiping room its printer reserved but
+/// never wrote would only bring those pages into memory.
 fn join_printed(parts: Vec<zeroize::Zeroizing<Vec<u8>>>) -> Vec<u8> {
     let mut parts = parts.into_iter();
     let Some(mut first) = parts.next() else {
         return Vec::new();
     };
     let mut out = std::mem::take(&mut *first);
-    let rest: Vec<_> = parts.collect();
+    let mut rest: Vec<_> = parts.collect();
     out.reserve_exact(rest.iter().map(|p| p.len()).sum());
-    for part in &rest {
+    for part in &mut rest {
+        part.shrink_to_fit();
         out.extend_from_slice(part);
     }
     out

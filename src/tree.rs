@@ -195,6 +195,39 @@ pub(crate) fn has_nodes(map: &[Entry], n: usize) -> bool {
     left == 0
 }
 
+/// About how many bytes `entries` take printed as an indented map of
+/// keys and values (`indent` bytes per level), for printers to reserve
+/// their buffer once instead of growing it by copies. Only an estimate:
+/// escapes and quoting can make the text longer.
+pub(crate) fn printed_size(entries: &[Entry], indent: usize) -> usize {
+    fn value_size(value: &Value, depth: usize, indent: usize) -> usize {
+        match value {
+            Value::Map(map) => 4 + map_size(map, depth + 1, indent),
+            Value::List(items) => {
+                4 + items
+                    .iter()
+                    .map(|item| 4 + (depth + 1) * indent + value_size(item, depth + 1, indent))
+                    .sum::<usize>()
+            }
+            Value::Str(s) | Value::Time(s) => s.len() + 2,
+            Value::Bytes(b) => b.len() + 2,
+            Value::Comment(c) => c.text.len() + 2,
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Null => 24,
+        }
+    }
+    fn map_size(map: &[Entry], depth: usize, indent: usize) -> usize {
+        map.iter()
+            .map(|entry| match entry {
+                Entry::Pair(key, value) => {
+                    depth * indent + key.len() + 6 + value_size(value, depth, indent)
+                }
+                Entry::Comment(c) => depth * indent + c.text.len() + 2,
+            })
+            .sum()
+    }
+    map_size(entries, 0, indent)
+}
+
 /// Cuts a map's entries into `parts` runs of about equal length.
 fn split_evenly(mut map: Map, parts: usize) -> Vec<Map> {
     let size = map.len().div_ceil(parts.max(1));
@@ -239,6 +272,36 @@ pub fn wipe_value(value: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The size estimate printers reserve is near what they print.
+    #[test]
+    fn printed_size_is_near_the_printed_length() {
+        let section = |i: i64| {
+            Entry::Pair(
+                format!("section_{i}"),
+                Value::Map(vec![
+                    Entry::Pair("token".into(), Value::Str("x".repeat(40))),
+                    Entry::Pair("port".into(), Value::Int(i)),
+                    Entry::Pair(
+                        "list".into(),
+                        Value::List(vec![Value::Str("a".into()), Value::Bool(true)]),
+                    ),
+                ]),
+            )
+        };
+        let doc = Document::new(vec![(0..100).map(section).collect()]);
+        for format in [crate::Format::Json, crate::Format::Yaml] {
+            let printed = format
+                .emit(&doc, crate::formats::EmitOptions::default())
+                .expect("prints")
+                .len();
+            let estimate = printed_size(&doc.branches[0], 4);
+            assert!(
+                printed <= estimate && estimate < printed * 2,
+                "{format:?}: printed {printed}, estimated {estimate}"
+            );
+        }
+    }
 
     #[test]
     fn debug_shows_the_shape_but_no_value() {

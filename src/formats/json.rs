@@ -185,7 +185,8 @@ pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError
     let mut out = if map.len() >= 2 && crate::tree::has_nodes(map, PARALLEL_NODES) {
         emit_in_parts(map, &indent)
     } else {
-        let mut writer = Indented::new(&indent);
+        let capacity = crate::tree::printed_size(map, indent.len());
+        let mut writer = Indented::with_capacity(&indent, capacity);
         writer.map(map, 0).map(|()| writer.out)
     }
     .map_err(|e| non_finite(FORMAT, e))?;
@@ -219,7 +220,9 @@ fn emit_in_parts(map: &[Entry], indent: &[u8]) -> Result<Vec<u8>, NonFinite> {
     let printed = crate::par::map(
         parts.into_iter().enumerate().collect(),
         |(i, (run, first))| {
-            let mut writer = Indented::new(indent);
+            // The first part's buffer is sized for the whole file: the others join it.
+            let capacity = crate::tree::printed_size(if i == 0 { map } else { run }, indent.len());
+            let mut writer = Indented::with_capacity(indent, capacity);
             if i == 0 {
                 writer.out.push(b'{');
             }

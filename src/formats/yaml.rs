@@ -101,7 +101,12 @@ pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError
         }
     }
     let roots: Vec<node::Node> = doc.branches.iter().map(|b| node::mapping(b)).collect();
-    Ok(emit::emit_documents(&roots, indent, 0))
+    let capacity = doc
+        .branches
+        .iter()
+        .map(|b| crate::tree::printed_size(b, indent))
+        .sum();
+    Ok(emit::emit_documents(&roots, indent, capacity))
 }
 
 /// From this many nodes on, a document is printed on every core.
@@ -124,8 +129,22 @@ fn parallel_parts(branch: &Map) -> Option<Vec<&[Entry]>> {
 
 /// Prints each run of entries on a core of its own and joins them.
 fn emit_parts(parts: Vec<&[Entry]>, indent: usize) -> Vec<u8> {
-    let printed = crate::par::map(parts, |part| {
-        zeroize::Zeroizing::new(emit::emit_documents(&[node::mapping(part)], indent, 0))
+    // The first part's buffer is sized for the whole file: the others join it.
+    let whole = parts
+        .iter()
+        .map(|p| crate::tree::printed_size(p, indent))
+        .sum();
+    let printed = crate::par::map(parts.into_iter().enumerate().collect(), |(i, part)| {
+        let capacity = if i == 0 {
+            whole
+        } else {
+            crate::tree::printed_size(part, indent)
+        };
+        zeroize::Zeroizing::new(emit::emit_documents(
+            &[node::mapping(part)],
+            indent,
+            capacity,
+        ))
     });
     super::join_printed(printed)
 }

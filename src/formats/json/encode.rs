@@ -34,8 +34,13 @@ pub(super) struct Indented<'a> {
 
 impl<'a> Indented<'a> {
     pub(super) fn new(indent: &'a [u8]) -> Self {
+        Self::with_capacity(indent, 0)
+    }
+
+    /// A writer whose buffer has room for `capacity` bytes.
+    pub(super) fn with_capacity(indent: &'a [u8], capacity: usize) -> Self {
         Indented {
-            out: Vec::new(),
+            out: Vec::with_capacity(capacity),
             indent,
         }
     }
