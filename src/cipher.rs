@@ -55,6 +55,8 @@ struct Parsed<'a> {
     iv: &'a str,
     tag: &'a str,
     kind: &'a str,
+    /// No line break anywhere (the fields need no cleaning before decoding).
+    unbroken: bool,
 }
 
 fn enc_pattern() -> &'static Regex {
@@ -71,17 +73,20 @@ fn parse(value: &str) -> Result<Parsed<'_>, CipherError> {
     // A line break is left to the pattern, whose `.` does not match one
     // (neither does Go's), so such a value is refused as the reference does.
     if let Some(rest) = value.strip_prefix("ENC[AES256_GCM,data:") {
-        let mut parts = rest.splitn(4, ',');
-        if let (Some(data), Some(iv), Some(tag), Some(kind)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
+        let bytes = rest.as_bytes();
+        let mut commas = memchr::memchr_iter(b',', bytes);
+        let unbroken = memchr::memchr2(b'\n', b'\r', bytes).is_none();
+        if let (Some(a), Some(b), Some(c), true) =
+            (commas.next(), commas.next(), commas.next(), unbroken)
         {
+            let (data, iv, tag, kind) =
+                (&rest[..a], &rest[a + 1..b], &rest[b + 1..c], &rest[c + 1..]);
             if let (Some(iv), Some(tag), Some(kind)) = (
                 iv.strip_prefix("iv:"),
                 tag.strip_prefix("tag:"),
                 kind.strip_prefix("type:").and_then(|k| k.strip_suffix(']')),
             ) {
-                if !rest.contains('\n')
-                    && !data.is_empty()
+                if !data.is_empty()
                     && !iv.is_empty()
                     && !tag.is_empty()
                     && !kind.is_empty()
@@ -92,6 +97,7 @@ fn parse(value: &str) -> Result<Parsed<'_>, CipherError> {
                         iv,
                         tag,
                         kind,
+                        unbroken,
                     });
                 }
             }
@@ -106,6 +112,7 @@ fn parse(value: &str) -> Result<Parsed<'_>, CipherError> {
         iv: group(2),
         tag: group(3),
         kind: group(4),
+        unbroken: false,
     })
 }
 
@@ -375,7 +382,7 @@ impl ValueCipher {
     ) -> Result<&'v str, CipherError> {
         let parsed = parse(value)?;
         plain.clear();
-        if has_line_break(parsed.data) {
+        if !parsed.unbroken && has_line_break(parsed.data) {
             plain.extend_from_slice(&decode_base64("data", parsed.data)?);
         } else {
             GO_STD_ENCODING
