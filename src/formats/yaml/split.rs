@@ -158,6 +158,9 @@ mod tests {
             "a:\nb:\n  c:\nd: 1\n",
             "a: 1\nb c\nd: 2\n",
             "a: \"x\"\nb: 'y'\nc: !!binary aGVsbG8=\nd: 2001-12-14\ne: 0x10\n",
+            "a: |\nb: 1\nc: >-\nd: 2\ne: |+\nf: 3\ng: ?\nh: [\n]\ni: {\n}\n",
+            "a:\n  b: &anchor\n    c: 1\nd: x\ne:\n  <<: *anchor\n",
+            "a: 'it''s'\nb: \"esc \\\" q\"\nc: plain: colon\nd: -1\n",
         ] {
             assert_cuts_agree(text);
         }
