@@ -5,7 +5,6 @@
 //! The source reads its identities from the environment, which is the
 //! process's: the tests take turns ([`ENV`]).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -49,11 +48,24 @@ impl Sandbox {
         self.dir.path().join(name)
     }
 
-    /// An executable script in the sandbox.
+    /// An executable script in the sandbox, written without this process
+    /// ever holding it open for writing: a test thread that forks meanwhile
+    /// would pass the open file on to its child, and running the script
+    /// would then fail with "Text file busy". `sh` writes it instead.
     fn script(&self, name: &str, body: &str) -> PathBuf {
         let path = self.path(name);
-        std::fs::write(&path, body).expect("write script");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+            .arg(&path)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("run sh");
+        std::io::Write::write_all(&mut sh.stdin.take().expect("stdin"), body.as_bytes())
+            .expect("write script");
+        assert!(
+            sh.wait().expect("wait for sh").success(),
+            "sh could not write {name}"
+        );
         path
     }
 
