@@ -40,19 +40,57 @@ fn parse_in_parts(input: &[u8], cuts: &[usize]) -> Result<Map, DecodeError> {
         .zip(cuts.iter().copied().chain(std::iter::once(usize::MAX)))
         .collect();
     let parts = crate::par::map(bounds, |(start, stop)| {
-        Decoder::new(input).top_level_part((start > 0).then_some(start), stop)
+        Decoder::new(input)
+            .top_level_part((start > 0).then_some(start), stop)
+            .map(Held::from)
     });
-    let mut map = Vec::new();
+    let mut map = Held::new();
     for part in parts {
-        match part? {
-            Part::Entries(entries) => map.extend(entries),
-            Part::Last(entries) => {
-                map.extend(entries);
-                return Ok(map);
-            }
+        let part = part?;
+        map.append(part.entries);
+        if part.last {
+            return Ok(map.into_entries());
         }
     }
     Err(DecodeError::Syntax(input.len(), "unexpected end of input"))
+}
+
+/// Entries read by a part, held as a [`Document`] (wiped when dropped)
+/// until they are joined: parts read in vain, or before an error, may
+/// hold plaintext.
+struct Held {
+    entries: Document,
+    last: bool,
+}
+
+impl Held {
+    fn new() -> Held {
+        Held {
+            entries: Document::new(vec![Vec::new()]),
+            last: false,
+        }
+    }
+
+    fn append(&mut self, mut other: Document) {
+        self.entries.branches[0].append(&mut other.branches[0]);
+    }
+
+    fn into_entries(mut self) -> Map {
+        std::mem::take(&mut self.entries.branches[0])
+    }
+}
+
+impl From<Part> for Held {
+    fn from(part: Part) -> Held {
+        let (entries, last) = match part {
+            Part::Entries(entries) => (entries, false),
+            Part::Last(entries) => (entries, true),
+        };
+        Held {
+            entries: Document::new(vec![entries]),
+            last,
+        }
+    }
 }
 
 /// Where the parts of a large input may be cut: after about every
@@ -156,26 +194,26 @@ pub fn parse_pieces(
         .chunks(bounds.len().div_ceil(crate::par::threads()))
         .collect();
     let parsed = crate::par::map(runs, |run| {
-        let mut map = Vec::new();
+        let mut map = Held::new();
         for &(start, end) in run {
             // A piece holds the `,` it ends at, where its reading stops.
             let last = end == len;
             let piece = read(start, if last { len } else { end + 1 })?;
             let after = (start > 0).then_some(0);
             let stop = if last { usize::MAX } else { end - start };
-            match Decoder::new(&piece).top_level_part(after, stop).ok()? {
-                Part::Entries(entries) if !last => map.extend(entries),
-                Part::Last(entries) if last => map.extend(entries),
-                _ => return None,
+            let part = Held::from(Decoder::new(&piece).top_level_part(after, stop).ok()?);
+            if part.last != last {
+                return None;
             }
+            map.append(part.entries);
         }
         Some(map)
     });
-    let mut map = Vec::new();
+    let mut map = Held::new();
     for run in parsed {
-        map.extend(run?);
+        map.append(run?.entries);
     }
-    Some(Document::new(vec![map]))
+    Some(Document::new(vec![map.into_entries()]))
 }
 
 /// Prints the first branch as `sops decrypt` does: indented, with a final newline.

@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 
 use super::load::Loader;
-use crate::tree::{Entry, Map};
+use crate::tree::{Document, Entry, Map};
 
 /// The documents of `text`, loaded in `parts` parts, or `None` when the
 /// text has to be loaded whole. Lines must break at `\n` only (go-yaml
@@ -38,28 +38,32 @@ pub(super) fn load(text: &str, parts: usize) -> Option<Vec<Map>> {
 }
 
 /// Loads each part on a core of its own and joins their root mappings.
+/// Each part is held as a [`Document`] until joined, so that what was
+/// loaded is wiped when the text has to be loaded whole after all.
 fn load_parts(parts: Vec<&str>) -> Option<Vec<Map>> {
     let loaded = crate::par::map(parts, |chunk| {
-        Loader::new(chunk).documents_and_aliases().ok()
+        let (docs, aliases) = Loader::new(chunk).documents_and_aliases().ok()?;
+        Some((Document::new(docs), aliases))
     });
-    let mut root: Map = Vec::new();
+    let mut loaded: Vec<(Document, usize)> = loaded.into_iter().collect::<Option<_>>()?;
     let mut keys = HashSet::new();
-    for part in loaded {
-        let (mut docs, aliases) = part?;
-        if docs.len() != 1 || aliases > 0 {
+    for (doc, aliases) in &loaded {
+        let [map] = doc.branches.as_slice() else {
+            return None;
+        };
+        let repeated = map.iter().any(|entry| match entry {
+            Entry::Pair(key, _) => !keys.insert(key.as_str()),
+            Entry::Comment(_) => false,
+        });
+        if *aliases > 0 || repeated {
             return None;
         }
-        let map = docs.pop()?;
-        for entry in &map {
-            if let Entry::Pair(key, _) = entry {
-                if !keys.insert(key.clone()) {
-                    return None;
-                }
-            }
-        }
-        root.extend(map);
     }
-    Some(vec![root])
+    let mut root = Document::new(vec![Vec::new()]);
+    for (doc, _) in &mut loaded {
+        root.branches[0].append(&mut doc.branches[0]);
+    }
+    Some(std::mem::take(&mut root.branches))
 }
 
 /// Where to cut `text` into about `parts` equal parts: at line starts that
