@@ -145,18 +145,30 @@ impl Document {
 }
 
 impl Drop for Document {
-    /// Wipes every branch; a large one is wiped and freed on every core,
-    /// half of its top-level entries each.
+    /// Wipes every branch; a large one is wiped, then freed, on every
+    /// core, a run of its top-level entries each. (Wiped where they are
+    /// first: moving entries leaves copies of the numbers and booleans
+    /// held in them behind.)
     fn drop(&mut self) {
         for branch in &mut self.branches {
             if branch.len() >= 2 && has_nodes(branch, PARALLEL_NODES) {
-                let parts = split_evenly(std::mem::take(branch), crate::par::threads());
-                crate::par::map(parts, |mut part| wipe_map(&mut part));
+                let threads = crate::par::threads();
+                let size = branch.len().div_ceil(threads);
+                crate::par::map(branch.chunks_mut(size).collect(), wipe_map);
+                crate::par::map(split_evenly(std::mem::take(branch), threads), drop);
             } else {
                 wipe_map(branch);
             }
         }
     }
+}
+
+/// Moves every entry of `from` to the end of `into`, wiping what moving
+/// leaves behind in `from`'s buffer (copies of the numbers and booleans
+/// held in the entries).
+pub(crate) fn move_entries(into: &mut Map, from: &mut Map) {
+    into.append(from);
+    from.spare_capacity_mut().zeroize();
 }
 
 /// From this many nodes on, a document is wiped on every core.
@@ -242,7 +254,7 @@ fn split_evenly(mut map: Map, parts: usize) -> Vec<Map> {
 }
 
 /// Overwrites every secret-bearing byte of a map (keys included) with zeros.
-pub fn wipe_map(map: &mut Map) {
+pub fn wipe_map(map: &mut [Entry]) {
     for entry in map.iter_mut() {
         match entry {
             Entry::Pair(key, value) => {

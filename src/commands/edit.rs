@@ -16,7 +16,7 @@
 use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
@@ -367,7 +367,10 @@ impl Session<'_> {
 /// launcher), and rsops gives up once it has ended; at the prompt they end
 /// the wait at once. Either way the copy is removed before rsops exits.
 struct Interrupts {
-    received: Arc<AtomicI32>,
+    /// Set in the signal handler itself, so it is set before the launcher
+    /// forwards the signal and the editor ends of it.
+    received: Arc<AtomicUsize>,
+    flags: Vec<signal_hook::SigId>,
     events: Receiver<Event>,
     sender: Sender<Event>,
     handle: signal_hook::iterator::Handle,
@@ -391,16 +394,21 @@ impl Interrupts {
             what: "cannot install signal handlers",
             source,
         };
+        let received = Arc::new(AtomicUsize::new(0));
+        let mut flags = Vec::with_capacity(INTERRUPTS.len());
+        for signal in INTERRUPTS {
+            let value = usize::try_from(signal).unwrap_or_default();
+            let id = signal_hook::flag::register_usize(signal, Arc::clone(&received), value);
+            flags.push(id.map_err(fail)?);
+        }
         let mut signals = signal_hook::iterator::Signals::new(INTERRUPTS).map_err(fail)?;
         let handle = signals.handle();
-        let received = Arc::new(AtomicI32::new(0));
         let (sender, events) = mpsc::channel();
-        let (seen, forward) = (Arc::clone(&received), sender.clone());
+        let forward = sender.clone();
         std::thread::Builder::new()
             .name("rsops-edit-signals".into())
             .spawn(move || {
                 for signal in signals.forever() {
-                    let _ = seen.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
                     if forward.send(Event::Signal(signal)).is_err() {
                         break;
                     }
@@ -409,17 +417,18 @@ impl Interrupts {
             .map_err(fail)?;
         Ok(Interrupts {
             received,
+            flags,
             events,
             sender,
             handle,
         })
     }
 
-    /// The first interrupting signal received, if any.
+    /// The (last) interrupting signal received, if any.
     fn received(&self) -> Option<i32> {
         match self.received.load(Ordering::SeqCst) {
             0 => None,
-            signal => Some(signal),
+            signal => i32::try_from(signal).ok(),
         }
     }
 
@@ -446,6 +455,9 @@ impl Interrupts {
 
 impl Drop for Interrupts {
     fn drop(&mut self) {
+        for id in self.flags.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
         self.handle.close();
     }
 }

@@ -45,6 +45,12 @@ fn parse_in_parts(input: &[u8], cuts: &[usize]) -> Result<Map, DecodeError> {
             .map(Held::from)
     });
     let mut map = Held::new();
+    let total = parts
+        .iter()
+        .flatten()
+        .map(|p| p.entries.branches[0].len())
+        .sum();
+    map.entries.branches[0].reserve_exact(total);
     for part in parts {
         let part = part?;
         map.append(part.entries);
@@ -72,7 +78,7 @@ impl Held {
     }
 
     fn append(&mut self, mut other: Document) {
-        self.entries.branches[0].append(&mut other.branches[0]);
+        crate::tree::move_entries(&mut self.entries.branches[0], &mut other.branches[0]);
     }
 
     fn into_entries(mut self) -> Map {

@@ -59,9 +59,10 @@ fn load_parts(parts: Vec<&str>) -> Option<Vec<Map>> {
             return None;
         }
     }
-    let mut root = Document::new(vec![Vec::new()]);
+    let total = loaded.iter().map(|(doc, _)| doc.branches[0].len()).sum();
+    let mut root = Document::new(vec![Vec::with_capacity(total)]);
     for (doc, _) in &mut loaded {
-        root.branches[0].append(&mut doc.branches[0]);
+        crate::tree::move_entries(&mut root.branches[0], &mut doc.branches[0]);
     }
     Some(std::mem::take(&mut root.branches))
 }
