@@ -142,12 +142,14 @@ fn decode_base64(field: &'static str, text: &str) -> Result<Vec<u8>, CipherError
 
 /// Decodes a base64 field that must hold exactly `N` bytes, without
 /// allocating: `Ok(None)` when it is valid base64 of another length.
+/// `unbroken` when the field is already known to hold no line break.
 fn decode_fixed<const N: usize>(
     field: &'static str,
     text: &str,
+    unbroken: bool,
 ) -> Result<Option<[u8; N]>, CipherError> {
     let mut buf = [0u8; 64];
-    if text.len() <= 84 && !has_line_break(text) {
+    if text.len() <= 84 && (unbroken || !has_line_break(text)) {
         return match GO_STD_ENCODING.decode_slice(text, &mut buf) {
             Ok(n) if n == N => {
                 let mut out = [0u8; N];
@@ -389,8 +391,8 @@ impl ValueCipher {
                 .decode_vec(parsed.data, plain)
                 .map_err(|_| CipherError::BadBase64("data"))?;
         }
-        let iv = decode_fixed::<32>("iv", parsed.iv)?;
-        let tag = decode_fixed::<16>("tag", parsed.tag)?;
+        let iv = decode_fixed::<32>("iv", parsed.iv, parsed.unbroken)?;
+        let tag = decode_fixed::<16>("tag", parsed.tag, parsed.unbroken)?;
         let iv = iv.ok_or(CipherError::BadLength("iv"))?;
         let tag = tag.ok_or(CipherError::BadLength("tag"))?;
         self.aead

@@ -81,8 +81,7 @@ pub async fn decrypt(
     registry: &KeyRegistry,
     options: &DecryptOptions,
 ) -> Result<Decrypted, DecryptError> {
-    let (decrypted, _key) = decrypt_keeping_key(input, format, registry, options, None).await?;
-    Ok(decrypted)
+    decrypt_document(format.parse(input)?, format, registry, options).await
 }
 
 /// Decrypts a file's bytes and returns its data key too; with a `stash`,
@@ -108,8 +107,7 @@ pub async fn decrypt_owned(
 ) -> Result<Decrypted, DecryptError> {
     let document = format.parse(&input)?;
     drop(input);
-    let (decrypted, _key) = decrypt_parsed(document, format, registry, options, None).await?;
-    Ok(decrypted)
+    decrypt_document(document, format, registry, options).await
 }
 
 /// Decrypts a file already parsed (see [`crate::Format::parse_pieces`]).

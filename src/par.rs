@@ -30,6 +30,26 @@ pub fn map<T: Send, R: Send>(parts: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R>
     })
 }
 
+/// Where to cut `len` bytes into about `parts` parts: for each ideal
+/// position (and past the cut before), the cut `find` gives at or after
+/// it, if any.
+pub fn cuts_near(
+    len: usize,
+    parts: usize,
+    mut find: impl FnMut(usize) -> Option<usize>,
+) -> Vec<usize> {
+    let mut cuts = Vec::with_capacity(parts.saturating_sub(1));
+    let mut from = 0;
+    for k in 1..parts {
+        let ideal = (len * k / parts).max(from);
+        if let Some(at) = find(ideal) {
+            cuts.push(at);
+            from = at + 1;
+        }
+    }
+    cuts
+}
+
 /// Drops `value` on a thread of its own: for a large buffer whose wiping
 /// and unmapping need not hold up the caller (dropped on the calling
 /// thread if no thread can be started). The process may end first; its

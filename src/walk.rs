@@ -84,15 +84,14 @@ pub enum WalkError {
 }
 
 /// Walks one document in document order, deciding which leaves the cipher
-/// works on and feeding the MAC. The cipher's work itself is collected as
-/// [`Leaf`] jobs and done afterwards, split over the machine's cores (see
-/// [`run_jobs`]); comments are handled on the spot.
+/// works on and which the MAC covers. The cipher's work and the MAC are
+/// collected as [`Leaf`] jobs and done afterwards, split over the machine's
+/// cores (see [`run_jobs`]); comments are handled on the spot.
 struct Walker<'a, 't> {
     cipher: &'a ValueCipher,
     direction: Direction,
     rule: &'a CryptRule,
     mac_only_encrypted: bool,
-    hasher: Sha512,
     /// The additional data of the current position: every key followed by `:`.
     aad: String,
     /// Comments seen since the last value, one level per map or list.
@@ -154,8 +153,8 @@ struct Batch<'b, 't> {
     reuse: &'b mut [Option<String>],
 }
 
-/// Runs the cipher on every `crypt` leaf and, given a `hasher`, hashes
-/// every `hash` leaf in document order: decrypting, once it is decrypted;
+/// Runs the cipher on every `crypt` leaf and feeds every `hash` leaf to
+/// `hasher` in document order: decrypting, once it is decrypted;
 /// encrypting, before it is sealed (given `reuse`, the stashed strings of
 /// unchanged leaves are put in instead of sealing). Large walks are cut
 /// into batches that every core takes in turn while the calling thread
@@ -169,13 +168,13 @@ fn run_jobs(
     leaves: &mut [Leaf<'_>],
     mut reuse: Vec<Option<String>>,
     aads: &str,
-    mut hasher: Option<&mut Sha512>,
+    hasher: &mut Sha512,
 ) -> Vec<Share> {
     let jobs = leaves.iter().filter(|l| l.crypt).count();
     let threads = crate::par::threads();
     let hash_first = direction == Direction::Encrypt;
     if jobs < PARALLEL_JOBS || threads == 1 {
-        if let (Some(hasher), true) = (hasher.as_deref_mut(), hash_first) {
+        if hash_first {
             hash_leaves(hasher, leaves);
         }
         let mut whole = Batch {
@@ -184,7 +183,7 @@ fn run_jobs(
             reuse: &mut reuse,
         };
         let share = run_share(cipher, direction, stashing, &mut whole, aads);
-        if let (Some(hasher), false, None) = (hasher, hash_first, &share.failed) {
+        if !hash_first && share.failed.is_none() {
             hash_leaves(hasher, whole.leaves);
         }
         return vec![share];
@@ -205,11 +204,7 @@ fn run_jobs(
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     // Encrypting, how many batches are hashed (and may be sealed).
-    let hashed_first = AtomicUsize::new(if hash_first && hasher.is_some() {
-        0
-    } else {
-        usize::MAX
-    });
+    let hashed_first = AtomicUsize::new(if hash_first { 0 } else { usize::MAX });
     // Takes the next batch nobody has, if any, and runs it once it may be
     // run. A batch taken is always run, so every batch before a failed one
     // is done too.
@@ -239,10 +234,6 @@ fn run_jobs(
         for _ in 1..threads {
             scope.spawn(|| while take() {});
         }
-        let Some(hasher) = hasher else {
-            while take() {}
-            return;
-        };
         if hash_first {
             for (k, batch) in batches.iter().enumerate() {
                 hash_leaves(hasher, lock(batch).leaves);
@@ -429,7 +420,6 @@ fn walk(
         direction,
         rule: &meta.rule,
         mac_only_encrypted: meta.mac_only_encrypted,
-        hasher,
         aad: String::new(),
         comments: Vec::new(),
         stash,
@@ -454,7 +444,7 @@ fn walk(
         &mut walker.leaves,
         reuse,
         &walker.aads,
-        Some(&mut walker.hasher),
+        &mut hasher,
     );
     for share in &mut shares {
         if let Some((index, source)) = share.failed.take() {
@@ -472,7 +462,7 @@ fn walk(
             stash.record_digest(digest, sealed);
         }
     }
-    Ok(hex_upper(&walker.hasher.finalize()))
+    Ok(hex_upper(&hasher.finalize()))
 }
 
 /// The additional data for a position: the reference joins the path's keys
@@ -676,24 +666,16 @@ impl<'t> Walker<'_, 't> {
         }
         let encrypted = self.should_encrypt(path_matched, false);
         let hash = !self.mac_only_encrypted || encrypted;
-        match self.direction {
-            Direction::Decrypt => {
-                if encrypted && !matches!(value, Value::Str(_)) {
-                    return Err(WalkError::NotAString {
-                        path: self.path(),
-                        kind: kind_name(value),
-                    });
-                }
-                if encrypted || hash {
-                    self.push_leaf(value, encrypted, hash);
-                }
-            }
-            // The MAC covers the plaintext: hashed before it is sealed.
-            Direction::Encrypt => {
-                if encrypted || hash {
-                    self.push_leaf(value, encrypted, hash);
-                }
-            }
+        if self.direction == Direction::Decrypt && encrypted && !matches!(value, Value::Str(_)) {
+            return Err(WalkError::NotAString {
+                path: self.path(),
+                kind: kind_name(value),
+            });
+        }
+        // The MAC covers the plaintext: hashed once decrypted, or before it
+        // is sealed (see `run_jobs`).
+        if encrypted || hash {
+            self.push_leaf(value, encrypted, hash);
         }
         Ok(())
     }

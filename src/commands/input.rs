@@ -80,30 +80,44 @@ impl Input {
 
     /// The input's bytes (wiped when dropped).
     pub fn read(&self) -> Result<Zeroizing<Vec<u8>>, Failure> {
-        let mut bytes = Zeroizing::new(Vec::new());
-        match &self.path {
-            Some(path) => {
-                let read_error = |source| Failure::Read {
-                    what: path.display().to_string(),
-                    source,
-                };
-                let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Failure::NotFound(path.clone()),
-                    _ => read_error(e),
-                })?;
-                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-                bytes = read_whole(&file, len).map_err(read_error)?;
-            }
+        match self.open()? {
+            Some(file) => self.read_file(&file),
             None => {
+                let mut bytes = Zeroizing::new(Vec::new());
                 std::io::stdin()
                     .read_to_end(&mut bytes)
                     .map_err(|source| Failure::Read {
                         what: "standard input".into(),
                         source,
                     })?;
+                Ok(bytes)
             }
         }
-        Ok(bytes)
+    }
+
+    /// The input file, opened; `None` for standard input.
+    fn open(&self) -> Result<Option<std::fs::File>, Failure> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        std::fs::File::open(path)
+            .map(Some)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Failure::NotFound(path.clone()),
+                _ => self.read_failure(e),
+            })
+    }
+
+    /// The whole of the opened input file (wiped when dropped).
+    fn read_file(&self, file: &std::fs::File) -> Result<Zeroizing<Vec<u8>>, Failure> {
+        read_whole(file, file_len(file)).map_err(|e| self.read_failure(e))
+    }
+
+    fn read_failure(&self, source: std::io::Error) -> Failure {
+        Failure::Read {
+            what: self.display(),
+            source,
+        }
     }
 
     /// Reads the input file under an exclusive `flock`, held until the
@@ -220,9 +234,21 @@ impl Input {
         };
         let registry = KeyRegistry::default();
         let format = self.input_format;
-        let decrypted = match self.parse_in_pieces() {
-            Some(document) => rsops::decrypt_document(document, format, &registry, &options).await,
-            None => rsops::decrypt_owned(self.read()?, format, &registry, &options).await,
+        let file = self.open()?;
+        let len = file.as_ref().map_or(0, file_len);
+        let pieces = file
+            .as_ref()
+            .and_then(|file| self.parse_in_pieces(file, len));
+        let decrypted = match (pieces, file) {
+            (Some(document), _) => {
+                rsops::decrypt_document(document, format, &registry, &options).await
+            }
+            (None, Some(file)) => {
+                let bytes = read_whole(&file, len).map_err(|e| self.read_failure(e))?;
+                drop(file);
+                rsops::decrypt_owned(bytes, format, &registry, &options).await
+            }
+            (None, None) => rsops::decrypt_owned(self.read()?, format, &registry, &options).await,
         }
         .map_err(|source| self.decrypt_failure(source))?;
         if self.verbose {
@@ -239,16 +265,15 @@ impl Input {
 
     /// A large file parsed piece by piece, never whole in memory (see
     /// [`Format::parse_pieces`]), or `None` to read it whole.
-    fn parse_in_pieces(&self) -> Option<rsops::tree::Document> {
+    fn parse_in_pieces(&self, file: &std::fs::File, len: u64) -> Option<rsops::tree::Document> {
         use std::os::unix::fs::FileExt;
-        let file = std::fs::File::open(self.path.as_ref()?).ok()?;
-        let meta = file.metadata().ok()?;
-        if !meta.is_file() || meta.len() < PARALLEL_READ {
+        if len < PARALLEL_READ {
             return None;
         }
-        let len = usize::try_from(meta.len()).ok()?;
         self.input_format
-            .parse_pieces(len, &|at, buf| file.read_exact_at(buf, at))
+            .parse_pieces(usize::try_from(len).ok()?, &|at, buf| {
+                file.read_exact_at(buf, at)
+            })
     }
 
     /// Reads the input and tries every key entry, decrypting nothing.
@@ -266,6 +291,14 @@ impl Input {
             source,
         }
     }
+}
+
+/// The size of a regular file, 0 for anything else (read to its end).
+fn file_len(file: &std::fs::File) -> u64 {
+    file.metadata()
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map_or(0, |m| m.len())
 }
 
 /// From this size on, a file is read by every core, a part each.

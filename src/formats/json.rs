@@ -105,16 +105,7 @@ fn cuts(input: &[u8], parts: usize) -> Vec<usize> {
     let Some(indent) = key_indent(input) else {
         return Vec::new();
     };
-    let mut cuts = Vec::with_capacity(parts.saturating_sub(1));
-    let mut from = 0;
-    for k in 1..parts {
-        let ideal = (input.len() * k / parts).max(from);
-        if let Some(at) = first_cut(input, ideal, indent) {
-            cuts.push(at);
-            from = at + 1;
-        }
-    }
-    cuts
+    crate::par::cuts_near(input.len(), parts, |ideal| first_cut(input, ideal, indent))
 }
 
 /// The indentation of the input's first key (the first `"`), if only
@@ -176,20 +167,13 @@ pub fn parse_pieces(
     };
     let head = read(0, len.min(PROBE))?;
     let indent = key_indent(&head)?.to_vec();
-    let mut cuts = Vec::new();
-    let mut from = 0;
-    for k in 1..len.div_ceil(PIECE) {
-        let ideal = (k * PIECE).max(from + 1);
-        if ideal + 1 >= len {
-            break;
-        }
-        let window = read(ideal, len.min(ideal + PROBE))?;
-        if let Some(at) = first_cut(&window, 0, &indent) {
-            cuts.push(ideal + at);
-            from = ideal + at;
-        }
-    }
-    if cuts.is_empty() {
+    let mut unread = false;
+    let cuts = crate::par::cuts_near(len, len.div_ceil(PIECE), |ideal| {
+        let window = read(ideal, len.min(ideal + PROBE));
+        unread |= window.is_none();
+        first_cut(&window?, 0, &indent).map(|at| ideal + at)
+    });
+    if unread || cuts.is_empty() {
         return None;
     }
     let bounds: Vec<(usize, usize)> = std::iter::once(0)

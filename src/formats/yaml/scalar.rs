@@ -67,15 +67,13 @@ pub fn analyze(value: &str) -> Analysis {
             block: false,
         };
     }
-    // Values without whitespace, line breaks or special characters (every
-    // `ENC[...]` string, most keys) only need the indicator rules.
+    // Printable ASCII (every `ENC[...]` string, most keys and plaintext
+    // values): the indicator rules and where the spaces are.
     if is_graphic_ascii(value.as_bytes()) {
-        return analyze_graphic(value.as_bytes());
+        return analyze_printable(value.as_bytes(), false);
     }
-    // Printable ASCII with spaces (most plaintext values): the indicator
-    // rules and where the spaces are.
     if is_printable_ascii(value.as_bytes()) {
-        return analyze_printable(value.as_bytes());
+        return analyze_printable(value.as_bytes(), true);
     }
     // Other ASCII text is walked by bytes, without decoding.
     if value.is_ascii() {
@@ -104,46 +102,12 @@ fn is_printable_ascii(bytes: &[u8]) -> bool {
     })
 }
 
-/// [`analyze`] for a non-empty value of printable ASCII without spaces: no
-/// space or break can lead, trail or neighbour anything, so only the
-/// indicator characters matter — `#` only first (nothing else follows
-/// whitespace), `:` and a lone `?`/`-` as a block indicator only last
-/// (nothing else precedes whitespace).
-fn analyze_graphic(bytes: &[u8]) -> Analysis {
-    let last = bytes.len() - 1;
-    let mut flow_ind = false;
-    let mut block_ind = bytes.starts_with(b"---") || bytes.starts_with(b"...");
-    match bytes[0] {
-        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
-        | b'"' | b'%' | b'@' | b'`' => block_ind = true,
-        b'?' | b':' => {
-            flow_ind = true;
-            block_ind |= last == 0;
-        }
-        b'-' if last == 0 => block_ind = true,
-        _ => {}
-    }
-    // After the first character only a last `:` is a block indicator, and
-    // one flow indicator anywhere is enough: stop at the first.
-    block_ind |= last > 0 && bytes[last] == b':';
-    flow_ind |= bytes[1..]
-        .iter()
-        .any(|b| matches!(b, b',' | b'?' | b'[' | b']' | b'{' | b'}' | b':'));
-    // Every block indicator is a flow indicator too.
-    flow_ind |= block_ind;
-    Analysis {
-        multiline: false,
-        flow_plain: !flow_ind,
-        block_plain: !block_ind,
-        single: true,
-        block: true,
-    }
-}
-
-/// [`analyze`] for a non-empty value of printable ASCII with spaces: as
-/// [`analyze_graphic`], where whitespace is a space or either end, plus a
-/// leading or trailing space.
-fn analyze_printable(bytes: &[u8]) -> Analysis {
+/// [`analyze`] for a non-empty value of printable ASCII: no break can
+/// lead, trail or neighbour anything, so only the indicator rules (where
+/// whitespace is a space or either end) and leading or trailing spaces
+/// matter. Without `spaces` (every `ENC[...]` string, most keys) `#` and
+/// `:` can only be indicators first or last, so the pairs are not scanned.
+fn analyze_printable(bytes: &[u8], spaces: bool) -> Analysis {
     let last = bytes.len() - 1;
     let space_at = |i: usize| i > last || bytes[i] == b' ';
     let mut flow_ind = false;
@@ -160,7 +124,7 @@ fn analyze_printable(bytes: &[u8]) -> Analysis {
     }
     // Past the first character: `:` before whitespace, `#` after a space.
     block_ind |= last > 0 && bytes[last] == b':';
-    block_ind |= bytes.windows(2).any(|w| w == b": " || w == b" #");
+    block_ind |= spaces && bytes.windows(2).any(|w| w == b": " || w == b" #");
     flow_ind |= bytes[1..]
         .iter()
         .any(|b| matches!(b, b',' | b'?' | b'[' | b']' | b'{' | b'}' | b':'));
@@ -527,10 +491,17 @@ mod tests {
             let text = std::str::from_utf8(&sample).unwrap();
             let full = analyze_chars(text, text.chars());
             assert_eq!(
-                fields(&analyze_printable(&sample)),
+                fields(&analyze_printable(&sample, true)),
                 fields(&full),
                 "{text:?}"
             );
+            if !sample.contains(&b' ') {
+                assert_eq!(
+                    fields(&analyze_printable(&sample, false)),
+                    fields(&full),
+                    "{text:?}"
+                );
+            }
         }
     }
 }

@@ -71,26 +71,12 @@ fn load_parts(parts: Vec<&str>) -> Option<Vec<Map>> {
 /// pass [`is_cut`], the first one at or after each ideal position.
 fn cuts(text: &str, parts: usize) -> Vec<usize> {
     let bytes = text.as_bytes();
-    if parts < 2 {
-        return Vec::new();
-    }
-    let mut cuts = Vec::with_capacity(parts - 1);
-    let mut from = 0;
-    for k in 1..parts {
-        let ideal = (bytes.len() * k / parts).max(from);
-        let found = bytes[ideal..]
-            .iter()
-            .enumerate()
-            .filter(|&(_, &b)| b == b'\n')
-            .map(|(i, _)| ideal + i + 1)
+    crate::par::cuts_near(bytes.len(), parts, |ideal| {
+        memchr::memchr_iter(b'\n', &bytes[ideal..])
+            .map(|i| ideal + i + 1)
             .take(MAX_LINES_SEARCHED)
-            .find(|&at| is_cut(bytes, at));
-        if let Some(at) = found {
-            cuts.push(at);
-            from = at;
-        }
-    }
-    cuts
+            .find(|&at| is_cut(bytes, at))
+    })
 }
 
 /// How many lines past an ideal position are tried before giving up on it.
