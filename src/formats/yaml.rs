@@ -7,6 +7,7 @@
 
 mod comments;
 mod emit;
+mod fast;
 mod load;
 mod node;
 mod parse;
@@ -43,8 +44,13 @@ pub fn parse(input: &[u8]) -> Result<Document, FormatError> {
     if !ascii {
         check_characters(text)?;
     }
-    if text.len() >= PARALLEL_BYTES && (ascii || !has_unicode_line_break(text)) {
-        if let Some(docs) = split::load(text, crate::par::threads()) {
+    if ascii || !has_unicode_line_break(text) && !text.contains('\u{FEFF}') {
+        let parts = if text.len() >= PARALLEL_BYTES {
+            crate::par::threads()
+        } else {
+            1
+        };
+        if let Some(docs) = split::load(text, parts) {
             return Ok(Document::new(docs));
         }
     }

@@ -4,7 +4,9 @@
 //! ordered entries as `stores/yaml/store.go` does).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use foldhash::{HashSet, HashSetExt};
 
 use base64::Engine;
 

@@ -1,4 +1,5 @@
-//! Loading a large YAML file on several cores.
+//! Loading a YAML file in parts, on several cores when it is large, each
+//! part read by the fast reader as far as it goes ([`fast`]).
 //!
 //! The text is cut into parts just before top-level keys, each part is
 //! loaded as a document of its own, and the parts' root mappings are joined.
@@ -13,8 +14,7 @@
 //! or any failure sends the whole text to the one-thread loader, whose
 //! result and error messages are the reference's.
 
-use std::collections::HashSet;
-
+use super::fast;
 use super::load::Loader;
 use crate::tree::{Document, Entry, Map};
 
@@ -23,10 +23,11 @@ use crate::tree::{Document, Entry, Map};
 /// also breaks them at NEL and the Unicode separators, which this does
 /// not look for).
 pub(super) fn load(text: &str, parts: usize) -> Option<Vec<Map>> {
-    let cuts = cuts(text, parts);
-    if cuts.is_empty() {
-        return None;
-    }
+    let cuts = if parts > 1 {
+        cuts(text, parts)
+    } else {
+        Vec::new()
+    };
     let mut chunks = Vec::with_capacity(cuts.len() + 1);
     let mut start = 0;
     for &cut in &cuts {
@@ -41,12 +42,9 @@ pub(super) fn load(text: &str, parts: usize) -> Option<Vec<Map>> {
 /// Each part is held as a [`Document`] until joined, so that what was
 /// loaded is wiped when the text has to be loaded whole after all.
 fn load_parts(parts: Vec<&str>) -> Option<Vec<Map>> {
-    let loaded = crate::par::map(parts, |chunk| {
-        let (docs, aliases) = Loader::new(chunk).documents_and_aliases().ok()?;
-        Some((Document::new(docs), aliases))
-    });
+    let loaded = crate::par::map(parts, load_part);
     let mut loaded: Vec<(Document, usize)> = loaded.into_iter().collect::<Option<_>>()?;
-    let mut keys = HashSet::new();
+    let mut keys = foldhash::HashSet::default();
     for (doc, aliases) in &loaded {
         let [map] = doc.branches.as_slice() else {
             return None;
@@ -67,16 +65,68 @@ fn load_parts(parts: Vec<&str>) -> Option<Vec<Map>> {
     Some(std::mem::take(&mut root.branches))
 }
 
+/// One part: the run of top-level entries at its start that the fast
+/// reader takes, and the rest, if any, loaded by the full loader. The two
+/// join where a part could be cut ([`is_cut`]); elsewhere the full loader
+/// reads the whole part. Returns the part's document and how many nodes
+/// its aliases copied.
+fn load_part(chunk: &str) -> Option<(Document, usize)> {
+    let (mut doc, end) = fast::prefix(chunk);
+    if end == chunk.len() && end > 0 {
+        return Some((doc, 0));
+    }
+    let from = if end > 0 && is_cut(chunk.as_bytes(), end) {
+        end
+    } else {
+        drop(std::mem::take(&mut doc));
+        0
+    };
+    let (docs, aliases) = Loader::new(&chunk[from..]).documents_and_aliases().ok()?;
+    let mut rest = Document::new(docs);
+    if from == 0 {
+        return Some((rest, aliases));
+    }
+    let [map] = rest.branches.as_mut_slice() else {
+        return None;
+    };
+    crate::tree::move_entries(&mut doc.branches[0], map);
+    Some((doc, aliases))
+}
+
 /// Where to cut `text` into about `parts` equal parts: at line starts that
 /// pass [`is_cut`], the first one at or after each ideal position.
 fn cuts(text: &str, parts: usize) -> Vec<usize> {
     let bytes = text.as_bytes();
+    if !root_at_column_zero(bytes) {
+        return Vec::new();
+    }
     crate::par::cuts_near(bytes.len(), parts, |ideal| {
         memchr::memchr_iter(b'\n', &bytes[ideal..])
             .map(|i| ideal + i + 1)
             .take(MAX_LINES_SEARCHED)
             .find(|&at| is_cut(bytes, at))
     })
+}
+
+/// Whether the first document's root starts in column 0, which a cut
+/// before a column-0 key relies on (under a root indented further, such a
+/// key is an error, not an entry). Looks past comments, blank lines, `---`
+/// and directives; anything else first (a document marker with content,
+/// an indented line) means no cuts.
+fn root_at_column_zero(bytes: &[u8]) -> bool {
+    let first = bytes
+        .split(|&b| b == b'\n')
+        .find(|line| {
+            let content = line.trim_ascii();
+            !(content.is_empty()
+                || content.starts_with(b"#")
+                || line.starts_with(b"%")
+                || line.trim_ascii_end() == b"---")
+        })
+        .unwrap_or_default();
+    first
+        .first()
+        .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// How many lines past an ideal position are tried before giving up on it.
@@ -119,7 +169,9 @@ mod tests {
     /// Every possible cut gives the whole text's tree, or is refused.
     fn assert_cuts_agree(text: &str) {
         let whole = Loader::new(text).documents().ok();
-        for at in (0..text.len()).filter(|&at| is_cut(text.as_bytes(), at)) {
+        let bytes = text.as_bytes();
+        let cuts = (0..text.len()).filter(|&at| root_at_column_zero(bytes) && is_cut(bytes, at));
+        for at in cuts {
             if let Some(joined) = load_parts(vec![&text[..at], &text[at..]]) {
                 assert_eq!(
                     whole.as_deref(),
@@ -152,6 +204,8 @@ mod tests {
             "a: |\nb: 1\nc: >-\nd: 2\ne: |+\nf: 3\ng: ?\nh: [\n]\ni: {\n}\n",
             "a:\n  b: &anchor\n    c: 1\nd: x\ne:\n  <<: *anchor\n",
             "a: 'it''s'\nb: \"esc \\\" q\"\nc: plain: colon\nd: -1\n",
+            "      a:\nb: 1\n",
+            "# c\n---\n  a: 1\nb: 2\n",
         ] {
             assert_cuts_agree(text);
         }
