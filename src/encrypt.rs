@@ -139,10 +139,29 @@ pub async fn encrypt_plain(
     metadata.mac = encrypt_document(&mut document, &metadata, &key)?;
     drop(key);
     crate::metadata::insert_with(&mut document, &metadata, InsertOptions::for_format(output));
-    output
+    let printed = output
         .emit_encrypted(&document, emit)
-        .map_err(EncryptError::Emit)
+        .map_err(EncryptError::Emit);
+    release_sealed(document, ());
+    printed
 }
+
+/// Frees a sealed document (ciphertext, keys, values the rules leave in
+/// the clear: nothing that must be wiped before the process ends), and
+/// `with` it, on another thread when it is large, so that the caller
+/// writes the file meanwhile; the process may end first.
+pub(crate) fn release_sealed<T: Send + 'static>(document: Document, with: T) {
+    let large = document
+        .branches
+        .iter()
+        .any(|b| crate::tree::has_nodes(b, BACKGROUND_DROP_NODES));
+    if large {
+        crate::par::drop_in_background((document, with));
+    }
+}
+
+/// From this many nodes on, a sealed document is freed on another thread.
+const BACKGROUND_DROP_NODES: usize = 16_384;
 
 /// Puts every comment on a line of its own, before the entry it followed:
 /// the reference's tree has no line comments, so `key: value # note`

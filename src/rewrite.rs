@@ -154,10 +154,8 @@ impl Opened {
         let printed = output
             .emit_encrypted(&self.document, emit)
             .map_err(EncryptError::Emit);
-        // Left are the file as printed (ciphertext, keys, values the rules
-        // leave in the clear) and the old ciphertexts: a large lot is
-        // freed on another thread while the caller writes. The key is
-        // wiped here.
+        // Left are the file as printed and the old ciphertexts, freed
+        // while the caller writes. The key is wiped here.
         let Opened {
             document,
             stash,
@@ -165,19 +163,10 @@ impl Opened {
             ..
         } = self;
         drop(key);
-        let large = document
-            .branches
-            .iter()
-            .any(|b| crate::tree::has_nodes(b, BACKGROUND_DROP_NODES));
-        if large {
-            crate::par::drop_in_background((document, stash));
-        }
+        crate::encrypt::release_sealed(document, stash);
         printed
     }
 }
-
-/// From this many nodes on, a sealed document is freed on another thread.
-const BACKGROUND_DROP_NODES: usize = 16_384;
 
 /// An encrypted file whose key groups change while its values stay as
 /// they are (`updatekeys`, `groups add|delete`).

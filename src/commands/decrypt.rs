@@ -74,5 +74,7 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
         }
         (None, _) => super::write_stdout(&output)?,
     }
+    // The process ends next.
+    std::mem::take(&mut decrypted.document).wipe_and_leak();
     Ok(ExitCode::SUCCESS)
 }
