@@ -201,6 +201,20 @@ impl Format {
     }
 }
 
+/// How much each part's printer reserves: its own printed size, and for
+/// the first part the whole file's, as the other parts join its buffer
+/// ([`join_printed`]). Estimated on every core.
+fn part_capacities(parts: &[&[crate::tree::Entry]], indent: usize) -> Vec<usize> {
+    let mut sizes = crate::par::map(parts.to_vec(), |part| {
+        crate::tree::printed_size(part, indent)
+    });
+    let whole = sizes.iter().sum();
+    if let Some(first) = sizes.first_mut() {
+        *first = whole;
+    }
+    sizes
+}
+
 /// Joins the parts of a file printed on several cores (each wiped when
 /// dropped, as they may hold plaintext). The first part's buffer, which
 /// the printer sized for the whole file, takes the others; each other part

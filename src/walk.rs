@@ -426,6 +426,13 @@ fn walk(
         leaves: Vec::new(),
         aads: String::new(),
     };
+    let (leaves, aad_bytes) = doc
+        .branches
+        .iter()
+        .map(|branch| leaf_sizes_in_map(branch, 0))
+        .fold((0, 0), |(n, b), (m, c)| (n + m, b + c));
+    walker.leaves.reserve_exact(leaves);
+    walker.aads.reserve_exact(aad_bytes);
     // A failure met while walking comes after every job collected so far,
     // so it is reported only if none of those jobs fails.
     let walked = doc
@@ -463,6 +470,30 @@ fn walk(
         }
     }
     Ok(hex_upper(&hasher.finalize()))
+}
+
+/// How many leaves a map holds and how long their additional data is in
+/// all: as many as the walk may collect, counted first so that its lists
+/// are allocated once (growing them copies megabytes on a large file).
+fn leaf_sizes_in_map(map: &[Entry], aad_len: usize) -> (usize, usize) {
+    map.iter()
+        .map(|entry| match entry {
+            Entry::Pair(key, value) => leaf_sizes(value, aad_len + key.len() + 1),
+            Entry::Comment(_) => (0, 0),
+        })
+        .fold((0, 0), |(n, b), (m, c)| (n + m, b + c))
+}
+
+fn leaf_sizes(value: &Value, aad_len: usize) -> (usize, usize) {
+    match value {
+        Value::Map(map) => leaf_sizes_in_map(map, aad_len),
+        Value::List(items) => items
+            .iter()
+            .map(|item| leaf_sizes(item, aad_len))
+            .fold((0, 0), |(n, b), (m, c)| (n + m, b + c)),
+        Value::Null | Value::Comment(_) => (0, 0),
+        _ => (1, aad_len),
+    }
 }
 
 /// The additional data for a position: the reference joins the path's keys

@@ -245,11 +245,11 @@ fn emit_in_parts(map: &[Entry], indent: &[u8]) -> Result<Vec<u8>, NonFinite> {
         return Ok(b"{}".to_vec());
     }
     let last = parts.len() - 1;
+    let runs: Vec<&[Entry]> = parts.iter().map(|&(run, _)| run).collect();
+    let capacities = super::part_capacities(&runs, indent.len());
     let printed = crate::par::map(
-        parts.into_iter().enumerate().collect(),
-        |(i, (run, first))| {
-            // The first part's buffer is sized for the whole file: the others join it.
-            let capacity = crate::tree::printed_size(if i == 0 { map } else { run }, indent.len());
+        parts.into_iter().zip(capacities).enumerate().collect(),
+        |(i, ((run, first), capacity))| {
             let mut writer = Indented::with_capacity(indent, capacity);
             if i == 0 {
                 writer.out.push(b'{');

@@ -135,23 +135,17 @@ fn parallel_parts(branch: &Map) -> Option<Vec<&[Entry]>> {
 
 /// Prints each run of entries on a core of its own and joins them.
 fn emit_parts(parts: Vec<&[Entry]>, indent: usize) -> Vec<u8> {
-    // The first part's buffer is sized for the whole file: the others join it.
-    let whole = parts
-        .iter()
-        .map(|p| crate::tree::printed_size(p, indent))
-        .sum();
-    let printed = crate::par::map(parts.into_iter().enumerate().collect(), |(i, part)| {
-        let capacity = if i == 0 {
-            whole
-        } else {
-            crate::tree::printed_size(part, indent)
-        };
-        zeroize::Zeroizing::new(emit::emit_documents(
-            &[node::mapping(part)],
-            indent,
-            capacity,
-        ))
-    });
+    let capacities = super::part_capacities(&parts, indent);
+    let printed = crate::par::map(
+        parts.into_iter().zip(capacities).collect(),
+        |(part, capacity)| {
+            zeroize::Zeroizing::new(emit::emit_documents(
+                &[node::mapping(part)],
+                indent,
+                capacity,
+            ))
+        },
+    );
     super::join_printed(printed)
 }
 
