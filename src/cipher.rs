@@ -180,16 +180,20 @@ fn decode_fixed<const N: usize>(
 ///
 /// The strings are kept in the order they were decrypted, and are nearly
 /// always asked for again in that order (a change touches a few values),
-/// so each lookup first tries the entry after the last one taken; only a
-/// miss builds (once) an index of every digest.
+/// so each lookup first tries the entry after the last one taken. The
+/// first few misses (a changed value, and the one after it) scan the
+/// digests in order; only more misses build (once) an index of every
+/// digest, which costs a large stash as much as many scans.
 #[derive(Default)]
 pub struct Stash {
     /// Digest and `ENC[...]` string of every value, in order; `None` once taken.
     entries: Vec<([u8; 32], Option<String>)>,
     /// Where the next lookup looks first.
     cursor: usize,
-    /// Built on the first miss: each digest's first entry, and for every
-    /// entry the next one with the same digest.
+    /// How many misses scanned the entries.
+    scans: usize,
+    /// Built after [`Stash::MAX_SCANS`] misses: each digest's first entry,
+    /// and for every entry the next one with the same digest.
     index: Option<DigestIndex>,
 }
 
@@ -234,6 +238,9 @@ impl Stash {
         self.record_digest(Self::digest(aad, kind, plain), sealed.to_string());
     }
 
+    /// Misses answered by a scan before an index is built.
+    const MAX_SCANS: usize = 8;
+
     /// Makes room for `additional` more values.
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.entries.reserve(additional);
@@ -257,6 +264,15 @@ impl Stash {
                 self.cursor += 1;
                 return sealed.take();
             }
+        }
+        if self.index.is_none() && self.scans < Self::MAX_SCANS {
+            self.scans += 1;
+            let at = self
+                .entries
+                .iter()
+                .position(|(d, sealed)| sealed.is_some() && d == digest)?;
+            self.cursor = at + 1;
+            return self.entries[at].1.take();
         }
         let index = self
             .index
@@ -717,6 +733,32 @@ mod tests {
             assert_eq!(again(&Value::Int(i), "k:", &mut stash), sealed[i as usize]);
         }
         assert_ne!(again(&Value::Int(0), "k:", &mut stash), sealed[0]);
+    }
+
+    /// Lookups out of order are answered by scans, then by the index, and
+    /// both give the first untaken string of equal values, in order.
+    #[test]
+    fn stash_scans_and_index_agree() {
+        let cipher = ValueCipher::new(&test_key(5));
+        let values: Vec<i64> = (0..40).map(|i| i % 10).collect();
+        let sealed: Vec<String> = values
+            .iter()
+            .map(|&v| cipher.encrypt(&Value::Int(v), "k:").unwrap())
+            .collect();
+        let mut stash = Stash::default();
+        for s in &sealed {
+            cipher.decrypt_stashing(s, "k:", &mut stash).unwrap();
+        }
+        let mut taken = [false; 40];
+        for &v in values.iter().rev() {
+            let got = cipher
+                .encrypt_stashed(&Value::Int(v), "k:", Some(&mut stash))
+                .unwrap();
+            let want = (0..40).find(|&i| !taken[i] && values[i] == v).unwrap();
+            taken[want] = true;
+            assert_eq!(got, sealed[want], "value {v}");
+        }
+        assert!(stash.index.is_some());
     }
 
     /// A value the reference encrypted with key 32×`f` under AAD `bar:`

@@ -154,7 +154,8 @@ struct Batch<'b, 't> {
 }
 
 /// Runs the cipher on every `crypt` leaf and feeds every `hash` leaf to
-/// `hasher` in document order: decrypting, once it is decrypted;
+/// `hasher` (unless it is `None`: the MAC has them already) in document
+/// order: decrypting, once it is decrypted;
 /// encrypting, before it is sealed (given `reuse`, the stashed strings of
 /// unchanged leaves are put in instead of sealing). Large walks are cut
 /// into batches that every core takes in turn while the calling thread
@@ -168,13 +169,13 @@ fn run_jobs(
     leaves: &mut [Leaf<'_>],
     mut reuse: Vec<Option<String>>,
     aads: &str,
-    hasher: &mut Sha512,
+    mut hasher: Option<&mut Sha512>,
 ) -> Vec<Share> {
     let jobs = leaves.iter().filter(|l| l.crypt).count();
     let threads = crate::par::threads();
-    let hash_first = direction == Direction::Encrypt;
+    let hash_first = direction == Direction::Encrypt && hasher.is_some();
     if jobs < PARALLEL_JOBS || threads == 1 {
-        if hash_first {
+        if let Some(hasher) = hasher.as_deref_mut().filter(|_| hash_first) {
             hash_leaves(hasher, leaves);
         }
         let mut whole = Batch {
@@ -183,7 +184,7 @@ fn run_jobs(
             reuse: &mut reuse,
         };
         let share = run_share(cipher, direction, stashing, &mut whole, aads);
-        if !hash_first && share.failed.is_none() {
+        if let Some(hasher) = hasher.filter(|_| !hash_first && share.failed.is_none()) {
             hash_leaves(hasher, whole.leaves);
         }
         return vec![share];
@@ -234,6 +235,10 @@ fn run_jobs(
         for _ in 1..threads {
             scope.spawn(|| while take() {});
         }
+        let Some(hasher) = hasher else {
+            while take() {}
+            return;
+        };
         if hash_first {
             for (k, batch) in batches.iter().enumerate() {
                 hash_leaves(hasher, lock(batch).leaves);
@@ -287,24 +292,36 @@ fn hash_leaves(hasher: &mut Sha512, leaves: &[Leaf<'_>]) {
 
 /// For every leaf to encrypt whose plaintext, type and path `stash` saw
 /// decrypted, its old `ENC[...]` string (an empty string stays empty), in
-/// document order; the others are left for the cipher. The digests are
-/// computed on every core.
-fn stashed_strings(leaves: &[Leaf<'_>], aads: &str, stash: &mut Stash) -> Vec<Option<String>> {
+/// document order; the others are left for the cipher. Feeds every `hash`
+/// leaf to the MAC meanwhile: the digests are computed on the other cores
+/// while this one hashes the same plaintexts.
+fn stashed_strings(
+    leaves: &[Leaf<'_>],
+    aads: &str,
+    stash: &mut Stash,
+    hasher: &mut Sha512,
+) -> Vec<Option<String>> {
     let digest = |leaf: &Leaf| {
         leaf.crypt
             .then(|| ValueCipher::stash_digest(leaf.value, leaf.aad(aads)).ok())
             .flatten()
     };
-    let digests: Vec<Option<Option<[u8; 32]>>> = if leaves.len() < PARALLEL_JOBS {
+    let others = crate::par::threads() - 1;
+    let digests: Vec<Option<Option<[u8; 32]>>> = if leaves.len() < PARALLEL_JOBS || others == 0 {
+        hash_leaves(hasher, leaves);
         leaves.iter().map(digest).collect()
     } else {
-        let parts = leaves
-            .chunks(leaves.len().div_ceil(crate::par::threads()))
-            .collect();
-        crate::par::map(parts, |part| part.iter().map(digest).collect::<Vec<_>>())
-            .into_iter()
-            .flatten()
-            .collect()
+        let parts: Vec<&[Leaf]> = leaves.chunks(leaves.len().div_ceil(others)).collect();
+        let digested = std::thread::scope(|scope| {
+            let digests = scope.spawn(|| {
+                crate::par::map(parts, |part| part.iter().map(digest).collect::<Vec<_>>())
+            });
+            hash_leaves(hasher, leaves);
+            digests
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        digested.into_iter().flatten().collect()
     };
     digests
         .into_iter()
@@ -439,9 +456,12 @@ fn walk(
         .branches
         .iter_mut()
         .try_for_each(|branch| walker.map(branch, false));
-    let reuse = match (direction, walker.stash.as_deref_mut()) {
-        (Direction::Encrypt, Some(stash)) => stashed_strings(&walker.leaves, &walker.aads, stash),
-        _ => Vec::new(),
+    let (reuse, mac) = match (direction, walker.stash.as_deref_mut()) {
+        (Direction::Encrypt, Some(stash)) => {
+            let reuse = stashed_strings(&walker.leaves, &walker.aads, stash, &mut hasher);
+            (reuse, None)
+        }
+        _ => (Vec::new(), Some(&mut hasher)),
     };
     let stashing = walker.stash.is_some() && direction == Direction::Decrypt;
     let mut shares = run_jobs(
@@ -451,7 +471,7 @@ fn walk(
         &mut walker.leaves,
         reuse,
         &walker.aads,
-        &mut hasher,
+        mac,
     );
     for share in &mut shares {
         if let Some((index, source)) = share.failed.take() {
