@@ -13,6 +13,7 @@
 //! inside a value, a line deeper than it should be) ends the run instead.
 
 use super::resolve::{resolve_plain, Resolved};
+use super::scan::is_indicator;
 use crate::tree::{Document, Entry, Map, Value};
 
 /// Deepest nesting followed; deeper entries are left to the full loader.
@@ -232,32 +233,6 @@ fn scalar(text: &str) -> Option<Value> {
             resolve_plain(text).into_value(text)
         }
     }
-}
-
-/// Characters that cannot start a plain scalar (YAML's indicators).
-fn is_indicator(b: u8) -> bool {
-    matches!(
-        b,
-        b'-' | b'?'
-            | b':'
-            | b','
-            | b'['
-            | b']'
-            | b'{'
-            | b'}'
-            | b'#'
-            | b'&'
-            | b'*'
-            | b'!'
-            | b'|'
-            | b'>'
-            | b'\''
-            | b'"'
-            | b'%'
-            | b'@'
-            | b'`'
-            | b' '
-    )
 }
 
 #[cfg(test)]

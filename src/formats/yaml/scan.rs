@@ -112,6 +112,32 @@ fn is_break(c: u8) -> bool {
     c == b'\n' || c == b'\r'
 }
 
+/// YAML's indicator characters: none starts a plain scalar (but `-`, `?`
+/// and `:` before a non-blank, see `starts_plain`).
+pub(super) fn is_indicator(c: u8) -> bool {
+    matches!(
+        c,
+        b'-' | b'?'
+            | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    )
+}
+
 /// Blank, break, or the end of input (read as 0).
 fn is_blankz(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0)
@@ -320,28 +346,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn starts_plain(&self, c: u8, next: u8) -> bool {
-        let indicator = is_blankz(c)
-            || matches!(
-                c,
-                b'-' | b'?'
-                    | b':'
-                    | b','
-                    | b'['
-                    | b']'
-                    | b'{'
-                    | b'}'
-                    | b'#'
-                    | b'&'
-                    | b'*'
-                    | b'!'
-                    | b'|'
-                    | b'>'
-                    | b'\''
-                    | b'"'
-                    | b'%'
-                    | b'@'
-                    | b'`'
-            );
+        let indicator = is_blankz(c) || is_indicator(c);
         !indicator
             || (c == b'-' && !is_blank(next))
             || (self.flow_level == 0 && (c == b'?' || c == b':') && !is_blankz(next))
