@@ -203,10 +203,10 @@ impl Format {
 
 /// How much each part's printer reserves: its own printed size, and for
 /// the first part the whole file's, as the other parts join its buffer
-/// ([`join_printed`]). Estimated on every core.
-fn part_capacities(parts: &[&[crate::tree::Entry]], indent: usize) -> Vec<usize> {
+/// ([`join_printed`]). Estimated on every core (see [`crate::tree::printed_size`]).
+fn part_capacities(parts: &[&[crate::tree::Entry]], indent: usize, depth: usize) -> Vec<usize> {
     let mut sizes = crate::par::map(parts.to_vec(), |part| {
-        crate::tree::printed_size(part, indent)
+        crate::tree::printed_size(part, indent, depth)
     });
     let whole = sizes.iter().sum();
     if let Some(first) = sizes.first_mut() {

@@ -3,10 +3,14 @@
 
 mod cli;
 mod commands;
+mod wipe_on_free;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: wipe_on_free::WipeOnFree = wipe_on_free::WipeOnFree;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse_from(cli::normalize_args(std::env::args_os()));

@@ -231,10 +231,11 @@ pub(crate) fn has_nodes(map: &[Entry], n: usize) -> bool {
 }
 
 /// About how many bytes `entries` take printed as an indented map of
-/// keys and values (`indent` bytes per level), for printers to reserve
-/// their buffer once instead of growing it by copies. Only an estimate:
-/// escapes and quoting can make the text longer.
-pub(crate) fn printed_size(entries: &[Entry], indent: usize) -> usize {
+/// keys and values (`indent` bytes per level, their own lines `depth`
+/// levels in: 0 for YAML's root map, 1 for JSON's, inside its braces), for
+/// printers to reserve their buffer once instead of growing it by copies.
+/// Only an estimate: escapes and quoting can make the text longer.
+pub(crate) fn printed_size(entries: &[Entry], indent: usize, depth: usize) -> usize {
     fn value_size(value: &Value, depth: usize, indent: usize) -> usize {
         match value {
             Value::Map(map) => 4 + map_size(map, depth + 1, indent),
@@ -260,7 +261,7 @@ pub(crate) fn printed_size(entries: &[Entry], indent: usize) -> usize {
             })
             .sum()
     }
-    map_size(entries, 0, indent)
+    map_size(entries, depth, indent)
 }
 
 /// Cuts a map's entries into `parts` runs of about equal length.
@@ -330,7 +331,7 @@ mod tests {
                 .emit(&doc, crate::formats::EmitOptions::default())
                 .expect("prints")
                 .len();
-            let estimate = printed_size(&doc.branches[0], 4);
+            let estimate = printed_size(&doc.branches[0], 4, 0);
             assert!(
                 printed <= estimate && estimate < printed * 2,
                 "{format:?}: printed {printed}, estimated {estimate}"

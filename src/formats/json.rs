@@ -213,7 +213,7 @@ pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError
     let mut out = if map.len() >= 2 && crate::tree::has_nodes(map, PARALLEL_NODES) {
         emit_in_parts(map, &indent)
     } else {
-        let capacity = crate::tree::printed_size(map, indent.len());
+        let capacity = crate::tree::printed_size(map, indent.len(), 1);
         let mut writer = Indented::with_capacity(&indent, capacity);
         writer.map(map, 0).map(|()| writer.out)
     }
@@ -246,7 +246,7 @@ fn emit_in_parts(map: &[Entry], indent: &[u8]) -> Result<Vec<u8>, NonFinite> {
     }
     let last = parts.len() - 1;
     let runs: Vec<&[Entry]> = parts.iter().map(|&(run, _)| run).collect();
-    let capacities = super::part_capacities(&runs, indent.len());
+    let capacities = super::part_capacities(&runs, indent.len(), 1);
     let printed = crate::par::map(
         parts.into_iter().zip(capacities).enumerate().collect(),
         |(i, ((run, first), capacity))| {

@@ -110,7 +110,7 @@ pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError
     let capacity = doc
         .branches
         .iter()
-        .map(|b| crate::tree::printed_size(b, indent))
+        .map(|b| crate::tree::printed_size(b, indent, 0))
         .sum();
     Ok(emit::emit_documents(&roots, indent, capacity))
 }
@@ -135,7 +135,7 @@ fn parallel_parts(branch: &Map) -> Option<Vec<&[Entry]>> {
 
 /// Prints each run of entries on a core of its own and joins them.
 fn emit_parts(parts: Vec<&[Entry]>, indent: usize) -> Vec<u8> {
-    let capacities = super::part_capacities(&parts, indent);
+    let capacities = super::part_capacities(&parts, indent, 0);
     let printed = crate::par::map(
         parts.into_iter().zip(capacities).collect(),
         |(part, capacity)| {
