@@ -4,9 +4,10 @@
 Generates a small dotenv file and large YAML/JSON files (60k leaves),
 encrypts them with the reference sops under a throw-away age key, checks that
 rsops prints exactly what sops prints, then times both (median wall time of
-several runs) and reports peak memory (max RSS) and the ratios, for
-`decrypt`, for `encrypt` (whose output the reference must decrypt back to
-the plaintext) and for `set` of one value (both results must decrypt alike).
+several runs) and reports peak memory (max RSS), the ratios and the machine's
+load, for `decrypt`, for `encrypt` (whose output the reference must decrypt
+back to the plaintext) and for `set` of one value (both results must decrypt
+alike).
 
 Usage: scripts/compare.py [--rsops target/release/rsops] [--runs 5] [--leaves 60000]
 """
@@ -95,6 +96,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--leaves", type=int, default=60000)
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     sops, venv_python = ensure_venv()
     secret, recipient = age_keypair(venv_python)
@@ -162,6 +164,9 @@ def main():
                 raise SystemExit(f"{name}: rsops set differs from sops set")
             results.append(("set " + name, size, sops_wall, sops_rss, ours_wall, ours_rss))
 
+        load_after = os.getloadavg()
+        print(f"machine: {os.cpu_count()} cores; load average (1 min) {load_before[0]:.2f} "
+              f"before the runs, {load_after[0]:.2f} after")
         print(f"{'file':<20} {'input':>10} {'sops':>10} {'rsops':>10} {'speed-up':>9} "
               f"{'sops RSS':>9} {'rsops RSS':>10} {'memory':>7}")
         for name, size, sw, sr, ow, orss in results:
