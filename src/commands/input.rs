@@ -81,7 +81,7 @@ impl Input {
     /// The input's bytes (wiped when dropped).
     pub fn read(&self) -> Result<Zeroizing<Vec<u8>>, Failure> {
         match self.open()? {
-            Some(file) => self.read_file(&file),
+            Some(file) => self.read_file(&file, file_len(&file)),
             None => {
                 let mut bytes = Zeroizing::new(Vec::new());
                 std::io::stdin()
@@ -97,20 +97,24 @@ impl Input {
 
     /// The input file, opened; `None` for standard input.
     fn open(&self) -> Result<Option<std::fs::File>, Failure> {
-        let Some(path) = &self.path else {
-            return Ok(None);
-        };
-        std::fs::File::open(path)
-            .map(Some)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Failure::NotFound(path.clone()),
-                _ => self.read_failure(e),
-            })
+        self.path
+            .as_ref()
+            .map(|path| self.open_path(path))
+            .transpose()
     }
 
-    /// The whole of the opened input file (wiped when dropped).
-    fn read_file(&self, file: &std::fs::File) -> Result<Zeroizing<Vec<u8>>, Failure> {
-        read_whole(file, file_len(file)).map_err(|e| self.read_failure(e))
+    /// The input file at `path` (the input's own), opened.
+    fn open_path(&self, path: &std::path::Path) -> Result<std::fs::File, Failure> {
+        std::fs::File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Failure::NotFound(path.to_path_buf()),
+            _ => self.read_failure(e),
+        })
+    }
+
+    /// The whole of the opened input file, `len` bytes as last seen (wiped
+    /// when dropped).
+    fn read_file(&self, file: &std::fs::File, len: u64) -> Result<Zeroizing<Vec<u8>>, Failure> {
+        read_whole(file, len).map_err(|e| self.read_failure(e))
     }
 
     fn read_failure(&self, source: std::io::Error) -> Failure {
@@ -137,15 +141,9 @@ impl Input {
                 hint: None,
             });
         };
-        let read_error = |source| Failure::Read {
-            what: path.display().to_string(),
-            source,
-        };
+        let read_error = |source| self.read_failure(source);
         loop {
-            let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Failure::NotFound(path.clone()),
-                _ => read_error(e),
-            })?;
+            let file = self.open_path(path)?;
             // SAFETY: flock on a descriptor this function owns.
             while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
                 let error = std::io::Error::last_os_error();
@@ -158,7 +156,7 @@ impl Input {
             if held.ino() != named.ino() || held.dev() != named.dev() {
                 continue;
             }
-            let bytes = read_whole(&file, held.len()).map_err(read_error)?;
+            let bytes = self.read_file(&file, held.len())?;
             return Ok((bytes, file));
         }
     }
@@ -244,7 +242,7 @@ impl Input {
                 rsops::decrypt_document(document, format, &registry, &options).await
             }
             (None, Some(file)) => {
-                let bytes = read_whole(&file, len).map_err(|e| self.read_failure(e))?;
+                let bytes = self.read_file(&file, len)?;
                 drop(file);
                 rsops::decrypt_owned(bytes, format, &registry, &options).await
             }

@@ -23,11 +23,7 @@ use crate::tree::{Document, Entry, Map};
 /// also breaks them at NEL and the Unicode separators, which this does
 /// not look for).
 pub(super) fn load(text: &str, parts: usize) -> Option<Vec<Map>> {
-    let cuts = if parts > 1 {
-        cuts(text, parts)
-    } else {
-        Vec::new()
-    };
+    let cuts = cuts(text, parts);
     let mut chunks = Vec::with_capacity(cuts.len() + 1);
     let mut start = 0;
     for &cut in &cuts {
@@ -97,7 +93,7 @@ fn load_part(chunk: &str) -> Option<(Document, usize)> {
 /// pass [`is_cut`], the first one at or after each ideal position.
 fn cuts(text: &str, parts: usize) -> Vec<usize> {
     let bytes = text.as_bytes();
-    if !root_at_column_zero(bytes) {
+    if parts < 2 || !root_at_column_zero(bytes) {
         return Vec::new();
     }
     crate::par::cuts_near(bytes.len(), parts, |ideal| {
