@@ -48,24 +48,10 @@ impl Sandbox {
         self.dir.path().join(name)
     }
 
-    /// An executable script in the sandbox, written without this process
-    /// ever holding it open for writing: a test thread that forks meanwhile
-    /// would pass the open file on to its child, and running the script
-    /// would then fail with "Text file busy". `sh` writes it instead.
+    /// An executable script in the sandbox.
     fn script(&self, name: &str, body: &str) -> PathBuf {
         let path = self.path(name);
-        let mut sh = std::process::Command::new("sh")
-            .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
-            .arg(&path)
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("run sh");
-        std::io::Write::write_all(&mut sh.stdin.take().expect("stdin"), body.as_bytes())
-            .expect("write script");
-        assert!(
-            sh.wait().expect("wait for sh").success(),
-            "sh could not write {name}"
-        );
+        rsops_test_support::write_script(&path, body);
         path
     }
 

@@ -150,28 +150,9 @@ impl GnupgHome {
     }
 
     /// Writes an executable script into the home.
-    ///
-    /// It is written without this process ever holding it
-    /// open for writing: a test thread that forks meanwhile would pass the
-    /// open file on to its child, and running the script would then fail
-    /// with "Text file busy". `sh` writes it instead.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
         let path = self.path().join(name);
-        let mut sh = Command::new("sh")
-            .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
-            .arg(&path)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("run sh");
-        sh.stdin
-            .take()
-            .expect("stdin")
-            .write_all(body.as_bytes())
-            .expect("write script");
-        assert!(
-            sh.wait().expect("wait for sh").success(),
-            "sh could not write {name}"
-        );
+        rsops_test_support::write_script(&path, body);
         path
     }
 
