@@ -48,7 +48,7 @@ pub struct Lookup {
 pub fn lookup(start: &Path) -> Lookup {
     let mut dir = start.to_path_buf();
     let mut alternate: Option<PathBuf> = None;
-    for _ in 0..MAX_DEPTH {
+    for _ in 0..distinct_steps(start) {
         let candidate = join_clean(&dir, CONFIG_FILE_NAME);
         if std::fs::metadata(&candidate).is_ok() {
             let warning = alternate.map(|alt| {
@@ -82,6 +82,29 @@ pub fn lookup(start: &Path) -> Lookup {
             )
         }),
     }
+}
+
+/// How many of the search's [`MAX_DEPTH`] paths can name different
+/// directories: each step drops a named component of `start` or, once
+/// none is left, climbs from the working directory, and from the root on
+/// every further path names the root again. Checking those again (up to
+/// 200 `stat` calls of paths growing to 300 characters) could only find
+/// what the root's check found, so the search stops there.
+fn distinct_steps(start: &Path) -> usize {
+    let named = |path: &Path| {
+        path.components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .count()
+    };
+    let climbs = if start.is_absolute() {
+        0
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => named(&cwd),
+            Err(_) => return MAX_DEPTH,
+        }
+    };
+    (named(&clean(start)) + climbs + 1).min(MAX_DEPTH)
 }
 
 /// Go's `path.Join`: joins and cleans lexically (`./x` → `x`, `a/..` → `.`,

@@ -59,6 +59,24 @@ fn lookup_relative_start_gives_relative_paths() {
 }
 
 #[test]
+fn lookup_stops_once_every_further_path_names_the_root() {
+    assert_eq!(distinct_steps(Path::new("/")), 1);
+    assert_eq!(distinct_steps(Path::new("/a/b/../c")), 3);
+    let cwd = std::env::current_dir().unwrap();
+    let climbs = cwd.components().count() - 1;
+    assert_eq!(distinct_steps(Path::new(".")), climbs + 1);
+    assert_eq!(distinct_steps(Path::new("x/./y")), climbs + 3);
+    // The last directory searched is the root; every further one is too.
+    let last = (1..distinct_steps(Path::new(".")))
+        .fold(PathBuf::from("."), |dir, _| join_clean(&dir, ".."));
+    assert_eq!(
+        std::fs::canonicalize(&last).unwrap(),
+        std::fs::canonicalize(join_clean(&last, "..")).unwrap()
+    );
+    assert_eq!(std::fs::canonicalize(&last).unwrap(), PathBuf::from("/"));
+}
+
+#[test]
 fn load_reads_the_file_and_names_it_in_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join(".sops.yaml");
