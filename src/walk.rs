@@ -16,7 +16,7 @@ use zeroize::Zeroize;
 
 use crate::cipher::{CipherError, Stash, ValueCipher};
 use crate::metadata::{CryptRule, Metadata};
-use crate::tree::{Document, Entry, Map, Value};
+use crate::tree::{Document, Entry, Value};
 
 /// Which way a walk transforms the tree's values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,12 +83,14 @@ pub enum WalkError {
     },
 }
 
-/// Walks one document in document order, deciding which leaves the cipher
-/// works on and which the MAC covers. The cipher's work and the MAC are
-/// collected as [`Leaf`] jobs and done afterwards, split over the machine's
-/// cores (see [`run_jobs`]); comments are handled on the spot.
+/// Walks a run of a document's entries in document order, deciding which
+/// leaves the cipher works on and which the MAC covers. The cipher's work
+/// and the MAC are collected as [`Leaf`] jobs and done afterwards, split
+/// over the machine's cores (see [`run_jobs`]); comments are collected as
+/// [`CommentJob`]s, done in order before the leaves (see
+/// [`run_comment_jobs`]). A large document's top-level entries are walked
+/// in runs on every core (see [`walk_runs`]).
 struct Walker<'a, 't> {
-    cipher: &'a ValueCipher,
     direction: Direction,
     rule: &'a CryptRule,
     mac_only_encrypted: bool,
@@ -96,13 +98,32 @@ struct Walker<'a, 't> {
     aad: String,
     /// Comments seen since the last value, one level per map or list.
     comments: Vec<Vec<String>>,
-    /// Decrypting: where each value's `ENC[...]` is remembered; encrypting:
-    /// where untouched values find theirs again.
-    stash: Option<&'a mut Stash>,
     /// The leaves to transform or hash, in document order.
     leaves: Vec<Leaf<'t>>,
+    /// The comments to transform, in document order.
+    comment_jobs: Vec<CommentJob<'t>>,
     /// The additional data of every job, one after the other.
     aads: String,
+}
+
+/// A comment the rules say is encrypted: its text is decrypted, or
+/// sealed, once the walk is over.
+struct CommentJob<'t> {
+    target: CommentTarget<'t>,
+    /// Where its additional data is in [`Walker::aads`].
+    aad_start: usize,
+    aad_len: usize,
+    /// How many leaves the walk had found before it.
+    leaves_before: usize,
+}
+
+/// Where a comment the walk found is.
+enum CommentTarget<'t> {
+    /// A comment entry of a map: its text.
+    Text(&'t mut String),
+    /// A list item that is a comment: sealed, the reference's list walk
+    /// stores what the cipher returns, an `ENC[...]` string.
+    Item(&'t mut Value),
 }
 
 /// A leaf of the tree the walk found: a value for the cipher (`crypt`),
@@ -122,10 +143,13 @@ impl Leaf<'_> {
     }
 
     fn path(&self, aads: &str) -> String {
-        aads[self.aad_start..self.aad_start + self.aad_len]
-            .trim_end_matches(':')
-            .to_string()
+        path_of(&aads[self.aad_start..self.aad_start + self.aad_len])
     }
+}
+
+/// The path named in errors: the keys, joined with `:`.
+fn path_of(aad: &str) -> String {
+    aad.trim_end_matches(':').to_string()
 }
 
 /// Below this many cipher jobs a walk stays on the calling thread.
@@ -426,70 +450,285 @@ fn walk(
     meta: &Metadata,
     cipher: &ValueCipher,
     direction: Direction,
-    stash: Option<&mut Stash>,
+    mut stash: Option<&mut Stash>,
 ) -> Result<String, WalkError> {
     let mut hasher = Sha512::new();
     if meta.mac_only_encrypted {
         hasher.update(MAC_ONLY_ENCRYPTED_INIT);
     }
-    let mut walker = Walker {
-        cipher,
-        direction,
-        rule: &meta.rule,
-        mac_only_encrypted: meta.mac_only_encrypted,
-        aad: String::new(),
-        comments: Vec::new(),
-        stash,
-        leaves: Vec::new(),
-        aads: String::new(),
-    };
-    let (leaves, aad_bytes) = doc
-        .branches
-        .iter()
-        .map(|branch| leaf_sizes_in_map(branch, 0))
-        .fold((0, 0), |(n, b), (m, c)| (n + m, b + c));
-    walker.leaves.reserve_exact(leaves);
-    walker.aads.reserve_exact(aad_bytes);
+    let Walked {
+        mut leaves,
+        aads,
+        comment_jobs,
+        failed,
+    } = walk_runs(doc, meta, direction);
     // A failure met while walking comes after every job collected so far,
     // so it is reported only if none of those jobs fails.
-    let walked = doc
-        .branches
-        .iter_mut()
-        .try_for_each(|branch| walker.map(branch, false));
-    let (reuse, mac) = match (direction, walker.stash.as_deref_mut()) {
+    let failed = match run_comment_jobs(
+        cipher,
+        direction,
+        &meta.rule,
+        comment_jobs,
+        &aads,
+        stash.as_deref_mut(),
+    ) {
+        Some((leaves_before, failure)) => {
+            leaves.truncate(leaves_before);
+            Some(failure)
+        }
+        None => failed,
+    };
+    let (reuse, mac) = match (direction, stash.as_deref_mut()) {
         (Direction::Encrypt, Some(stash)) => {
-            let reuse = stashed_strings(&walker.leaves, &walker.aads, stash, &mut hasher);
+            let reuse = stashed_strings(&leaves, &aads, stash, &mut hasher);
             (reuse, None)
         }
         _ => (Vec::new(), Some(&mut hasher)),
     };
-    let stashing = walker.stash.is_some() && direction == Direction::Decrypt;
-    let mut shares = run_jobs(
-        cipher,
-        direction,
-        stashing,
-        &mut walker.leaves,
-        reuse,
-        &walker.aads,
-        mac,
-    );
+    let stashing = stash.is_some() && direction == Direction::Decrypt;
+    let mut shares = run_jobs(cipher, direction, stashing, &mut leaves, reuse, &aads, mac);
     for share in &mut shares {
         if let Some((index, source)) = share.failed.take() {
-            let path = walker.leaves[index].path(&walker.aads);
+            let path = leaves[index].path(&aads);
             return Err(match direction {
                 Direction::Decrypt => WalkError::Value { path, source },
                 Direction::Encrypt => WalkError::Encrypt { path, source },
             });
         }
     }
-    walked?;
-    if let Some(stash) = walker.stash.as_deref_mut() {
+    if let Some(failure) = failed {
+        return Err(failure);
+    }
+    if let Some(stash) = stash {
         stash.reserve(shares.iter().map(|s| s.stashed.len()).sum());
         for (digest, sealed) in shares.into_iter().flat_map(|s| s.stashed) {
             stash.record_digest(digest, sealed);
         }
     }
     Ok(hex_upper(&hasher.finalize()))
+}
+
+/// What walking (part of) a document found, in document order, and the
+/// failure that stopped it, if any.
+struct Walked<'t> {
+    leaves: Vec<Leaf<'t>>,
+    aads: String,
+    comment_jobs: Vec<CommentJob<'t>>,
+    failed: Option<WalkError>,
+}
+
+/// From this many nodes on, a document of one branch has its top-level
+/// entries walked in runs, one on each core.
+const PARALLEL_WALK_NODES: usize = 16_384;
+
+/// Walks `doc`: a large one-branch document in runs of top-level entries
+/// on every core, anything else on the calling thread. A run starts only
+/// where two key/value pairs meet, so no comment seen before it could
+/// matter to it (the walk forgets comments at every pair), and runs are
+/// joined in order, up to the first that failed: exactly what one walk of
+/// the whole finds.
+fn walk_runs<'t>(doc: &'t mut Document, meta: &Metadata, direction: Direction) -> Walked<'t> {
+    let threads = crate::par::threads();
+    let split = threads > 1
+        && matches!(doc.branches.as_slice(),
+            [branch] if crate::tree::has_nodes(branch, PARALLEL_WALK_NODES));
+    let runs: Vec<Vec<&'t mut [Entry]>> = if split {
+        split_at_pairs(&mut doc.branches[0], threads)
+            .into_iter()
+            .map(|run| vec![run])
+            .collect()
+    } else {
+        vec![doc.branches.iter_mut().map(Vec::as_mut_slice).collect()]
+    };
+    walk_in_runs(runs, meta, direction)
+}
+
+/// Walks each run (some maps' entries, each walked as a map) on a core of
+/// its own and joins what they found, in order, up to the first failure.
+fn walk_in_runs<'t>(
+    runs: Vec<Vec<&'t mut [Entry]>>,
+    meta: &Metadata,
+    direction: Direction,
+) -> Walked<'t> {
+    let mut walked = crate::par::map(runs, |run| {
+        let mut walker = Walker {
+            direction,
+            rule: &meta.rule,
+            mac_only_encrypted: meta.mac_only_encrypted,
+            aad: String::new(),
+            comments: Vec::new(),
+            leaves: Vec::new(),
+            comment_jobs: Vec::new(),
+            aads: String::new(),
+        };
+        let (leaves, aad_bytes) = run
+            .iter()
+            .map(|entries| leaf_sizes_in_map(entries, 0))
+            .fold((0, 0), |(n, b), (m, c)| (n + m, b + c));
+        walker.leaves.reserve_exact(leaves);
+        walker.aads.reserve_exact(aad_bytes);
+        let failed = run
+            .into_iter()
+            .try_for_each(|entries| walker.map(entries, false))
+            .err();
+        Walked {
+            leaves: walker.leaves,
+            aads: walker.aads,
+            comment_jobs: walker.comment_jobs,
+            failed,
+        }
+    });
+    if walked.len() == 1 {
+        return walked.remove(0);
+    }
+    let mut joined = Walked {
+        leaves: Vec::with_capacity(walked.iter().map(|w| w.leaves.len()).sum()),
+        aads: String::with_capacity(walked.iter().map(|w| w.aads.len()).sum()),
+        comment_jobs: Vec::new(),
+        failed: None,
+    };
+    for run in walked {
+        let (offset, before) = (joined.aads.len(), joined.leaves.len());
+        joined.aads.push_str(&run.aads);
+        joined
+            .leaves
+            .extend(run.leaves.into_iter().map(|leaf| Leaf {
+                aad_start: leaf.aad_start + offset,
+                ..leaf
+            }));
+        joined
+            .comment_jobs
+            .extend(run.comment_jobs.into_iter().map(|job| CommentJob {
+                aad_start: job.aad_start + offset,
+                leaves_before: job.leaves_before + before,
+                ..job
+            }));
+        if run.failed.is_some() {
+            joined.failed = run.failed;
+            break;
+        }
+    }
+    joined
+}
+
+/// Cuts `entries` into about `parts` runs, each starting where a
+/// key/value pair follows another.
+fn split_at_pairs(entries: &mut [Entry], parts: usize) -> Vec<&mut [Entry]> {
+    let is_pair = |entry: &Entry| matches!(entry, Entry::Pair(..));
+    let cuts = crate::par::cuts_near(entries.len(), parts, |ideal| {
+        (ideal.max(1)..entries.len()).find(|&at| is_pair(&entries[at - 1]) && is_pair(&entries[at]))
+    });
+    let mut runs = Vec::with_capacity(cuts.len() + 1);
+    let mut rest = entries;
+    let mut at = 0;
+    for cut in cuts {
+        let (run, tail) = rest.split_at_mut(cut - at);
+        runs.push(run);
+        rest = tail;
+        at = cut;
+    }
+    runs.push(rest);
+    runs
+}
+
+/// Decrypts or seals the comments a walk found, in document order, as the
+/// reference does on meeting them (a comment that does not decrypt is kept
+/// as written). Stops at the first that fails, saying how many leaves the
+/// walk had found before it, and why.
+fn run_comment_jobs(
+    cipher: &ValueCipher,
+    direction: Direction,
+    rule: &CryptRule,
+    jobs: Vec<CommentJob<'_>>,
+    aads: &str,
+    mut stash: Option<&mut Stash>,
+) -> Option<(usize, WalkError)> {
+    for job in jobs {
+        let aad = &aads[job.aad_start..job.aad_start + job.aad_len];
+        let outcome = match (direction, job.target) {
+            (Direction::Decrypt, CommentTarget::Text(text)) => {
+                decrypt_comment_text(cipher, text, aad, stash.as_deref_mut())
+            }
+            (Direction::Decrypt, CommentTarget::Item(item)) => match item {
+                Value::Comment(comment) => {
+                    decrypt_comment_text(cipher, &mut comment.text, aad, stash.as_deref_mut())
+                }
+                _ => Ok(()),
+            },
+            (Direction::Encrypt, CommentTarget::Text(text)) => {
+                seal_comment_text(cipher, rule, text, aad, stash.as_deref_mut()).map(|sealed| {
+                    text.zeroize();
+                    *text = sealed;
+                })
+            }
+            (Direction::Encrypt, CommentTarget::Item(item)) => match item {
+                Value::Comment(comment) => {
+                    seal_comment_text(cipher, rule, &comment.text, aad, stash.as_deref_mut()).map(
+                        |sealed| {
+                            crate::tree::wipe_value(item);
+                            *item = Value::Str(sealed);
+                        },
+                    )
+                }
+                _ => Ok(()),
+            },
+        };
+        if let Err(failure) = outcome {
+            return Some((job.leaves_before, failure));
+        }
+    }
+    None
+}
+
+/// Decrypts a comment's text if it is encrypted. A comment that does not
+/// decrypt is kept as written, as the reference does for files whose
+/// comments predate comment encryption.
+fn decrypt_comment_text(
+    cipher: &ValueCipher,
+    text: &mut String,
+    aad: &str,
+    stash: Option<&mut Stash>,
+) -> Result<(), WalkError> {
+    let opened = match stash {
+        Some(stash) => cipher.decrypt_stashing(text, position_aad(aad), stash),
+        None => cipher.decrypt(text, position_aad(aad)),
+    };
+    match opened {
+        Ok(Value::Comment(c)) => *text = c.text,
+        Ok(Value::Str(s)) => *text = s,
+        Ok(other) => {
+            return Err(WalkError::BadComment {
+                path: path_of(aad),
+                kind: kind_name(&other),
+            })
+        }
+        Err(_) => {}
+    }
+    Ok(())
+}
+
+/// Encrypts a comment's text as the reference does (`type:comment`; an
+/// empty comment stays empty), refusing a result the
+/// `unencrypted_comment_regex` would match.
+fn seal_comment_text(
+    cipher: &ValueCipher,
+    rule: &CryptRule,
+    text: &str,
+    aad: &str,
+    stash: Option<&mut Stash>,
+) -> Result<String, WalkError> {
+    let sealed = cipher
+        .encrypt_comment(text, position_aad(aad), stash)
+        .map_err(|source| WalkError::Encrypt {
+            path: path_of(aad),
+            source,
+        })?;
+    if let CryptRule::UnencryptedCommentRegex(r) = rule {
+        if r.is_match(&sealed) {
+            return Err(WalkError::EncryptedCommentMatches { path: path_of(aad) });
+        }
+    }
+    Ok(sealed)
 }
 
 /// How many leaves a map holds and how long their additional data is in
@@ -564,7 +803,7 @@ fn key_matches(rule: &CryptRule, key: &str) -> bool {
 
 impl<'t> Walker<'_, 't> {
     fn path(&self) -> String {
-        self.aad.trim_end_matches(':').to_string()
+        path_of(&self.aad)
     }
 
     /// The reference's `shouldBeEncrypted`; `path_matched` is whether any key
@@ -589,21 +828,14 @@ impl<'t> Walker<'_, 't> {
         }
     }
 
-    fn map(&mut self, map: &'t mut Map, path_matched: bool) -> Result<(), WalkError> {
+    fn map(&mut self, map: &'t mut [Entry], path_matched: bool) -> Result<(), WalkError> {
         self.comments.push(Vec::new());
         for entry in map.iter_mut() {
             match entry {
                 Entry::Comment(comment) => {
                     self.note_comment(&comment.text);
                     if self.should_encrypt(path_matched, true) {
-                        match self.direction {
-                            Direction::Decrypt => self.decrypt_comment_text(&mut comment.text)?,
-                            Direction::Encrypt => {
-                                let sealed = self.encrypt_comment_text(&comment.text)?;
-                                comment.text.zeroize();
-                                comment.text = sealed;
-                            }
-                        }
+                        self.push_comment(CommentTarget::Text(&mut comment.text));
                     }
                 }
                 Entry::Pair(key, value) => {
@@ -650,47 +882,16 @@ impl<'t> Walker<'_, 't> {
         }
     }
 
-    /// Decrypts a comment's text if it is encrypted. A comment that does not
-    /// decrypt is kept as written, as the reference does for files whose
-    /// comments predate comment encryption.
-    fn decrypt_comment_text(&mut self, text: &mut String) -> Result<(), WalkError> {
-        let aad = position_aad(&self.aad);
-        let opened = match self.stash.as_deref_mut() {
-            Some(stash) => self.cipher.decrypt_stashing(text, aad, stash),
-            None => self.cipher.decrypt(text, aad),
-        };
-        match opened {
-            Ok(Value::Comment(c)) => *text = c.text,
-            Ok(Value::Str(s)) => *text = s,
-            Ok(other) => {
-                return Err(WalkError::BadComment {
-                    path: self.path(),
-                    kind: kind_name(&other),
-                })
-            }
-            Err(_) => {}
-        }
-        Ok(())
-    }
-
-    /// Encrypts a comment's text as the reference does (`type:comment`; an
-    /// empty comment stays empty), refusing a result the
-    /// `unencrypted_comment_regex` would match.
-    fn encrypt_comment_text(&mut self, text: &str) -> Result<String, WalkError> {
-        let aad = position_aad(&self.aad);
-        let sealed = self
-            .cipher
-            .encrypt_comment(text, aad, self.stash.as_deref_mut())
-            .map_err(|source| WalkError::Encrypt {
-                path: self.path(),
-                source,
-            })?;
-        if let CryptRule::UnencryptedCommentRegex(r) = self.rule {
-            if r.is_match(&sealed) {
-                return Err(WalkError::EncryptedCommentMatches { path: self.path() });
-            }
-        }
-        Ok(sealed)
+    /// Leaves a comment at the current position for [`run_comment_jobs`].
+    fn push_comment(&mut self, target: CommentTarget<'t>) {
+        let aad_start = self.aads.len();
+        self.aads.push_str(&self.aad);
+        self.comment_jobs.push(CommentJob {
+            target,
+            aad_start,
+            aad_len: self.aad.len(),
+            leaves_before: self.leaves.len(),
+        });
     }
 
     fn value(&mut self, value: &'t mut Value, path_matched: bool) -> Result<(), WalkError> {
@@ -698,18 +899,9 @@ impl<'t> Walker<'_, 't> {
             Value::Map(map) => return self.map(map, path_matched),
             Value::List(items) => return self.list(items, path_matched),
             Value::Null => return Ok(()),
-            Value::Comment(comment) => {
+            Value::Comment(_) => {
                 if self.should_encrypt(path_matched, true) {
-                    match self.direction {
-                        Direction::Decrypt => self.decrypt_comment_text(&mut comment.text)?,
-                        // The reference's list walk stores what the cipher
-                        // returns: an `ENC[...]` string, no longer a comment.
-                        Direction::Encrypt => {
-                            let sealed = self.encrypt_comment_text(&comment.text)?;
-                            crate::tree::wipe_value(value);
-                            *value = Value::Str(sealed);
-                        }
-                    }
+                    self.push_comment(CommentTarget::Item(value));
                 }
                 return Ok(());
             }
@@ -762,5 +954,113 @@ fn hash_leaf(hasher: &mut Sha512, value: &Value) {
         // only becomes a comment once decrypted; the reference (3.11)
         // leaves it out of the MAC, as it did when encrypting.
         Value::Comment(_) | Value::Map(_) | Value::List(_) | Value::Null => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::Comment;
+
+    /// What a walk found, in a form to compare: each leaf's path and flags,
+    /// each comment's additional data and place, the failure.
+    type Summary = (Vec<(String, bool, bool)>, Vec<(String, usize)>, String);
+
+    fn summary(walked: &Walked<'_>) -> Summary {
+        let leaves = walked
+            .leaves
+            .iter()
+            .map(|l| (l.path(&walked.aads), l.crypt, l.hash))
+            .collect();
+        let comments = walked
+            .comment_jobs
+            .iter()
+            .map(|j| {
+                let aad = &walked.aads[j.aad_start..j.aad_start + j.aad_len];
+                (aad.to_string(), j.leaves_before)
+            })
+            .collect();
+        let failed = walked.failed.as_ref().map(ToString::to_string);
+        (leaves, comments, failed.unwrap_or_default())
+    }
+
+    fn comment(text: &str) -> Entry {
+        Entry::Comment(Comment::new(text))
+    }
+
+    fn pair(key: &str, value: Value) -> Entry {
+        Entry::Pair(key.to_string(), value)
+    }
+
+    /// A root with comments between pairs, nested maps and lists with
+    /// comments, and (when `bad`) a value that cannot be decrypted.
+    fn root(bad: bool) -> Vec<Entry> {
+        let mut entries = Vec::new();
+        for i in 0..12 {
+            if i % 3 == 0 {
+                entries.push(comment(if i % 2 == 0 { "enc" } else { "plain" }));
+            }
+            let value = match i % 4 {
+                0 => Value::Str(format!("v{i}")),
+                1 => Value::Map(vec![comment("enc"), pair("x", Value::Str("y".into()))]),
+                2 => Value::List(vec![
+                    Value::Comment(Comment::new("enc")),
+                    Value::Str("item".into()),
+                ]),
+                _ if bad && i == 7 => Value::Int(3),
+                _ => Value::Str("z".into()),
+            };
+            entries.push(pair(&format!("k{i}"), value));
+        }
+        entries
+    }
+
+    #[test]
+    fn walking_in_runs_finds_what_one_walk_finds() {
+        let rules = [
+            CryptRule::UnencryptedSuffix("_unencrypted".into()),
+            CryptRule::EncryptedCommentRegex(regex::Regex::new("^enc").unwrap()),
+            CryptRule::UnencryptedCommentRegex(regex::Regex::new("^plain").unwrap()),
+        ];
+        for rule in rules {
+            for (bad, direction) in [(false, Direction::Encrypt), (true, Direction::Decrypt)] {
+                let meta = Metadata {
+                    last_modified: String::new(),
+                    mac: String::new(),
+                    version: None,
+                    rule: rule.clone(),
+                    mac_only_encrypted: true,
+                    shamir_threshold: 0,
+                    key_groups: Vec::new(),
+                };
+                let mut whole = root(bad);
+                let expected = summary(&walk_in_runs(vec![vec![&mut whole]], &meta, direction));
+                let entries = root(bad);
+                for cut in 1..entries.len() {
+                    if !matches!(
+                        (&entries[cut - 1], &entries[cut]),
+                        (Entry::Pair(..), Entry::Pair(..))
+                    ) {
+                        continue;
+                    }
+                    let mut split = root(bad);
+                    let (first, second) = split.split_at_mut(cut);
+                    let walked = walk_in_runs(vec![vec![first], vec![second]], &meta, direction);
+                    assert_eq!(summary(&walked), expected, "cut at {cut}, {rule:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn runs_start_where_a_pair_follows_a_pair() {
+        let mut entries = root(false);
+        let len = entries.len();
+        let runs = split_at_pairs(&mut entries, 3);
+        assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), len);
+        assert!(runs.len() > 1);
+        for run in &runs[1..] {
+            assert!(matches!(run[0], Entry::Pair(..)));
+        }
     }
 }
