@@ -186,8 +186,8 @@ fn decode_fixed<const N: usize>(
 /// digest, which costs a large stash as much as many scans.
 #[derive(Default)]
 pub struct Stash {
-    /// Digest and `ENC[...]` string of every value, in order; `None` once taken.
-    entries: Vec<([u8; 32], Option<String>)>,
+    /// Every value's place, in order.
+    entries: Vec<StashSlot>,
     /// Where the next lookup looks first.
     cursor: usize,
     /// How many misses scanned the entries.
@@ -196,6 +196,10 @@ pub struct Stash {
     /// and for every entry the next one with the same digest.
     index: Option<DigestIndex>,
 }
+
+/// A value's place in a [`Stash`]: the digest of its plaintext, type and
+/// path, and the `ENC[...]` string it had (`None` once taken, or if empty).
+pub(crate) type StashSlot = ([u8; 32], Option<String>);
 
 /// Where a stash's digests are, for lookups out of order.
 struct DigestIndex {
@@ -235,21 +239,23 @@ impl Stash {
     }
 
     fn record(&mut self, aad: &str, kind: &str, plain: &[u8], sealed: &str) {
-        self.record_digest(Self::digest(aad, kind, plain), sealed.to_string());
+        self.entries
+            .push((Self::digest(aad, kind, plain), Some(sealed.to_string())));
+        self.index = None;
     }
 
     /// Misses answered by a scan before an index is built.
     const MAX_SCANS: usize = 8;
 
-    /// Makes room for `additional` more values.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        self.entries.reserve(additional);
-    }
-
-    /// Remembers `sealed` under a digest from [`ValueCipher::decrypt_digest`].
-    pub(crate) fn record_digest(&mut self, digest: [u8; 32], sealed: String) {
-        self.entries.push((digest, Some(sealed)));
+    /// Adds `n` empty places for values, in order after those remembered
+    /// so far, to be filled in place (by the cores decrypting them) with a
+    /// digest from [`ValueCipher::decrypt_digest`] and its `ENC[...]`
+    /// string; a place left empty is never found.
+    pub(crate) fn slots(&mut self, n: usize) -> &mut [StashSlot] {
+        let start = self.entries.len();
+        self.entries.resize(start + n, ([0; 32], None));
         self.index = None;
+        &mut self.entries[start..]
     }
 
     fn take(&mut self, aad: &str, kind: &str, plain: &[u8]) -> Option<String> {
@@ -292,7 +298,7 @@ impl Stash {
 }
 
 impl DigestIndex {
-    fn new(entries: &[([u8; 32], Option<String>)]) -> DigestIndex {
+    fn new(entries: &[StashSlot]) -> DigestIndex {
         let mut first =
             std::collections::HashMap::with_capacity_and_hasher(entries.len(), Default::default());
         let mut next = vec![usize::MAX; entries.len()];
@@ -354,7 +360,7 @@ impl ValueCipher {
     }
 
     /// Decrypts like [`ValueCipher::decrypt`] and returns the digest under
-    /// which [`Stash::record_digest`] remembers the value (`None` for an
+    /// which a [`Stash`] remembers the value (`None` for an
     /// empty value, which is not remembered).
     pub(crate) fn decrypt_digest(
         &self,

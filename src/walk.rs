@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use sha2::{Digest, Sha512};
 use zeroize::Zeroize;
 
-use crate::cipher::{CipherError, Stash, ValueCipher};
+use crate::cipher::{CipherError, Stash, StashSlot, ValueCipher};
 use crate::metadata::{CryptRule, Metadata};
 use crate::tree::{Document, Entry, Value};
 
@@ -158,12 +158,9 @@ const PARALLEL_JOBS: usize = 256;
 /// Leaves per batch when the jobs are spread over the cores.
 const BATCH: usize = 512;
 
-/// What one batch of the jobs reports: decrypting with a stash, the
-/// digest and old `ENC[...]` string of each value (in order), and the
-/// first job that failed.
+/// What one batch of the jobs reports: the first job that failed.
 #[derive(Default)]
 struct Share {
-    stashed: Vec<([u8; 32], String)>,
     failed: Option<(usize, CipherError)>,
 }
 
@@ -175,6 +172,8 @@ struct Batch<'b, 't> {
     /// Encrypting with a stash: for each leaf, the `ENC[...]` string it had
     /// when decrypted, if it is unchanged (else empty).
     reuse: &'b mut [Option<String>],
+    /// Decrypting with a stash: for each leaf, its place in the stash.
+    slots: &'b mut [StashSlot],
 }
 
 /// Runs the cipher on every `crypt` leaf and feeds every `hash` leaf to
@@ -189,9 +188,9 @@ struct Batch<'b, 't> {
 fn run_jobs(
     cipher: &ValueCipher,
     direction: Direction,
-    stashing: bool,
     leaves: &mut [Leaf<'_>],
     mut reuse: Vec<Option<String>>,
+    slots: &mut [StashSlot],
     aads: &str,
     mut hasher: Option<&mut Sha512>,
 ) -> Vec<Share> {
@@ -206,14 +205,16 @@ fn run_jobs(
             offset: 0,
             leaves,
             reuse: &mut reuse,
+            slots,
         };
-        let share = run_share(cipher, direction, stashing, &mut whole, aads);
+        let share = run_share(cipher, direction, &mut whole, aads);
         if let Some(hasher) = hasher.filter(|_| !hash_first && share.failed.is_none()) {
             hash_leaves(hasher, whole.leaves);
         }
         return vec![share];
     }
     let mut reuse_runs = reuse.chunks_mut(BATCH);
+    let mut slot_runs = slots.chunks_mut(BATCH);
     let batches: Vec<Mutex<Batch>> = leaves
         .chunks_mut(BATCH)
         .enumerate()
@@ -222,6 +223,7 @@ fn run_jobs(
                 offset: i * BATCH,
                 leaves,
                 reuse: reuse_runs.next().unwrap_or_default(),
+                slots: slot_runs.next().unwrap_or_default(),
             })
         })
         .collect();
@@ -246,7 +248,7 @@ fn run_jobs(
         }
         let _stop_on_panic = StopOnPanic(&failed);
         let mut batch = lock(&batches[k]);
-        let share = run_share(cipher, direction, stashing, &mut batch, aads);
+        let share = run_share(cipher, direction, &mut batch, aads);
         if share.failed.is_some() {
             failed.store(true, Ordering::Relaxed);
         }
@@ -360,7 +362,6 @@ fn stashed_strings(
 fn run_share(
     cipher: &ValueCipher,
     direction: Direction,
-    stashing: bool,
     batch: &mut Batch<'_, '_>,
     aads: &str,
 ) -> Share {
@@ -375,11 +376,11 @@ fn run_share(
                 let Value::Str(text) = &*leaf.value else {
                     continue;
                 };
-                if stashing {
+                if let Some(slot) = batch.slots.get_mut(i) {
                     cipher.decrypt_digest(text, aad).map(|(plain, digest)| {
                         let old = std::mem::replace(leaf.value, plain);
                         if let (Some(digest), Value::Str(old)) = (digest, old) {
-                            share.stashed.push((digest, old));
+                            *slot = (digest, Some(old));
                         }
                     })
                 } else {
@@ -485,8 +486,11 @@ fn walk(
         }
         _ => (Vec::new(), Some(&mut hasher)),
     };
-    let stashing = stash.is_some() && direction == Direction::Decrypt;
-    let mut shares = run_jobs(cipher, direction, stashing, &mut leaves, reuse, &aads, mac);
+    let slots = match (direction, stash) {
+        (Direction::Decrypt, Some(stash)) => stash.slots(leaves.len()),
+        _ => &mut [],
+    };
+    let mut shares = run_jobs(cipher, direction, &mut leaves, reuse, slots, &aads, mac);
     for share in &mut shares {
         if let Some((index, source)) = share.failed.take() {
             let path = leaves[index].path(&aads);
@@ -498,12 +502,6 @@ fn walk(
     }
     if let Some(failure) = failed {
         return Err(failure);
-    }
-    if let Some(stash) = stash {
-        stash.reserve(shares.iter().map(|s| s.stashed.len()).sum());
-        for (digest, sealed) in shares.into_iter().flat_map(|s| s.stashed) {
-            stash.record_digest(digest, sealed);
-        }
     }
     Ok(hex_upper(&hasher.finalize()))
 }

@@ -175,8 +175,10 @@ impl Input {
         };
         let opened = Opened::open(&bytes, self.input_format, &KeyRegistry::default(), &options)
             .await
-            .map_err(|source| self.decrypt_failure(source))?;
-        Ok((opened, lock))
+            .map_err(|source| self.decrypt_failure(source));
+        // The file as read is wiped and freed while the change goes on.
+        rsops::par::drop_in_background(bytes);
+        Ok((opened?, lock))
     }
 
     /// Changes the key groups of the input file, keeping its data key and
