@@ -19,12 +19,24 @@ pub struct WipeOnFree;
 unsafe impl GlobalAlloc for WipeOnFree {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
+        unsafe { in_huge_pages(System.alloc(layout), layout.size()) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc_zeroed(layout) }
+        if !is_huge(layout.size()) {
+            // SAFETY: the caller's contract, passed on.
+            return unsafe { System.alloc_zeroed(layout) };
+        }
+        // Advised before it is zeroed, which touches every page (glibc
+        // zeroes a large block it takes from the heap).
+        // SAFETY: the caller's contract; the block is zeroed before use.
+        unsafe {
+            let block = in_huge_pages(System.alloc(layout), layout.size());
+            if !block.is_null() {
+                std::ptr::write_bytes(block, 0, layout.size());
+            }
+            block
+        }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -51,7 +63,7 @@ unsafe impl GlobalAlloc for WipeOnFree {
         // caller's contract); the old block stays live until `dealloc`.
         unsafe {
             let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
-            let moved = System.alloc(new_layout);
+            let moved = in_huge_pages(System.alloc(new_layout), new_size);
             if !moved.is_null() {
                 std::ptr::copy_nonoverlapping(ptr, moved, layout.size().min(new_size));
                 self.dealloc(ptr, layout);
@@ -59,6 +71,39 @@ unsafe impl GlobalAlloc for WipeOnFree {
             moved
         }
     }
+}
+
+/// The size of a transparent huge page on x86-64 and most arm64 systems.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Whether a block is large enough to hold a whole huge page.
+fn is_huge(size: usize) -> bool {
+    size >= 2 * HUGE_PAGE
+}
+
+/// Asks the kernel to back the whole 2 MiB pages inside a large block with
+/// huge pages (`MADV_HUGEPAGE`, which most distributions' default `madvise`
+/// mode of transparent huge pages waits for). A large file's input, output
+/// and per-value lists are such blocks, and touching them 4 KiB at a time
+/// costs a page fault each: about 10,000 of the 14,500 faults of a `set`
+/// in an 11.5 MB file. The block's use is unchanged; at most the last
+/// huge page is filled before it is needed. Returns `block`.
+///
+/// # Safety
+/// `block` must be null or a live block of `size` bytes.
+unsafe fn in_huge_pages(block: *mut u8, size: usize) -> *mut u8 {
+    if is_huge(size) && !block.is_null() {
+        let start = (block as usize).next_multiple_of(HUGE_PAGE);
+        let end = (block as usize + size) / HUGE_PAGE * HUGE_PAGE;
+        if end > start {
+            // SAFETY: the range lies inside the live block; the advice only
+            // changes how the kernel backs it (failure changes nothing).
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    block
 }
 
 /// Has the system allocator take memory from the kernel in steps of
@@ -105,6 +150,21 @@ mod tests {
             let shrunk = alloc.realloc(grown, grown_layout, 8);
             assert!((0..8).all(|i| *shrunk.add(i) == i as u8));
             alloc.dealloc(shrunk, Layout::from_size_align(8, 8).unwrap());
+        }
+    }
+
+    #[test]
+    fn large_blocks_come_zeroed_and_keep_contents_when_grown() {
+        let alloc = WipeOnFree;
+        let layout = Layout::from_size_align(5 * HUGE_PAGE + 3, 8).unwrap();
+        unsafe {
+            let block = alloc.alloc_zeroed(layout);
+            assert!(!block.is_null());
+            assert!((0..layout.size()).all(|i| *block.add(i) == 0));
+            *block.add(layout.size() - 1) = 7;
+            let grown = alloc.realloc(block, layout, 6 * HUGE_PAGE);
+            assert_eq!(*grown.add(layout.size() - 1), 7);
+            alloc.dealloc(grown, Layout::from_size_align(6 * HUGE_PAGE, 8).unwrap());
         }
     }
 }
