@@ -13,7 +13,7 @@ use clap::Parser;
 static ALLOCATOR: wipe_on_free::WipeOnFree = wipe_on_free::WipeOnFree;
 
 fn main() -> ExitCode {
-    wipe_on_free::grow_heap_in_large_steps();
+    wipe_on_free::prepare_heap();
     let cli = cli::Cli::parse_from(cli::normalize_args(std::env::args_os()));
     match commands::run(&cli) {
         Ok(code) => code,
