@@ -10,6 +10,7 @@
 //! freed can no longer hold a secret the process saw.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::AtomicUsize;
 
 /// [`System`], zeroing every block it frees.
 pub struct WipeOnFree;
@@ -20,7 +21,7 @@ unsafe impl GlobalAlloc for WipeOnFree {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract, passed on.
         let block = unsafe { in_huge_pages(System.alloc(layout), layout.size()) };
-        advise_grown_heap();
+        advise_heap(block, layout.size());
         block
     }
 
@@ -108,35 +109,75 @@ unsafe fn in_huge_pages(block: *mut u8, size: usize) -> *mut u8 {
     block
 }
 
-/// How far glibc's main heap, which grows with `brk`, has been advised.
-static ADVISED_BREAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// How far glibc's main heap, which grows with `brk`, has been advised
+/// (0 until [`prepare_heap`] runs).
+static ADVISED_BREAK: AtomicUsize = AtomicUsize::new(0);
 
-/// Advises huge pages for what the main heap has grown by since the last
-/// call (in 32 MiB steps, see [`prepare_heap`]): a large
-/// file's tree is 60,000 small blocks, faulted in 4 KiB at a time
-/// otherwise. Reading the break costs no system call.
-fn advise_grown_heap() {
-    #[cfg(target_env = "gnu")]
-    {
-        use std::sync::atomic::Ordering::Relaxed;
-        // SAFETY: `sbrk(0)` only reads the current break.
-        let now = unsafe { libc::sbrk(0) } as usize;
-        let advised = ADVISED_BREAK.load(Relaxed);
+/// Below this address nothing is in the main heap: the break when
+/// [`prepare_heap`] ran, less what glibc may have taken before it.
+static MAIN_HEAP_FLOOR: AtomicUsize = AtomicUsize::new(0);
+
+/// The size and alignment of the heaps glibc gives threads other than the
+/// main one (`HEAP_MAX_SIZE` on 64-bit targets): each is one mapping.
+const THREAD_HEAP: usize = 64 << 20;
+
+/// Thread heaps already advised (their start addresses).
+static ADVISED_THREAD_HEAPS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
+
+/// Advises huge pages for the heap a new block came from, where that heap
+/// grew since the last call: a large file's tree is 60,000 small blocks,
+/// faulted in 4 KiB at a time otherwise.
+///
+/// - The main heap grows with `brk` (in 32 MiB steps, see
+///   [`prepare_heap`]); what it grew by is advised. Reading the break
+///   costs no system call.
+/// - A small block elsewhere is in the calling thread's heap, which glibc
+///   maps as one reservation of [`THREAD_HEAP`] bytes at an address aligned
+///   to its size; it is advised whole, once.
+fn advise_heap(block: *mut u8, size: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let advised = ADVISED_BREAK.load(Relaxed);
+    if cfg!(not(target_env = "gnu")) || advised == 0 || block.is_null() {
+        return;
+    }
+    // SAFETY: `sbrk(0)` only reads the current break.
+    let now = unsafe { libc::sbrk(0) } as usize;
+    let at = block as usize;
+    if (MAIN_HEAP_FLOOR.load(Relaxed)..now).contains(&at) {
         if now > advised
-            && advised != 0
             && ADVISED_BREAK
                 .compare_exchange(advised, now, Relaxed, Relaxed)
                 .is_ok()
         {
-            let start = advised.next_multiple_of(HUGE_PAGE);
-            let end = now / HUGE_PAGE * HUGE_PAGE;
-            if end > start {
-                // SAFETY: the range is the heap's, mapped; the advice only
-                // changes how the kernel backs it.
-                unsafe {
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-                }
-            }
+            advise(
+                advised.next_multiple_of(HUGE_PAGE),
+                now / HUGE_PAGE * HUGE_PAGE,
+            );
+        }
+        return;
+    }
+    // Larger blocks may be mappings of their own.
+    if size >= 64 << 10 {
+        return;
+    }
+    let base = at & !(THREAD_HEAP - 1);
+    for slot in &ADVISED_THREAD_HEAPS {
+        match slot.compare_exchange(0, base, Relaxed, Relaxed) {
+            Ok(_) => return advise(base, base + THREAD_HEAP),
+            Err(seen) if seen == base => return,
+            Err(_) => {}
+        }
+    }
+}
+
+/// Asks for huge pages from `start` to `end` (a no-op when empty).
+fn advise(start: usize, end: usize) {
+    if end > start {
+        // SAFETY: callers pass memory of one of the heap's mappings; the
+        // advice only changes how the kernel backs it (failure changes
+        // nothing).
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
         }
     }
 }
@@ -149,15 +190,18 @@ fn advise_grown_heap() {
 ///   tree, and glibc grew each thread's heap one `mprotect` call per page
 ///   it outgrew (about 2,000 calls and 10 ms for a 10 MB file). The steps
 ///   are only reserved address space.
-/// - The main heap's growth from here on is advised huge pages (see
-///   [`advise_grown_heap`]).
+/// - The heaps' growth from here on is advised huge pages (see
+///   [`advise_heap`]).
 pub fn prepare_heap() {
+    use std::sync::atomic::Ordering::Relaxed;
     #[cfg(target_env = "gnu")]
     // SAFETY: `mallopt` only changes a tuning parameter of glibc's malloc;
     // `sbrk(0)` only reads the current break.
     unsafe {
         libc::mallopt(libc::M_TOP_PAD, 32 << 20);
-        ADVISED_BREAK.store(libc::sbrk(0) as usize, std::sync::atomic::Ordering::Relaxed);
+        let now = libc::sbrk(0) as usize;
+        MAIN_HEAP_FLOOR.store(now.saturating_sub(16 << 20), Relaxed);
+        ADVISED_BREAK.store(now, Relaxed);
     }
 }
 
