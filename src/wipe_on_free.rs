@@ -20,7 +20,7 @@ pub struct WipeOnFree;
 unsafe impl GlobalAlloc for WipeOnFree {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract, passed on.
-        let block = unsafe { in_huge_pages(System.alloc(layout), layout.size()) };
+        let block = in_huge_pages(unsafe { System.alloc(layout) }, layout.size());
         advise_heap(block, layout.size());
         block
     }
@@ -34,7 +34,7 @@ unsafe impl GlobalAlloc for WipeOnFree {
         // zeroes a large block it takes from the heap).
         // SAFETY: the caller's contract; the block is zeroed before use.
         unsafe {
-            let block = in_huge_pages(System.alloc(layout), layout.size());
+            let block = self.alloc(layout);
             if !block.is_null() {
                 std::ptr::write_bytes(block, 0, layout.size());
             }
@@ -66,7 +66,7 @@ unsafe impl GlobalAlloc for WipeOnFree {
         // caller's contract); the old block stays live until `dealloc`.
         unsafe {
             let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
-            let moved = in_huge_pages(System.alloc(new_layout), new_size);
+            let moved = self.alloc(new_layout);
             if !moved.is_null() {
                 std::ptr::copy_nonoverlapping(ptr, moved, layout.size().min(new_size));
                 self.dealloc(ptr, layout);
@@ -92,19 +92,14 @@ fn is_huge(size: usize) -> bool {
 /// in an 11.5 MB file. The block's use is unchanged; at most the last
 /// huge page is filled before it is needed. Returns `block`.
 ///
-/// # Safety
 /// `block` must be null or a live block of `size` bytes.
-unsafe fn in_huge_pages(block: *mut u8, size: usize) -> *mut u8 {
+fn in_huge_pages(block: *mut u8, size: usize) -> *mut u8 {
     if is_huge(size) && !block.is_null() {
-        let start = (block as usize).next_multiple_of(HUGE_PAGE);
-        let end = (block as usize + size) / HUGE_PAGE * HUGE_PAGE;
-        if end > start {
-            // SAFETY: the range lies inside the live block; the advice only
-            // changes how the kernel backs it (failure changes nothing).
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
-        }
+        let at = block as usize;
+        advise(
+            at.next_multiple_of(HUGE_PAGE),
+            (at + size) / HUGE_PAGE * HUGE_PAGE,
+        );
     }
     block
 }
@@ -179,9 +174,9 @@ fn advise_heap(block: *mut u8, size: usize) {
 /// Asks for huge pages from `start` to `end` (a no-op when empty).
 fn advise(start: usize, end: usize) {
     if end > start {
-        // SAFETY: callers pass memory of one of the heap's mappings; the
-        // advice only changes how the kernel backs it (failure changes
-        // nothing).
+        // SAFETY: callers pass memory of a live block or of one of the
+        // heap's mappings; the advice only changes how the kernel backs
+        // it (failure changes nothing).
         unsafe {
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
         }
