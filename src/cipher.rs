@@ -238,7 +238,9 @@ impl Stash {
         hasher.finalize().into()
     }
 
-    fn record(&mut self, aad: &str, kind: &str, plain: &[u8], sealed: &str) {
+    /// Remembers `sealed` as the `ENC[...]` string of `plain` (of type
+    /// `kind`) at `aad`.
+    pub(crate) fn record(&mut self, aad: &str, kind: &str, plain: &[u8], sealed: &str) {
         self.entries
             .push((Self::digest(aad, kind, plain), Some(sealed.to_string())));
         self.index = None;
@@ -398,7 +400,7 @@ impl ValueCipher {
     /// Decodes and decrypts a non-empty `ENC[...]` string into `plain`
     /// (cleared first: the decoded buffer is decrypted where it is) and
     /// returns its `type:` tag.
-    fn open_into<'v>(
+    pub(crate) fn open_into<'v>(
         &self,
         value: &'v str,
         aad: &str,
@@ -631,7 +633,7 @@ fn fresh_nonce() -> Result<[u8; 32], CipherError> {
 
 /// Turns decrypted bytes into the native value named by the `type:` tag,
 /// accepting what Go's `strconv` accepts.
-fn typed_value(kind: &str, mut plain: Zeroizing<Vec<u8>>) -> Result<Value, CipherError> {
+pub(crate) fn typed_value(kind: &str, mut plain: Zeroizing<Vec<u8>>) -> Result<Value, CipherError> {
     // The plaintext buffer moves into the value (which the tree wipes) where
     // it can; whatever is left behind is wiped when `plain` drops.
     let utf8 = std::str::from_utf8(&plain).is_ok();

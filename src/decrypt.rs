@@ -189,7 +189,7 @@ pub async fn check_keys(
 /// Checks the stored MAC, whose additional data is `lastmodified` re-printed
 /// in Go's RFC 3339 form. Both MACs are hashes of the plaintext: the stored
 /// one is wiped here, and neither goes into the error.
-fn verify_mac(
+pub(crate) fn verify_mac(
     metadata: &Metadata,
     cipher: &ValueCipher,
     computed: &str,

@@ -342,13 +342,26 @@ fn seal_document(
     key: &DataKey,
     stash: Option<&mut Stash>,
 ) -> Result<String, EncryptError> {
+    let cipher = ValueCipher::new(key);
+    seal_mac(&cipher, metadata, |cipher| {
+        walk::encrypt_values(document, metadata, cipher, stash)
+    })
+}
+
+/// Runs `walk`, which encrypts the values and returns the MAC of their
+/// plaintext, and returns that MAC encrypted as the metadata stores it:
+/// its additional data is `lastmodified` in Go's RFC 3339 form (checked
+/// first, so that a bad one fails before any work).
+pub(crate) fn seal_mac(
+    cipher: &ValueCipher,
+    metadata: &Metadata,
+    walk: impl FnOnce(&ValueCipher) -> Result<String, walk::WalkError>,
+) -> Result<String, EncryptError> {
     let aad = crate::timefmt::parse_rfc3339(&metadata.last_modified)
         .map(|t| t.rfc3339())
         .ok_or_else(|| EncryptError::BadLastModified(metadata.last_modified.clone()))?;
-    let cipher = ValueCipher::new(key);
-    let mac = walk::encrypt_values(document, metadata, &cipher, stash)?;
     // The plaintext MAC is a hash of the secrets: wipe it once sealed.
-    let mut mac = Value::Str(mac);
+    let mut mac = Value::Str(walk(cipher)?);
     let sealed = cipher.encrypt(&mac, &aad).map_err(EncryptError::Mac);
     crate::tree::wipe_value(&mut mac);
     sealed

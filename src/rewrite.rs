@@ -226,3 +226,212 @@ impl Rekeyed {
         output.emit_encrypted(&self.document, emit)
     }
 }
+
+/// An encrypted file opened for a change at one path (`set`, `unset`):
+/// the values stay encrypted, every one having been decrypted only to
+/// check the MAC, so the change costs about what reading the file costs.
+/// Sealed, it is what [`Opened`] gives for the same change: untouched
+/// values keep their ciphertext, the changed path is encrypted anew, and
+/// the MAC and `lastmodified` are renewed.
+///
+/// The values the change takes out of the tree are kept until it is
+/// sealed: that is how the seal tells an unchanged value (the very string
+/// that was read) from a new one (see [`crate::walk::reseal_in_place`]).
+/// Only files whose rule selects values by key are opened this way; the
+/// comment rules depend on comments' plaintext (see [`InPlace::supports`]).
+#[derive(Debug)]
+pub struct InPlace {
+    document: Document,
+    /// The file's metadata; `seal` renews `lastmodified` and the MAC.
+    pub metadata: Metadata,
+    /// Every key entry and what happened when it was tried.
+    pub attempts: Vec<Attempt>,
+    key: DataKey,
+    opening: crate::walk::Opening,
+    retired: Vec<crate::tree::Value>,
+}
+
+impl InPlace {
+    /// Whether a file with this metadata can be changed in place. A
+    /// comment rule decides from comments' plaintext, which the change
+    /// leaves encrypted; such files go through [`Opened`].
+    pub fn supports(metadata: &Metadata) -> bool {
+        !matches!(
+            metadata.rule,
+            metadata::CryptRule::UnencryptedCommentRegex(_)
+                | metadata::CryptRule::EncryptedCommentRegex(_)
+        )
+    }
+
+    /// Reads a file's metadata and unwraps its data key, then, if the file
+    /// [`supports`](InPlace::supports) a change in place, checks its MAC
+    /// (unless told not to) by decrypting every value aside. `Ok(None)`
+    /// means the file must be changed through [`Opened`] instead.
+    pub async fn open(
+        input: &[u8],
+        format: Format,
+        registry: &KeyRegistry,
+        options: &DecryptOptions,
+    ) -> Result<Option<InPlace>, DecryptError> {
+        let mut document = format.parse(input)?;
+        let metadata = metadata::extract(&mut document, format.metadata_layout())?;
+        if !InPlace::supports(&metadata) {
+            return Ok(None);
+        }
+        let (key, attempts) = crate::keys::data_key(&metadata, registry, &options.unwrap).await?;
+        let cipher = crate::cipher::ValueCipher::new(&key);
+        let (computed, opening) = crate::walk::open_in_place(&mut document, &metadata, &cipher)?;
+        // A hash of the plaintext: wiped like it, whether it is checked or not.
+        let computed = zeroize::Zeroizing::new(computed);
+        if !options.ignore_mac {
+            crate::decrypt::verify_mac(&metadata, &cipher, &computed)?;
+        }
+        Ok(Some(InPlace {
+            document,
+            metadata,
+            attempts,
+            key,
+            opening,
+            retired: Vec::new(),
+        }))
+    }
+
+    /// Whether the file holds a document to change.
+    pub fn is_empty(&self) -> bool {
+        self.document.branches.is_empty()
+    }
+
+    /// Sets the value at `path` of the first document (see
+    /// [`crate::update::set`]).
+    pub fn set(
+        &mut self,
+        path: &[crate::extract::Step],
+        value: crate::tree::Value,
+    ) -> Result<(), crate::update::UpdateError> {
+        match self.document.branches.first_mut() {
+            Some(root) => {
+                crate::update::set_retiring(root, path, value, &mut self.retired).map(|_changed| ())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Removes the value at `path` of the first document (see
+    /// [`crate::update::unset`]).
+    pub fn unset(
+        &mut self,
+        path: &[crate::extract::Step],
+    ) -> Result<(), crate::update::UpdateError> {
+        match self.document.branches.first_mut() {
+            Some(root) => crate::update::unset_retiring(root, path, &mut self.retired),
+            None => Ok(()),
+        }
+    }
+
+    /// Encrypts what changed under the file's data key and prints the file
+    /// in `output`'s layout, as [`Opened::seal`] does.
+    pub fn seal(mut self, output: Format, emit: EmitOptions) -> Result<Vec<u8>, EncryptError> {
+        crate::encrypt::comments_on_own_lines(&mut self.document);
+        self.metadata.last_modified = Timestamp::now().rfc3339();
+        let cipher = crate::cipher::ValueCipher::new(&self.key);
+        self.metadata.mac = crate::encrypt::seal_mac(&cipher, &self.metadata, |cipher| {
+            crate::walk::reseal_in_place(
+                &mut self.document,
+                &self.metadata,
+                cipher,
+                &self.opening,
+                &self.retired,
+            )
+        })?;
+        metadata::insert_with(
+            &mut self.document,
+            &self.metadata,
+            InsertOptions::for_format(output),
+        );
+        let printed = output
+            .emit_encrypted(&self.document, emit)
+            .map_err(EncryptError::Emit);
+        let InPlace {
+            document,
+            opening,
+            retired,
+            key,
+            ..
+        } = self;
+        drop(key);
+        crate::encrypt::release_sealed(document, (opening, retired));
+        printed
+    }
+}
+
+/// A file opened for a change at one path: in place when its rule allows
+/// (see [`InPlace::supports`]), else decrypted.
+#[derive(Debug)]
+pub enum PathChange {
+    /// Values left encrypted.
+    InPlace(InPlace),
+    /// Every value decrypted (a file with a comment rule).
+    Opened(Opened),
+}
+
+impl PathChange {
+    /// Opens a file for a change at one path, in place if it can be.
+    pub async fn open(
+        input: &[u8],
+        format: Format,
+        registry: &KeyRegistry,
+        options: &DecryptOptions,
+    ) -> Result<PathChange, DecryptError> {
+        match InPlace::open(input, format, registry, options).await? {
+            Some(in_place) => Ok(PathChange::InPlace(in_place)),
+            None => Ok(PathChange::Opened(
+                Opened::open(input, format, registry, options).await?,
+            )),
+        }
+    }
+
+    /// Whether the file holds a document to change.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            PathChange::InPlace(in_place) => in_place.is_empty(),
+            PathChange::Opened(opened) => opened.document.branches.is_empty(),
+        }
+    }
+
+    /// Sets the value at `path` of the first document.
+    pub fn set(
+        &mut self,
+        path: &[crate::extract::Step],
+        value: crate::tree::Value,
+    ) -> Result<(), crate::update::UpdateError> {
+        match self {
+            PathChange::InPlace(in_place) => in_place.set(path, value),
+            PathChange::Opened(opened) => match opened.document.branches.first_mut() {
+                Some(root) => crate::update::set(root, path, value).map(|_changed| ()),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Removes the value at `path` of the first document.
+    pub fn unset(
+        &mut self,
+        path: &[crate::extract::Step],
+    ) -> Result<(), crate::update::UpdateError> {
+        match self {
+            PathChange::InPlace(in_place) => in_place.unset(path),
+            PathChange::Opened(opened) => match opened.document.branches.first_mut() {
+                Some(root) => crate::update::unset(root, path),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Seals the changed file (see [`InPlace::seal`], [`Opened::seal`]).
+    pub fn seal(self, output: Format, emit: EmitOptions) -> Result<Vec<u8>, EncryptError> {
+        match self {
+            PathChange::InPlace(in_place) => in_place.seal(output, emit),
+            PathChange::Opened(opened) => opened.seal(output, emit),
+        }
+    }
+}

@@ -40,10 +40,26 @@ impl UpdateError {
 /// lists on the way, and says whether anything changed. A list index past
 /// the end appends. The old value is wiped.
 pub fn set(root: &mut Map, path: &[Step], value: Value) -> Result<bool, UpdateError> {
+    let mut retired = Vec::new();
+    let changed = set_retiring(root, path, value, &mut retired);
+    retired.iter_mut().for_each(crate::tree::wipe_value);
+    changed
+}
+
+/// Sets like [`set`], moving the value it replaces into `retired` instead
+/// of wiping it: a document whose values are still encrypted keeps its old
+/// ciphertexts alive until it is sealed again (see
+/// [`crate::rewrite::InPlace`]).
+pub fn set_retiring(
+    root: &mut Map,
+    path: &[Step],
+    value: Value,
+    retired: &mut Vec<Value>,
+) -> Result<bool, UpdateError> {
     let Some((first, rest)) = path.split_first() else {
         return Ok(false);
     };
-    set_in_map(root, first, rest, value)
+    set_in_map(root, first, rest, value, retired)
 }
 
 fn set_in_map(
@@ -51,6 +67,7 @@ fn set_in_map(
     step: &Step,
     rest: &[Step],
     value: Value,
+    retired: &mut Vec<Value>,
 ) -> Result<bool, UpdateError> {
     let Step::Key(key) = step else {
         // The reference appends nothing (a list cannot be a map entry) but
@@ -60,7 +77,7 @@ fn set_in_map(
     for entry in map.iter_mut() {
         if let Entry::Pair(k, existing) = entry {
             if k == key {
-                return set_value(existing, rest, value);
+                return set_value(existing, rest, value, retired);
             }
         }
     }
@@ -69,14 +86,19 @@ fn set_in_map(
 }
 
 /// Sets `rest` inside `slot` (`slot` itself when `rest` is empty).
-fn set_value(slot: &mut Value, rest: &[Step], value: Value) -> Result<bool, UpdateError> {
+fn set_value(
+    slot: &mut Value,
+    rest: &[Step],
+    value: Value,
+    retired: &mut Vec<Value>,
+) -> Result<bool, UpdateError> {
     let Some((step, deeper)) = rest.split_first() else {
         let changed = *slot != value;
-        replace(slot, value);
+        retired.push(std::mem::replace(slot, value));
         return Ok(changed);
     };
     match slot {
-        Value::Map(map) => set_in_map(map, step, deeper, value),
+        Value::Map(map) => set_in_map(map, step, deeper, value, retired),
         Value::List(items) => {
             let Step::Index(index) = step else {
                 return Err(UpdateError::WrongStep {
@@ -85,7 +107,7 @@ fn set_value(slot: &mut Value, rest: &[Step], value: Value) -> Result<bool, Upda
                 });
             };
             match usize::try_from(*index).ok().filter(|&i| i < items.len()) {
-                Some(i) => set_value(&mut items[i], deeper, value),
+                Some(i) => set_value(&mut items[i], deeper, value, retired),
                 None => {
                     items.push(build(deeper, value));
                     Ok(true)
@@ -95,7 +117,7 @@ fn set_value(slot: &mut Value, rest: &[Step], value: Value) -> Result<bool, Upda
         scalar => {
             let built = build(rest, value);
             let changed = *scalar != built;
-            replace(scalar, built);
+            retired.push(std::mem::replace(scalar, built));
             Ok(changed)
         }
     }
@@ -110,21 +132,34 @@ fn build(path: &[Step], leaf: Value) -> Value {
     })
 }
 
-fn replace(slot: &mut Value, value: Value) {
-    crate::tree::wipe_value(slot);
-    *slot = value;
-}
-
 /// Removes the entry or list item at `path` from a document's root map.
 /// The removed value is wiped.
 pub fn unset(root: &mut Map, path: &[Step]) -> Result<(), UpdateError> {
+    let mut retired = Vec::new();
+    let outcome = unset_retiring(root, path, &mut retired);
+    retired.iter_mut().for_each(crate::tree::wipe_value);
+    outcome
+}
+
+/// Removes like [`unset`], moving the removed value into `retired` (see
+/// [`set_retiring`]).
+pub fn unset_retiring(
+    root: &mut Map,
+    path: &[Step],
+    retired: &mut Vec<Value>,
+) -> Result<(), UpdateError> {
     let Some((first, rest)) = path.split_first() else {
         return Ok(());
     };
-    unset_in_map(root, first, rest)
+    unset_in_map(root, first, rest, retired)
 }
 
-fn unset_in_map(map: &mut Map, step: &Step, rest: &[Step]) -> Result<(), UpdateError> {
+fn unset_in_map(
+    map: &mut Map,
+    step: &Step,
+    rest: &[Step],
+    retired: &mut Vec<Value>,
+) -> Result<(), UpdateError> {
     let key = match step {
         Step::Key(key) => key,
         Step::Index(i) => return Err(UpdateError::KeyNotFound(i.to_string())),
@@ -134,25 +169,28 @@ fn unset_in_map(map: &mut Map, step: &Step, rest: &[Step]) -> Result<(), UpdateE
         .position(|entry| matches!(entry, Entry::Pair(k, _) if k == key))
         .ok_or_else(|| UpdateError::KeyNotFound(key.clone()))?;
     if rest.is_empty() {
-        let mut removed = map.remove(position);
-        if let Entry::Pair(k, v) = &mut removed {
-            zeroize::Zeroize::zeroize(k);
-            crate::tree::wipe_value(v);
+        if let Entry::Pair(mut k, v) = map.remove(position) {
+            zeroize::Zeroize::zeroize(&mut k);
+            retired.push(v);
         }
         return Ok(());
     }
     match &mut map[position] {
-        Entry::Pair(_, value) => unset_value(value, rest),
+        Entry::Pair(_, value) => unset_value(value, rest, retired),
         Entry::Comment(_) => Err(UpdateError::KeyNotFound(key.clone())),
     }
 }
 
-fn unset_value(value: &mut Value, path: &[Step]) -> Result<(), UpdateError> {
+fn unset_value(
+    value: &mut Value,
+    path: &[Step],
+    retired: &mut Vec<Value>,
+) -> Result<(), UpdateError> {
     let Some((step, rest)) = path.split_first() else {
         return Ok(());
     };
     match value {
-        Value::Map(map) => unset_in_map(map, step, rest),
+        Value::Map(map) => unset_in_map(map, step, rest, retired),
         Value::List(items) => {
             let Step::Index(index) = step else {
                 return Err(UpdateError::WrongStep {
@@ -165,11 +203,10 @@ fn unset_value(value: &mut Value, path: &[Step]) -> Result<(), UpdateError> {
                 .filter(|&i| i < items.len())
                 .ok_or(UpdateError::IndexOutOfBounds(*index))?;
             if rest.is_empty() {
-                let mut removed = items.remove(i);
-                crate::tree::wipe_value(&mut removed);
+                retired.push(items.remove(i));
                 Ok(())
             } else {
-                unset_value(&mut items[i], rest)
+                unset_value(&mut items[i], rest, retired)
             }
         }
         other => Err(UpdateError::WrongStep {

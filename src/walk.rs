@@ -18,6 +18,10 @@ use crate::cipher::{CipherError, Stash, StashSlot, ValueCipher};
 use crate::metadata::{CryptRule, Metadata};
 use crate::tree::{Document, Entry, Value};
 
+mod in_place;
+
+pub(crate) use in_place::{open_in_place, reseal_in_place, Opening};
+
 /// Which way a walk transforms the tree's values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Direction {
@@ -73,6 +77,14 @@ pub enum WalkError {
         /// The keys leading to the comment, joined with `:`.
         path: String,
     },
+    /// A change made while the values stayed encrypted lost track of
+    /// which of them are unchanged: a bug, caught before anything is
+    /// written.
+    #[error(
+        "the changed document's encrypted values no longer line up with the file's; \
+         nothing was written (this is a bug in rsops: please report it)"
+    )]
+    LostTrack,
     /// An encrypted comment decrypted to something that is not text.
     #[error("the comment at `{path}` decrypted to a {kind}")]
     BadComment {
@@ -453,10 +465,7 @@ fn walk(
     direction: Direction,
     mut stash: Option<&mut Stash>,
 ) -> Result<String, WalkError> {
-    let mut hasher = Sha512::new();
-    if meta.mac_only_encrypted {
-        hasher.update(MAC_ONLY_ENCRYPTED_INIT);
-    }
+    let mut hasher = mac_hasher(meta);
     let Walked {
         mut leaves,
         aads,
@@ -940,19 +949,35 @@ impl<'t> Walker<'_, 't> {
 }
 
 fn hash_leaf(hasher: &mut Sha512, value: &Value) {
+    hasher.update(mac_bytes(value));
+}
+
+/// What the MAC covers of a leaf's plaintext.
+fn mac_bytes(value: &Value) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
     match value {
-        Value::Str(s) | Value::Time(s) => hasher.update(s.as_bytes()),
-        Value::Bytes(b) => hasher.update(b),
-        Value::Int(i) => hasher.update(i.to_string().as_bytes()),
-        Value::Float(f) => hasher
-            .update(crate::gofmt::format_float(*f, crate::gofmt::FloatFormat::Decimal).as_bytes()),
-        Value::Bool(true) => hasher.update(b"True"),
-        Value::Bool(false) => hasher.update(b"False"),
+        Value::Str(s) | Value::Time(s) => Cow::Borrowed(s.as_bytes()),
+        Value::Bytes(b) => Cow::Borrowed(b),
+        Value::Int(i) => Cow::Owned(i.to_string().into_bytes()),
+        Value::Float(f) => Cow::Owned(
+            crate::gofmt::format_float(*f, crate::gofmt::FloatFormat::Decimal).into_bytes(),
+        ),
+        Value::Bool(true) => Cow::Borrowed(b"True"),
+        Value::Bool(false) => Cow::Borrowed(b"False"),
         // A list comment is stored as an `ENC[...,type:comment]` string and
         // only becomes a comment once decrypted; the reference (3.11)
         // leaves it out of the MAC, as it did when encrypting.
-        Value::Comment(_) | Value::Map(_) | Value::List(_) | Value::Null => {}
+        Value::Comment(_) | Value::Map(_) | Value::List(_) | Value::Null => Cow::Borrowed(b""),
     }
+}
+
+/// A MAC not yet fed any leaf.
+fn mac_hasher(meta: &Metadata) -> Sha512 {
+    let mut hasher = Sha512::new();
+    if meta.mac_only_encrypted {
+        hasher.update(MAC_ONLY_ENCRYPTED_INIT);
+    }
+    hasher
 }
 
 #[cfg(test)]

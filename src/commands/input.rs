@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rsops::formats::{EmitOptions, Format};
 use rsops::metadata::Metadata;
-use rsops::rewrite::{Opened, Rekeyed};
+use rsops::rewrite::{Opened, PathChange, Rekeyed};
 use rsops::{DecryptOptions, Decrypted, KeyCheck, KeyRegistry, UnwrapOptions};
 use rsops_keysource::KeyEntry;
 use zeroize::Zeroizing;
@@ -181,6 +181,26 @@ impl Input {
         Ok((opened?, lock))
     }
 
+    /// Reads the input file under its lock and opens it for a change at
+    /// one path (see [`PathChange`]); the lock is held until the returned
+    /// file is dropped.
+    pub async fn open_for_path_change(
+        &self,
+        args: &InputArgs,
+    ) -> Result<(PathChange, std::fs::File), Failure> {
+        let (bytes, lock) = self.read_locked()?;
+        let options = DecryptOptions {
+            ignore_mac: args.ignore_mac,
+            unwrap: unwrap_options(&args.keys),
+        };
+        let opened = PathChange::open(&bytes, self.input_format, &KeyRegistry::default(), &options)
+            .await
+            .map_err(|source| self.decrypt_failure(source));
+        // The file as read is wiped and freed while the change goes on.
+        rsops::par::drop_in_background(bytes);
+        Ok((opened?, lock))
+    }
+
     /// Changes the key groups of the input file, keeping its data key and
     /// values (`updatekeys`, `groups`): under the file's lock, `change` sees
     /// the current metadata and gives the new groups and Shamir threshold,
@@ -218,12 +238,22 @@ impl Input {
 
     /// Encrypts a changed file again in the output format.
     pub fn seal(&self, opened: Opened) -> Result<Vec<u8>, Failure> {
-        opened
-            .seal(self.output_format, self.emit)
-            .map_err(|source| Failure::Encrypt {
-                input: self.display(),
-                source: Box::new(source),
-            })
+        self.sealed(opened.seal(self.output_format, self.emit))
+    }
+
+    /// Seals a file changed at one path, as [`Input::seal`] does.
+    pub fn seal_path_change(&self, change: PathChange) -> Result<Vec<u8>, Failure> {
+        self.sealed(change.seal(self.output_format, self.emit))
+    }
+
+    fn sealed(
+        &self,
+        sealed: Result<Vec<u8>, rsops::encrypt::EncryptError>,
+    ) -> Result<Vec<u8>, Failure> {
+        sealed.map_err(|source| Failure::Encrypt {
+            input: self.display(),
+            source: Box::new(source),
+        })
     }
 
     /// Reads and decrypts the input.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use rsops::extract::{self, Step};
 use rsops::formats::Format;
-use rsops::rewrite::Opened;
+use rsops::rewrite::{Opened, PathChange};
 use rsops::tree::Value;
 use zeroize::Zeroizing;
 
@@ -38,21 +38,40 @@ pub async fn run_set(cli: &Cli, args: &SetArgs) -> Result<ExitCode, Failure> {
     };
     let value = json_value(&json)?;
     drop(json);
-    let (input, mut opened, _lock) = open(cli, file, &args.input).await?;
-    let Some(root) = opened.document.branches.first_mut() else {
-        return Err(Failure::Usage {
-            message: format!("{}: the file holds no document", input.display()),
-            hint: None,
-        });
-    };
-    let changed = rsops::update::set(root, &path, value).map_err(|source| Failure::Update {
+    if args.idempotent {
+        return set_if_changed(cli, file, &args.input, &path, value).await;
+    }
+    let (input, mut change, _lock) = open_path_change(cli, file, &args.input).await?;
+    change.set(&path, value).map_err(|source| Failure::Update {
         input: input.display(),
         source,
     })?;
-    if !changed && args.idempotent {
+    seal_path_change(&input, file, change)
+}
+
+/// `set --idempotent`: the file is written only if the value changes,
+/// which takes the plaintext of what is there.
+async fn set_if_changed(
+    cli: &Cli,
+    file: &Path,
+    args: &InputArgs,
+    path: &[Step],
+    value: Value,
+) -> Result<ExitCode, Failure> {
+    let (input, mut opened, _lock) = open(cli, file, args).await?;
+    let Some(root) = opened.document.branches.first_mut() else {
+        return Err(no_document(&input));
+    };
+    let changed = rsops::update::set(root, path, value).map_err(|source| Failure::Update {
+        input: input.display(),
+        source,
+    })?;
+    if !changed {
         return Ok(ExitCode::SUCCESS);
     }
-    seal_in_place(&input, file, opened)
+    let sealed = input.seal(opened)?;
+    super::write_atomically(file, &sealed, super::file_mode(file))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `rsops unset`.
@@ -64,20 +83,21 @@ pub async fn run_unset(cli: &Cli, args: &UnsetArgs) -> Result<ExitCode, Failure>
     }
     let file = Path::new(&args.args[0]);
     let path = tree_path(&args.args[1], "Invalid unset index format")?;
-    let (input, mut opened, _lock) = open(cli, file, &args.input).await?;
-    let Some(root) = opened.document.branches.first_mut() else {
-        return Err(Failure::Usage {
-            message: format!("{}: the file holds no document", input.display()),
-            hint: None,
-        });
-    };
-    match rsops::update::unset(root, &path) {
-        Ok(()) => seal_in_place(&input, file, opened),
+    let (input, mut change, _lock) = open_path_change(cli, file, &args.input).await?;
+    match change.unset(&path) {
+        Ok(()) => seal_path_change(&input, file, change),
         Err(e) if e.is_not_found() && args.idempotent => Ok(ExitCode::SUCCESS),
         Err(source) => Err(Failure::Update {
             input: input.display(),
             source,
         }),
+    }
+}
+
+fn no_document(input: &Input) -> Failure {
+    Failure::Usage {
+        message: format!("{}: the file holds no document", input.display()),
+        hint: None,
     }
 }
 
@@ -156,10 +176,31 @@ async fn open(
     Ok((input, opened, lock))
 }
 
-/// Encrypts the changed document with the file's own data key and replaces
-/// the file atomically, keeping its mode.
-fn seal_in_place(input: &Input, file: &Path, opened: Opened) -> Result<ExitCode, Failure> {
-    let sealed = input.seal(opened)?;
+/// Reads `file` for a change at one path; the returned lock is held until
+/// the change is written (see [`Input::read_locked`]).
+async fn open_path_change(
+    cli: &Cli,
+    file: &Path,
+    args: &InputArgs,
+) -> Result<(Input, PathChange, std::fs::File), Failure> {
+    let input = Input::new(
+        cli,
+        Some(file),
+        None,
+        args.input_type.as_deref(),
+        args.output_type.as_deref(),
+    )?;
+    let (change, lock) = input.open_for_path_change(args).await?;
+    if change.is_empty() {
+        return Err(no_document(&input));
+    }
+    Ok((input, change, lock))
+}
+
+/// Encrypts the change with the file's own data key and replaces the file
+/// atomically, keeping its mode.
+fn seal_path_change(input: &Input, file: &Path, change: PathChange) -> Result<ExitCode, Failure> {
+    let sealed = input.seal_path_change(change)?;
     super::write_atomically(file, &sealed, super::file_mode(file))?;
     Ok(ExitCode::SUCCESS)
 }

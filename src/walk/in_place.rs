@@ -1,0 +1,630 @@
+//! The two walks of a change made while the values stay encrypted (`set`,
+//! `unset`; see [`crate::rewrite::InPlace`]).
+//!
+//! [`open_in_place`] decrypts every value only to hash it: the plaintext
+//! goes to a few arenas, not into the tree, which keeps its `ENC[...]`
+//! strings. Once the change is made, [`reseal_in_place`] walks the changed
+//! tree: a leaf whose `ENC[...]` string is the very string the first walk
+//! opened (the same allocation, so certainly unchanged) keeps it and is
+//! hashed from the arena; any other leaf is new, and is hashed and sealed.
+//! Only the changed path is encrypted again, and no plaintext tree is
+//! built, freed or wiped.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha512};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{
+    hash_leaf, hex_upper, mac_bytes, mac_hasher, path_of, position_aad, seal_comment_text,
+    walk_runs, CommentTarget, Direction, Leaf, StopOnPanic, WalkError, Walked, BATCH,
+    PARALLEL_JOBS,
+};
+use crate::cipher::{CipherError, Stash, ValueCipher};
+use crate::metadata::Metadata;
+use crate::tree::{Document, Value};
+
+/// The `type:` tags an opened value may carry, so that it records its own
+/// in a byte.
+const KINDS: [&str; 7] = ["str", "bytes", "int", "float", "bool", "time", "comment"];
+
+/// What [`open_in_place`] learned of a file's encrypted values: each one's
+/// plaintext, to hash again once the document has changed. Wiped when
+/// dropped.
+pub(crate) struct Opening {
+    leaves: Vec<OpenedLeaf>,
+    arenas: Vec<Zeroizing<Vec<u8>>>,
+    aads: String,
+}
+
+impl std::fmt::Debug for Opening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opening")
+            .field("values", &self.leaves.len())
+            .finish()
+    }
+}
+
+/// A non-empty encrypted value the first walk opened, in document order.
+struct OpenedLeaf {
+    /// Where its `ENC[...]` string's bytes are: which string of the changed
+    /// tree it is, as long as the tree and every value the change took out
+    /// of it are alive.
+    at: usize,
+    /// Its arena, and there its plaintext (`start..end`) and what the MAC
+    /// covers of it (`mac_start..mac_end`: the same bytes for a string; for
+    /// a number, boolean or time, their canonical form, written after).
+    arena: usize,
+    start: usize,
+    end: usize,
+    mac_start: usize,
+    mac_end: usize,
+    /// Its `type:` tag, an index into [`KINDS`].
+    kind: u8,
+    /// Where its additional data is in [`Opening::aads`].
+    aad_start: usize,
+    aad_len: usize,
+}
+
+impl Opening {
+    fn plaintext(&self, leaf: &OpenedLeaf) -> &[u8] {
+        &self.arenas[leaf.arena][leaf.start..leaf.end]
+    }
+
+    fn mac_bytes(&self, leaf: &OpenedLeaf) -> &[u8] {
+        &self.arenas[leaf.arena][leaf.mac_start..leaf.mac_end]
+    }
+}
+
+/// What one batch of the first walk opened, or where it failed.
+struct Opened {
+    arena: Zeroizing<Vec<u8>>,
+    leaves: Vec<OpenedLeaf>,
+    failed: Option<(usize, CipherError)>,
+}
+
+/// Decrypts every value of `doc` that `meta.rule` says is encrypted, only
+/// to hash it, and returns the MAC of the plaintext (upper-case hex) and
+/// the plaintexts for [`reseal_in_place`]. The tree is left as it was:
+/// encrypted. Comments are not opened: the MAC does not cover them.
+pub(crate) fn open_in_place(
+    doc: &mut Document,
+    meta: &Metadata,
+    cipher: &ValueCipher,
+) -> Result<(String, Opening), WalkError> {
+    let Walked {
+        leaves,
+        aads,
+        failed,
+        ..
+    } = walk_runs(doc, meta, Direction::Decrypt);
+    let batches: Vec<&[Leaf]> = leaves.chunks(BATCH).collect();
+    let done: Vec<OnceLock<Opened>> = batches.iter().map(|_| OnceLock::new()).collect();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    // Takes the next batch nobody has, if any, and opens it. A batch taken
+    // is always opened, so every batch before a failed one is opened too.
+    let take = || {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        let Some(batch) = batches.get(k) else {
+            return false;
+        };
+        let _stop_on_panic = StopOnPanic(&stop);
+        let opened = open_batch(cipher, k, batch, &aads);
+        if opened.failed.is_some() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        // Set once: `k` came from the counter only this thread read.
+        let _ = done[k].set(opened);
+        true
+    };
+    let mut hasher = mac_hasher(meta);
+    let workers = if leaves.len() < PARALLEL_JOBS {
+        0
+    } else {
+        crate::par::threads() - 1
+    };
+    // The calling thread hashes the batches in order as they are opened,
+    // opening batches itself while the next one is not ready.
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| while take() {});
+        }
+        let mut hashed = 0;
+        while hashed < batches.len() {
+            match done[hashed].get() {
+                Some(opened) if opened.failed.is_none() => {
+                    hash_batch(&mut hasher, batches[hashed], opened);
+                    hashed += 1;
+                }
+                Some(_) => break,
+                None if take() => {}
+                None if stop.load(Ordering::Relaxed) => break,
+                None => std::thread::yield_now(),
+            }
+        }
+    });
+    let opened: Vec<Opened> = done.into_iter().map_while(OnceLock::into_inner).collect();
+    for (k, batch) in opened.iter().enumerate() {
+        if let Some((i, _)) = batch.failed {
+            let path = leaves[k * BATCH + i].path(&aads);
+            let source = opened
+                .into_iter()
+                .nth(k)
+                .and_then(|batch| batch.failed)
+                .map(|(_, source)| source);
+            return Err(match source {
+                Some(source) => WalkError::Value { path, source },
+                None => WalkError::LostTrack,
+            });
+        }
+    }
+    if let Some(failure) = failed {
+        return Err(failure);
+    }
+    drop(leaves);
+    let mut opening = Opening {
+        leaves: Vec::with_capacity(opened.iter().map(|b| b.leaves.len()).sum()),
+        arenas: Vec::with_capacity(opened.len()),
+        aads: String::new(),
+    };
+    for mut batch in opened {
+        opening.leaves.append(&mut batch.leaves);
+        opening.arenas.push(batch.arena);
+    }
+    opening.aads = aads;
+    Ok((hex_upper(&hasher.finalize()), opening))
+}
+
+/// Feeds a batch's leaves to the MAC in order: the opened ones from
+/// their arena, the others (not encrypted) as they are.
+fn hash_batch(hasher: &mut Sha512, batch: &[Leaf<'_>], opened: &Opened) {
+    let mut records = opened.leaves.iter();
+    for leaf in batch {
+        if opened_at(leaf).is_some() {
+            if let Some(record) = records.next() {
+                hasher.update(&opened.arena[record.mac_start..record.mac_end]);
+            }
+        } else if leaf.hash {
+            hash_leaf(hasher, leaf.value);
+        }
+    }
+}
+
+/// The address of a leaf's string if the cipher works on it and it is not
+/// empty: the leaves the first walk opens and the second recognises.
+fn opened_at(leaf: &Leaf<'_>) -> Option<usize> {
+    match &*leaf.value {
+        Value::Str(s) if leaf.crypt && !s.is_empty() => Some(s.as_ptr() as usize),
+        _ => None,
+    }
+}
+
+/// Opens the encrypted leaves of one batch into an arena of its own,
+/// stopping at the first that fails.
+fn open_batch(cipher: &ValueCipher, arena_index: usize, batch: &[Leaf<'_>], aads: &str) -> Opened {
+    let mut opened = Opened {
+        arena: Zeroizing::new(Vec::new()),
+        leaves: Vec::new(),
+        failed: None,
+    };
+    let mut scratch = Zeroizing::new(Vec::new());
+    for (i, leaf) in batch.iter().enumerate() {
+        let Some(at) = opened_at(leaf) else {
+            continue;
+        };
+        let Value::Str(text) = &*leaf.value else {
+            continue;
+        };
+        match open_leaf(
+            cipher,
+            text,
+            leaf.aad(aads),
+            &mut scratch,
+            &mut opened.arena,
+        ) {
+            Ok((kind, plain, mac)) => opened.leaves.push(OpenedLeaf {
+                at,
+                arena: arena_index,
+                start: plain.start,
+                end: plain.end,
+                mac_start: mac.start,
+                mac_end: mac.end,
+                kind,
+                aad_start: leaf.aad_start,
+                aad_len: leaf.aad_len,
+            }),
+            Err(e) => {
+                opened.failed = Some((i, e));
+                break;
+            }
+        }
+    }
+    opened
+}
+
+/// Decrypts one value into `arena` (through `scratch`, wiped after), and
+/// after it, unless it is a string, what the MAC covers of it. Returns its
+/// kind and where its plaintext and its MAC bytes are.
+fn open_leaf(
+    cipher: &ValueCipher,
+    text: &str,
+    aad: &str,
+    scratch: &mut Vec<u8>,
+    arena: &mut Vec<u8>,
+) -> Result<(u8, Range<usize>, Range<usize>), CipherError> {
+    let opened = cipher.open_into(text, aad, scratch);
+    let kind = match opened {
+        Ok(kind) => kind,
+        Err(e) => {
+            scratch.zeroize();
+            return Err(e);
+        }
+    };
+    let start = arena.len();
+    arena.extend_from_slice(scratch);
+    scratch.zeroize();
+    let end = arena.len();
+    let index = KINDS
+        .iter()
+        .position(|k| *k == kind)
+        .ok_or_else(|| CipherError::UnknownType(kind.to_string()))?;
+    if matches!(kind, "str" | "bytes") {
+        return Ok((index as u8, start..end, start..end));
+    }
+    let plain = Zeroizing::new(arena[start..end].to_vec());
+    let mut value = crate::cipher::typed_value(kind, plain)?;
+    arena.extend_from_slice(&mac_bytes(&value));
+    crate::tree::wipe_value(&mut value);
+    Ok((index as u8, start..end, end..arena.len()))
+}
+
+/// Seals `doc` after a change made while its values stayed encrypted:
+/// every value [`open_in_place`] opened that is still in the tree keeps its
+/// `ENC[...]` string; every other value the rules select is encrypted (a
+/// value that replaced one with the same path, type and plaintext gets
+/// that one's string back, as the reference gives it its IV). Comments
+/// are resealed as the reference would after decrypting them: one that
+/// does not decrypt is encrypted. Returns the MAC of the changed
+/// plaintext as upper-case hex.
+///
+/// `retired` holds every value the change took out of the tree: kept
+/// alive until now, no new string can share an address with one that
+/// was opened.
+pub(crate) fn reseal_in_place(
+    doc: &mut Document,
+    meta: &Metadata,
+    cipher: &ValueCipher,
+    opening: &Opening,
+    retired: &[Value],
+) -> Result<String, WalkError> {
+    let Walked {
+        leaves,
+        aads,
+        comment_jobs,
+        failed,
+    } = walk_runs(doc, meta, Direction::Encrypt);
+    if let Some(failure) = failed {
+        return Err(failure);
+    }
+    for job in comment_jobs {
+        let aad = &aads[job.aad_start..job.aad_start + job.aad_len];
+        match job.target {
+            CommentTarget::Text(text) => {
+                if let Some(sealed) = reseal_comment(cipher, meta, text, aad)? {
+                    text.zeroize();
+                    *text = sealed;
+                }
+            }
+            CommentTarget::Item(item) => {
+                if let Value::Comment(comment) = item {
+                    let sealed = match reseal_comment(cipher, meta, &comment.text, aad)? {
+                        Some(sealed) => sealed,
+                        None => comment.text.clone(),
+                    };
+                    crate::tree::wipe_value(item);
+                    *item = Value::Str(sealed);
+                }
+            }
+        }
+    }
+    let mut gone = HashMap::new();
+    for value in retired {
+        strings_in(value, &mut gone);
+    }
+    let mut stash = Stash::default();
+    for leaf in opening.leaves.iter().filter(|l| gone.contains_key(&l.at)) {
+        let aad = &opening.aads[leaf.aad_start..leaf.aad_start + leaf.aad_len];
+        stash.record(
+            position_aad(aad),
+            KINDS[usize::from(leaf.kind)],
+            opening.plaintext(leaf),
+            gone[&leaf.at],
+        );
+    }
+    let mut kept = opening
+        .leaves
+        .iter()
+        .filter(|l| !gone.contains_key(&l.at))
+        .peekable();
+    let mut hasher = mac_hasher(meta);
+    for leaf in leaves {
+        let at = match &*leaf.value {
+            Value::Str(s) if !s.is_empty() => Some(s.as_ptr() as usize),
+            _ => None,
+        };
+        if let (Some(at), Some(old)) = (at, kept.peek()) {
+            if at == old.at {
+                if !leaf.crypt {
+                    return Err(WalkError::LostTrack);
+                }
+                hasher.update(opening.mac_bytes(old));
+                kept.next();
+                continue;
+            }
+        }
+        if leaf.hash {
+            hash_leaf(&mut hasher, leaf.value);
+        }
+        if leaf.crypt {
+            let aad = leaf.aad(&aads);
+            let sealed = cipher
+                .encrypt_stashed(leaf.value, aad, Some(&mut stash))
+                .map_err(|source| WalkError::Encrypt {
+                    path: leaf.path(&aads),
+                    source,
+                })?;
+            crate::tree::wipe_value(leaf.value);
+            *leaf.value = Value::Str(sealed);
+        }
+    }
+    if kept.next().is_some() {
+        return Err(WalkError::LostTrack);
+    }
+    Ok(hex_upper(&hasher.finalize()))
+}
+
+/// A comment of the changed tree as sealing a decrypted tree would leave
+/// it: one that decrypts keeps its `ENC[...]` string (`None`); one that
+/// does not was plaintext, and is encrypted now.
+fn reseal_comment(
+    cipher: &ValueCipher,
+    meta: &Metadata,
+    text: &str,
+    aad: &str,
+) -> Result<Option<String>, WalkError> {
+    match cipher.decrypt(text, position_aad(aad)) {
+        Ok(mut opened @ (Value::Comment(_) | Value::Str(_))) => {
+            crate::tree::wipe_value(&mut opened);
+            Ok(None)
+        }
+        Ok(mut other) => {
+            let kind = super::kind_name(&other);
+            crate::tree::wipe_value(&mut other);
+            Err(WalkError::BadComment {
+                path: path_of(aad),
+                kind,
+            })
+        }
+        Err(_) => seal_comment_text(cipher, &meta.rule, text, aad, None).map(Some),
+    }
+}
+
+/// Every non-empty string of `value`, by address.
+fn strings_in<'v>(value: &'v Value, out: &mut HashMap<usize, &'v str>) {
+    match value {
+        Value::Str(s) if !s.is_empty() => {
+            out.insert(s.as_ptr() as usize, s.as_str());
+        }
+        Value::Map(map) => {
+            for entry in map {
+                if let crate::tree::Entry::Pair(_, value) = entry {
+                    strings_in(value, out);
+                }
+            }
+        }
+        Value::List(items) => items.iter().for_each(|item| strings_in(item, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+    use rsops_keysource::DataKey;
+
+    use super::*;
+    use crate::extract::Step;
+    use crate::formats::{EmitOptions, Format};
+    use crate::metadata::CryptRule;
+    use crate::tree::Map;
+    use crate::walk::{decrypt_document, decrypt_document_stashing, encrypt_values};
+
+    /// Every kind of leaf, nesting, comments in maps and lists, and keys
+    /// the rules below pick out.
+    const SAMPLE: &str = "\
+# top comment
+name: alice
+empty: ''
+nothing: null
+port: -5432
+ratio: 1.5
+on: true
+at: 2024-01-02T03:04:05Z
+public_unencrypted: visible
+count_unencrypted: 3
+db:
+    # a note
+    password: s3cr3t
+    host: db.local
+    tags:
+        - a
+        # in list
+        - 7
+        - null
+        - ''
+        - deep: false
+---
+other: doc two
+";
+
+    fn key(k: &str) -> Step {
+        Step::Key(k.into())
+    }
+
+    enum Change {
+        Set(Vec<Step>, Value),
+        Unset(Vec<Step>),
+    }
+
+    fn apply(change: &Change, root: &mut Map, retired: &mut Vec<Value>) {
+        match change {
+            Change::Set(path, value) => {
+                crate::update::set_retiring(root, path, value.clone(), retired).unwrap();
+            }
+            Change::Unset(path) => crate::update::unset_retiring(root, path, retired).unwrap(),
+        }
+    }
+
+    fn changes() -> Vec<Change> {
+        vec![
+            Change::Set(vec![key("name")], Value::Str("bob".into())),
+            Change::Set(vec![key("name")], Value::Str("alice".into())),
+            Change::Set(vec![key("port")], Value::Int(-5432)),
+            Change::Set(vec![key("db"), key("password")], Value::Int(5)),
+            Change::Set(
+                vec![key("db")],
+                Value::Map(vec![crate::tree::Entry::Pair(
+                    "password".into(),
+                    Value::Str("s3cr3t".into()),
+                )]),
+            ),
+            Change::Set(
+                vec![key("db"), key("tags"), Step::Index(9)],
+                Value::Bool(true),
+            ),
+            Change::Set(vec![key("on"), key("deeper")], Value::Str("x".into())),
+            Change::Set(vec![key("new"), Step::Index(0)], Value::Float(2.5)),
+            Change::Unset(vec![key("db"), key("tags"), Step::Index(0)]),
+            Change::Unset(vec![key("db")]),
+            Change::Unset(vec![key("name")]),
+        ]
+    }
+
+    fn metadata(rule: CryptRule, mac_only_encrypted: bool) -> Metadata {
+        Metadata {
+            last_modified: "2024-05-06T07:08:09Z".into(),
+            mac: String::new(),
+            version: None,
+            rule,
+            mac_only_encrypted,
+            shamir_threshold: 0,
+            key_groups: Vec::new(),
+        }
+    }
+
+    fn print(doc: &Document) -> String {
+        let bytes = Format::Yaml.emit(doc, EmitOptions::default()).unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn plaintext(printed: &str, meta: &Metadata, cipher: &ValueCipher) -> String {
+        let mut doc = Format::Yaml.parse(printed.as_bytes()).unwrap();
+        decrypt_document(&mut doc, meta, cipher).unwrap();
+        print(&doc)
+    }
+
+    /// A change made in place seals to what the same change of the
+    /// decrypted tree seals to: the same MACs, the same plaintext, and the
+    /// same ciphertext wherever the decrypted path keeps it.
+    #[test]
+    fn in_place_matches_a_change_of_the_decrypted_tree() {
+        let data_key = DataKey::from_slice(&[9; 32]).unwrap();
+        let cipher = ValueCipher::new(&data_key);
+        let rules = [
+            (CryptRule::UnencryptedSuffix("_unencrypted".into()), false),
+            (CryptRule::UnencryptedSuffix("_unencrypted".into()), true),
+            (
+                CryptRule::EncryptedRegex(Regex::new("^(db|name|port)$").unwrap()),
+                true,
+            ),
+            (
+                CryptRule::UnencryptedRegex(Regex::new("^(host|on)$").unwrap()),
+                false,
+            ),
+        ];
+        for (rule, mac_only) in rules {
+            let meta = metadata(rule, mac_only);
+            let mut doc = Format::Yaml.parse_plain(SAMPLE.as_bytes()).unwrap();
+            crate::encrypt::comments_on_own_lines(&mut doc);
+            encrypt_values(&mut doc, &meta, &cipher, None).unwrap();
+            let encrypted = print(&doc);
+            for change in changes() {
+                let mut opened = Format::Yaml.parse(encrypted.as_bytes()).unwrap();
+                let mut stash = Stash::default();
+                let old_mac =
+                    decrypt_document_stashing(&mut opened, &meta, &cipher, &mut stash).unwrap();
+                apply(&change, &mut opened.branches[0], &mut Vec::new());
+                let new_mac =
+                    encrypt_values(&mut opened, &meta, &cipher, Some(&mut stash)).unwrap();
+                let expected = print(&opened);
+
+                let mut kept = Format::Yaml.parse(encrypted.as_bytes()).unwrap();
+                let (mac, opening) = open_in_place(&mut kept, &meta, &cipher).unwrap();
+                assert_eq!(mac, old_mac);
+                let mut retired = Vec::new();
+                apply(&change, &mut kept.branches[0], &mut retired);
+                let mac = reseal_in_place(&mut kept, &meta, &cipher, &opening, &retired).unwrap();
+                assert_eq!(mac, new_mac);
+                let got = print(&kept);
+
+                assert_eq!(
+                    plaintext(&got, &meta, &cipher),
+                    plaintext(&expected, &meta, &cipher)
+                );
+                assert_eq!(got.lines().count(), expected.lines().count());
+                for (g, e) in got.lines().zip(expected.lines()) {
+                    // Only values sealed anew (fresh IVs) may differ.
+                    assert!(
+                        g == e || (!encrypted.contains(g) && !encrypted.contains(e)),
+                        "{g}\n{e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A comment left in the clear in an encrypted file is encrypted, as
+    /// sealing the decrypted tree would; a changed file whose values no
+    /// longer decrypt is refused before any change.
+    #[test]
+    fn plaintext_comments_are_sealed_and_bad_values_refused() {
+        let data_key = DataKey::from_slice(&[9; 32]).unwrap();
+        let cipher = ValueCipher::new(&data_key);
+        let meta = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), false);
+        let mut doc = Format::Yaml.parse_plain(b"a: 1\nb: two\n").unwrap();
+        encrypt_values(&mut doc, &meta, &cipher, None).unwrap();
+        let encrypted = format!("# added by hand\n{}", print(&doc));
+        let mut kept = Format::Yaml.parse(encrypted.as_bytes()).unwrap();
+        let (_, opening) = open_in_place(&mut kept, &meta, &cipher).unwrap();
+        reseal_in_place(&mut kept, &meta, &cipher, &opening, &[]).unwrap();
+        let got = print(&kept);
+        assert!(got.starts_with("#ENC[AES256_GCM,"), "{got}");
+        assert!(plaintext(&got, &meta, &cipher).starts_with("# added by hand\n"));
+
+        let other = ValueCipher::new(&DataKey::from_slice(&[8; 32]).unwrap());
+        let mut kept = Format::Yaml.parse(encrypted.as_bytes()).unwrap();
+        let err = open_in_place(&mut kept, &meta, &other).unwrap_err();
+        assert!(
+            matches!(err, WalkError::Value { ref path, .. } if path == "a"),
+            "{err}"
+        );
+    }
+}
