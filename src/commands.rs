@@ -56,8 +56,22 @@ pub fn run(cli: &Cli) -> Result<ExitCode, Failure> {
 
 /// Writes standard output; a closed pipe (`rsops decrypt f | head`) is not an error.
 pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    write_parts_stdout(&[bytes])
+}
+
+/// Writes a printed file to standard output, part by part (see
+/// [`write_stdout`]).
+pub fn write_printed_stdout(printed: &rsops::formats::Printed) -> Result<(), Failure> {
+    write_parts_stdout(&printed.parts())
+}
+
+fn write_parts_stdout(parts: &[&[u8]]) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+    let written = parts
+        .iter()
+        .try_for_each(|part| stdout.write_all(part))
+        .and_then(|()| stdout.flush());
+    match written {
         Err(source) if source.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::Write {
             what: "standard output".into(),
             source,
@@ -82,6 +96,23 @@ pub fn write_atomically(
     bytes: &[u8],
     mode: Option<u32>,
 ) -> Result<(), Failure> {
+    write_parts_atomically(path, &[bytes], mode)
+}
+
+/// Writes a printed file atomically, part by part (see [`write_atomically`]).
+pub fn write_printed_atomically(
+    path: &std::path::Path,
+    printed: &rsops::formats::Printed,
+    mode: Option<u32>,
+) -> Result<(), Failure> {
+    write_parts_atomically(path, &printed.parts(), mode)
+}
+
+fn write_parts_atomically(
+    path: &std::path::Path,
+    parts: &[&[u8]],
+    mode: Option<u32>,
+) -> Result<(), Failure> {
     use std::os::unix::fs::PermissionsExt;
     let fail = |source: std::io::Error| Failure::Write {
         what: path.display().to_string(),
@@ -100,7 +131,10 @@ pub fn write_atomically(
             .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(fail)?;
     }
-    temp.write_all(bytes).map_err(fail)?;
+    parts
+        .iter()
+        .try_for_each(|part| temp.write_all(part))
+        .map_err(fail)?;
     temp.as_file().sync_all().map_err(fail)?;
     temp.persist(path).map_err(|e| fail(e.error))?;
     Ok(())

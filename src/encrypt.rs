@@ -19,7 +19,7 @@ use rsops_keysource::{DataKey, Deadline, KeyEntry, DATA_KEY_LEN};
 use zeroize::Zeroizing;
 
 use crate::cipher::{CipherError, Stash, ValueCipher};
-use crate::formats::{EmitOptions, Format};
+use crate::formats::{EmitOptions, Format, Printed};
 use crate::keys::KeyRegistry;
 use crate::metadata::{CryptRule, InsertOptions, Metadata};
 use crate::timefmt::Timestamp;
@@ -101,7 +101,7 @@ pub async fn encrypt_plain(
     options: &EncryptOptions,
     registry: &KeyRegistry,
     emit: EmitOptions,
-) -> Result<Vec<u8>, EncryptError> {
+) -> Result<Printed, EncryptError> {
     let mut document = input.parse_plain(plain).map_err(EncryptError::Parse)?;
     comments_on_own_lines(&mut document);
     if holds_metadata(&document) {
@@ -140,7 +140,7 @@ pub async fn encrypt_plain(
     drop(key);
     crate::metadata::insert_with(&mut document, &metadata, InsertOptions::for_format(output));
     let printed = output
-        .emit_encrypted(&document, emit)
+        .print_encrypted(&document, emit)
         .map_err(EncryptError::Emit);
     release_sealed(document, ());
     printed

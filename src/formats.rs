@@ -166,9 +166,19 @@ impl Format {
         doc: &Document,
         options: EmitOptions,
     ) -> Result<Vec<u8>, FormatError> {
+        Ok(self.print_encrypted(doc, options)?.into_bytes())
+    }
+
+    /// Prints like [`Format::emit_encrypted`], keeping the parts printed on
+    /// each core apart (see [`Printed`]).
+    pub fn print_encrypted(
+        self,
+        doc: &Document,
+        options: EmitOptions,
+    ) -> Result<Printed, FormatError> {
         match self {
             Format::Binary => json::emit(doc, options),
-            other => other.emit(doc, options),
+            other => other.print(doc, options),
         }
     }
 
@@ -178,15 +188,19 @@ impl Format {
     /// when dropped, and wiping spare room the printing never wrote would
     /// only bring its pages into memory.
     pub fn emit(self, doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError> {
-        let mut out = match self {
+        Ok(self.print(doc, options)?.into_bytes())
+    }
+
+    /// Prints like [`Format::emit`], keeping the parts printed on each core
+    /// apart (see [`Printed`]).
+    pub fn print(self, doc: &Document, options: EmitOptions) -> Result<Printed, FormatError> {
+        match self {
             Format::Yaml => yaml::emit(doc, options),
             Format::Json => json::emit(doc, options),
-            Format::Dotenv => dotenv::emit(doc),
-            Format::Ini => ini::emit(doc),
-            Format::Binary => binary::emit(doc),
-        }?;
-        out.shrink_to_fit();
-        Ok(out)
+            Format::Dotenv => dotenv::emit(doc).map(Printed::from),
+            Format::Ini => ini::emit(doc).map(Printed::from),
+            Format::Binary => binary::emit(doc).map(Printed::from),
+        }
     }
 
     /// Prints one value as `sops decrypt --extract` does.
@@ -201,36 +215,74 @@ impl Format {
     }
 }
 
-/// How much each part's printer reserves: its own printed size, and for
-/// the first part the whole file's, as the other parts join its buffer
-/// ([`join_printed`]). Estimated on every core (see [`crate::tree::printed_size`]).
+/// How much each part's printer reserves: its own printed size, estimated
+/// on every core (see [`crate::tree::printed_size`]).
 fn part_capacities(parts: &[&[crate::tree::Entry]], indent: usize, depth: usize) -> Vec<usize> {
-    let mut sizes = crate::par::map(parts.to_vec(), |part| {
+    crate::par::map(parts.to_vec(), |part| {
         crate::tree::printed_size(part, indent, depth)
-    });
-    let whole = sizes.iter().sum();
-    if let Some(first) = sizes.first_mut() {
-        *first = whole;
-    }
-    sizes
+    })
 }
 
-/// Joins the parts of a file printed on several cores (each wiped when
-/// dropped, as they may hold plaintext). The first part's buffer, which
-/// the printer sized for the whole file, takes the others; each other part
-/// is first cut to its contents, as wiping room its printer reserved but
-/// never wrote would only bring those pages into memory.
-fn join_printed(parts: Vec<zeroize::Zeroizing<Vec<u8>>>) -> Vec<u8> {
-    let mut parts = parts.into_iter();
-    let Some(mut first) = parts.next() else {
-        return Vec::new();
-    };
-    let mut out = std::mem::take(&mut *first);
-    let mut rest: Vec<_> = parts.collect();
-    out.reserve_exact(rest.iter().map(|p| p.len()).sum());
-    for part in &mut rest {
-        part.shrink_to_fit();
-        out.extend_from_slice(part);
+/// A printed file in the parts its printers made on each core, one after
+/// the other: written part by part, a large file is never copied into one
+/// buffer. Each part is no larger than its contents (wiping room a printer
+/// reserved but never wrote would only bring its pages into memory) and
+/// is wiped when dropped, as it may hold plaintext.
+#[derive(Default)]
+pub struct Printed {
+    parts: Vec<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+impl Printed {
+    /// The parts of a file printed on several cores, in order.
+    fn from_parts(parts: Vec<zeroize::Zeroizing<Vec<u8>>>) -> Printed {
+        let mut printed = Printed { parts };
+        for part in &mut printed.parts {
+            part.shrink_to_fit();
+        }
+        printed
     }
-    out
+
+    /// The parts, in order.
+    pub fn parts(&self) -> Vec<&[u8]> {
+        self.parts.iter().map(|part| part.as_slice()).collect()
+    }
+
+    /// How many bytes the file has.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|part| part.len()).sum()
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The file in one buffer: a file printed in one part is returned as
+    /// it is, one printed in several is joined.
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        if let [only] = self.parts.as_mut_slice() {
+            return std::mem::take(&mut **only);
+        }
+        let mut out = Vec::with_capacity(self.len());
+        for part in &self.parts {
+            out.extend_from_slice(part);
+        }
+        out
+    }
+}
+
+impl From<Vec<u8>> for Printed {
+    fn from(bytes: Vec<u8>) -> Printed {
+        Printed::from_parts(vec![zeroize::Zeroizing::new(bytes)])
+    }
+}
+
+impl std::fmt::Debug for Printed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Printed")
+            .field("parts", &self.parts.len())
+            .field("len", &self.len())
+            .finish()
+    }
 }

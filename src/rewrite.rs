@@ -21,7 +21,7 @@ use rsops_keysource::{DataKey, KeyEntry};
 use crate::cipher::Stash;
 use crate::decrypt::{DecryptError, DecryptOptions};
 use crate::encrypt::EncryptError;
-use crate::formats::{EmitOptions, Format, FormatError};
+use crate::formats::{EmitOptions, Format, FormatError, Printed};
 use crate::keys::{Attempt, KeyRegistry, UnwrapOptions};
 use crate::metadata::{self, InsertOptions, Metadata};
 use crate::timefmt::Timestamp;
@@ -330,7 +330,7 @@ impl InPlace {
 
     /// Encrypts what changed under the file's data key and prints the file
     /// in `output`'s layout, as [`Opened::seal`] does.
-    pub fn seal(mut self, output: Format, emit: EmitOptions) -> Result<Vec<u8>, EncryptError> {
+    pub fn seal(mut self, output: Format, emit: EmitOptions) -> Result<Printed, EncryptError> {
         crate::encrypt::comments_on_own_lines(&mut self.document);
         self.metadata.last_modified = Timestamp::now().rfc3339();
         let cipher = crate::cipher::ValueCipher::new(&self.key);
@@ -349,7 +349,7 @@ impl InPlace {
             InsertOptions::for_format(output),
         );
         let printed = output
-            .emit_encrypted(&self.document, emit)
+            .print_encrypted(&self.document, emit)
             .map_err(EncryptError::Emit);
         let InPlace {
             document,
@@ -428,10 +428,10 @@ impl PathChange {
     }
 
     /// Seals the changed file (see [`InPlace::seal`], [`Opened::seal`]).
-    pub fn seal(self, output: Format, emit: EmitOptions) -> Result<Vec<u8>, EncryptError> {
+    pub fn seal(self, output: Format, emit: EmitOptions) -> Result<Printed, EncryptError> {
         match self {
             PathChange::InPlace(in_place) => in_place.seal(output, emit),
-            PathChange::Opened(opened) => opened.seal(output, emit),
+            PathChange::Opened(opened) => opened.seal(output, emit).map(Printed::from),
         }
     }
 }

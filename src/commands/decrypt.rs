@@ -3,9 +3,8 @@
 use std::process::ExitCode;
 
 use rsops::extract::{self, ExtractError, Target};
-use rsops::formats::{Format, FormatError};
+use rsops::formats::{Format, FormatError, Printed};
 use rsops::tree::{Document, Value};
-use zeroize::Zeroizing;
 
 use super::input::Input;
 use super::Failure;
@@ -35,13 +34,11 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
         source,
         as_binary: input.output_format == Format::Binary,
     };
-    let output = if steps.is_empty() {
-        Zeroizing::new(
-            input
-                .output_format
-                .emit(&decrypted.document, input.emit)
-                .map_err(dump_failure)?,
-        )
+    let output: Printed = if steps.is_empty() {
+        input
+            .output_format
+            .print(&decrypted.document, input.emit)
+            .map_err(dump_failure)?
     } else {
         let Some(root) = decrypted.document.branches.first_mut() else {
             return Err(Failure::ExtractNotFound(ExtractError::NoDocument));
@@ -51,15 +48,13 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
             Target::Map(map) => {
                 // A document of its own, wiped when dropped like the whole.
                 let extracted = Document::new(vec![map.clone()]);
-                Zeroizing::new(
-                    input
-                        .output_format
-                        .emit(&extracted, input.emit)
-                        .map_err(dump_failure)?,
-                )
+                input
+                    .output_format
+                    .print(&extracted, input.emit)
+                    .map_err(dump_failure)?
             }
-            Target::Value(Value::Str(s)) => Zeroizing::new(s.as_bytes().to_vec()),
-            Target::Value(value) => Zeroizing::new(
+            Target::Value(Value::Str(s)) => Printed::from(s.as_bytes().to_vec()),
+            Target::Value(value) => Printed::from(
                 input
                     .output_format
                     .emit_value(value, input.emit)
@@ -68,11 +63,11 @@ pub async fn run(cli: &Cli, args: &DecryptArgs) -> Result<ExitCode, Failure> {
         }
     };
     match (&args.output, &input.path) {
-        (Some(path), _) => super::write_atomically(path, &output, None)?,
+        (Some(path), _) => super::write_printed_atomically(path, &output, None)?,
         (None, Some(path)) if args.in_place => {
-            super::write_atomically(path, &output, super::file_mode(path))?;
+            super::write_printed_atomically(path, &output, super::file_mode(path))?;
         }
-        (None, _) => super::write_stdout(&output)?,
+        (None, _) => super::write_printed_stdout(&output)?,
     }
     // The process ends next.
     std::mem::take(&mut decrypted.document).wipe_and_leak();

@@ -15,7 +15,7 @@ use rsops_keysource::KeyEntry;
 
 use super::input::Input;
 use super::key_flags::{self, KeyLists};
-use super::{write_stdout, Failure};
+use super::{write_printed_stdout, Failure};
 use crate::cli::{Cli, EncryptArgs, NewFileArgs};
 
 /// The suffix sops leaves unencrypted when nothing else is chosen.
@@ -59,12 +59,12 @@ pub async fn run(cli: &Cli, args: &EncryptArgs) -> Result<ExitCode, Failure> {
     })?;
     drop(plain);
     match (&args.output, args.in_place) {
-        (Some(path), _) => super::write_atomically(path, &encrypted, None)?,
+        (Some(path), _) => super::write_printed_atomically(path, &encrypted, None)?,
         (None, true) => {
             let path = args.file.as_deref().unwrap_or(Path::new("-"));
-            super::write_atomically(path, &encrypted, super::file_mode(path))?;
+            super::write_printed_atomically(path, &encrypted, super::file_mode(path))?;
         }
-        (None, false) => write_stdout(&encrypted)?,
+        (None, false) => write_printed_stdout(&encrypted)?,
     }
     Ok(ExitCode::SUCCESS)
 }

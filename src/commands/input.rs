@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rsops::formats::{EmitOptions, Format};
+use rsops::formats::{EmitOptions, Format, Printed};
 use rsops::metadata::Metadata;
 use rsops::rewrite::{Opened, PathChange, Rekeyed};
 use rsops::{DecryptOptions, Decrypted, KeyCheck, KeyRegistry, UnwrapOptions};
@@ -242,14 +242,11 @@ impl Input {
     }
 
     /// Seals a file changed at one path, as [`Input::seal`] does.
-    pub fn seal_path_change(&self, change: PathChange) -> Result<Vec<u8>, Failure> {
+    pub fn seal_path_change(&self, change: PathChange) -> Result<Printed, Failure> {
         self.sealed(change.seal(self.output_format, self.emit))
     }
 
-    fn sealed(
-        &self,
-        sealed: Result<Vec<u8>, rsops::encrypt::EncryptError>,
-    ) -> Result<Vec<u8>, Failure> {
+    fn sealed<T>(&self, sealed: Result<T, rsops::encrypt::EncryptError>) -> Result<T, Failure> {
         sealed.map_err(|source| Failure::Encrypt {
             input: self.display(),
             source: Box::new(source),

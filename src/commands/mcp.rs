@@ -364,7 +364,7 @@ async fn protect(cli: &Cli, args: &McpProtectArgs) -> Result<ExitCode, Failure> 
             input: plan.env_file.display().to_string(),
             source: Box::new(source),
         })?;
-        sealed.push((plan.env_file.clone(), encrypted));
+        sealed.push((plan.env_file.clone(), encrypted.into_bytes()));
     }
     if args.dry_run {
         let diff = rsops::mcp::line_diff(&file.text, &text, 2);

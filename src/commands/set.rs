@@ -201,7 +201,7 @@ async fn open_path_change(
 /// atomically, keeping its mode.
 fn seal_path_change(input: &Input, file: &Path, change: PathChange) -> Result<ExitCode, Failure> {
     let sealed = input.seal_path_change(change)?;
-    super::write_atomically(file, &sealed, super::file_mode(file))?;
+    super::write_printed_atomically(file, &sealed, super::file_mode(file))?;
     Ok(ExitCode::SUCCESS)
 }
 

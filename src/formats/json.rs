@@ -207,28 +207,34 @@ pub fn parse_pieces(
 }
 
 /// Prints the first branch as `sops decrypt` does: indented, with a final newline.
-pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError> {
+pub fn emit(doc: &Document, options: EmitOptions) -> Result<super::Printed, FormatError> {
     let indent = indent_unit(options);
     let map = doc.branches.first().map_or(&[][..], Vec::as_slice);
-    let mut out = if map.len() >= 2 && crate::tree::has_nodes(map, PARALLEL_NODES) {
+    let mut parts = if map.len() >= 2 && crate::tree::has_nodes(map, PARALLEL_NODES) {
         emit_in_parts(map, &indent)
     } else {
         let capacity = crate::tree::printed_size(map, indent.len(), 1);
         let mut writer = Indented::with_capacity(&indent, capacity);
-        writer.map(map, 0).map(|()| writer.out)
+        writer
+            .map(map, 0)
+            .map(|()| vec![zeroize::Zeroizing::new(writer.out)])
     }
     .map_err(|e| non_finite(FORMAT, e))?;
-    out.push(b'\n');
-    Ok(out)
+    if let Some(last) = parts.last_mut() {
+        last.push(b'\n');
+    }
+    Ok(super::Printed::from_parts(parts))
 }
 
 /// From this many nodes on, a document is printed on every core.
 const PARALLEL_NODES: usize = 16_384;
 
 /// Prints a large top-level object in runs of its entries, each on a core
-/// of its own, and joins them. The first error in document order is
-/// reported.
-fn emit_in_parts(map: &[Entry], indent: &[u8]) -> Result<Vec<u8>, NonFinite> {
+/// of its own. The first error in document order is reported.
+fn emit_in_parts(
+    map: &[Entry],
+    indent: &[u8],
+) -> Result<Vec<zeroize::Zeroizing<Vec<u8>>>, NonFinite> {
     let runs: Vec<&[Entry]> = map
         .chunks(map.len().div_ceil(crate::par::threads()))
         .collect();
@@ -242,7 +248,7 @@ fn emit_in_parts(map: &[Entry], indent: &[u8]) -> Result<Vec<u8>, NonFinite> {
         })
         .collect();
     if !pair_seen {
-        return Ok(b"{}".to_vec());
+        return Ok(vec![zeroize::Zeroizing::new(b"{}".to_vec())]);
     }
     let last = parts.len() - 1;
     let runs: Vec<&[Entry]> = parts.iter().map(|&(run, _)| run).collect();
@@ -261,9 +267,7 @@ fn emit_in_parts(map: &[Entry], indent: &[u8]) -> Result<Vec<u8>, NonFinite> {
             Ok(zeroize::Zeroizing::new(writer.out))
         },
     );
-    Ok(super::join_printed(
-        printed.into_iter().collect::<Result<_, _>>()?,
-    ))
+    printed.into_iter().collect()
 }
 
 /// Prints one value as `sops decrypt --extract` does: indented, no final newline.

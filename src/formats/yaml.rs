@@ -96,7 +96,7 @@ fn check_characters(text: &str) -> Result<(), FormatError> {
 }
 
 /// Prints a document as `EmitPlainFile` does.
-pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError> {
+pub fn emit(doc: &Document, options: EmitOptions) -> Result<super::Printed, FormatError> {
     doc.branches
         .iter()
         .try_for_each(|b| check_map_depth(b, 0))?;
@@ -112,7 +112,7 @@ pub fn emit(doc: &Document, options: EmitOptions) -> Result<Vec<u8>, FormatError
         .iter()
         .map(|b| crate::tree::printed_size(b, indent, 0))
         .sum();
-    Ok(emit::emit_documents(&roots, indent, capacity))
+    Ok(emit::emit_documents(&roots, indent, capacity).into())
 }
 
 /// From this many nodes on, a document is printed on every core.
@@ -133,8 +133,8 @@ fn parallel_parts(branch: &Map) -> Option<Vec<&[Entry]>> {
     Some(branch.chunks(size).collect())
 }
 
-/// Prints each run of entries on a core of its own and joins them.
-fn emit_parts(parts: Vec<&[Entry]>, indent: usize) -> Vec<u8> {
+/// Prints each run of entries on a core of its own.
+fn emit_parts(parts: Vec<&[Entry]>, indent: usize) -> super::Printed {
     let capacities = super::part_capacities(&parts, indent, 0);
     let printed = crate::par::map(
         parts.into_iter().zip(capacities).collect(),
@@ -146,7 +146,7 @@ fn emit_parts(parts: Vec<&[Entry]>, indent: usize) -> Vec<u8> {
             ))
         },
     );
-    super::join_printed(printed)
+    super::Printed::from_parts(printed)
 }
 
 /// Prints one value as `EmitValue` does: `yaml.Marshal`, whose encoder

@@ -92,7 +92,12 @@ const DECRYPTED: &str = r#"{
 
 fn roundtrip(input: &str) -> String {
     let doc = parse(input.as_bytes()).unwrap();
-    String::from_utf8(emit(&doc, EmitOptions::default()).unwrap()).unwrap()
+    String::from_utf8(
+        emit(&doc, EmitOptions::default())
+            .map(super::super::Printed::into_bytes)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 fn pairs(input: &str) -> Vec<Entry> {
@@ -283,10 +288,14 @@ fn no_panic_on_truncated_or_mangled_input() {
 #[test]
 fn indent_option_uses_spaces() {
     let doc = parse(br#"{"a": {"b": [1, {}]}, "c": []}"#).unwrap();
-    let four = emit(&doc, EmitOptions { indent: Some(4) }).unwrap();
+    let four = emit(&doc, EmitOptions { indent: Some(4) })
+        .map(super::super::Printed::into_bytes)
+        .unwrap();
     let want = "{\n    \"a\": {\n        \"b\": [\n            1,\n            {}\n        ]\n    },\n    \"c\": []\n}\n";
     assert_eq!(String::from_utf8(four).unwrap(), want);
-    let zero = emit(&doc, EmitOptions { indent: Some(0) }).unwrap();
+    let zero = emit(&doc, EmitOptions { indent: Some(0) })
+        .map(super::super::Printed::into_bytes)
+        .unwrap();
     assert_eq!(
         String::from_utf8(zero).unwrap(),
         "{\n\"a\": {\n\"b\": [\n1,\n{}\n]\n},\n\"c\": []\n}\n"
@@ -306,13 +315,17 @@ fn comments_are_dropped_and_go_types_marshal() {
         pair("b", Value::Bytes(b"h\xffi\xe2\x82!".to_vec())),
         pair("x", Value::Bool(false)),
     ]]);
-    let out = emit(&doc, EmitOptions::default()).unwrap();
+    let out = emit(&doc, EmitOptions::default())
+        .map(super::super::Printed::into_bytes)
+        .unwrap();
     let want =
         "{\n\t\"l\": [\n\t\tnull\n\t],\n\t\"m\": {},\n\t\"t\": \"2024-01-02T03:04:05.5+01:00\",\n\
                 \t\"b\": \"h\\ufffdi\\ufffd\\ufffd!\",\n\t\"x\": false\n}\n";
     assert_eq!(String::from_utf8(out).unwrap(), want);
     assert_eq!(
-        emit(&Document::new(vec![]), EmitOptions::default()).unwrap(),
+        emit(&Document::new(vec![]), EmitOptions::default())
+            .map(super::super::Printed::into_bytes)
+            .unwrap(),
         b"{}\n"
     );
 }
@@ -447,12 +460,18 @@ fn printing_in_parts_matches_whole() {
             String::from_utf8_lossy(&whole)
         );
     }
-    assert_eq!(emit_in_parts(&map, b"\t").expect("prints"), whole);
+    let joined = |parts: Vec<zeroize::Zeroizing<Vec<u8>>>| {
+        super::super::Printed::from_parts(parts).into_bytes()
+    };
+    assert_eq!(joined(emit_in_parts(&map, b"\t").expect("prints")), whole);
     let comments = vec![
         Entry::Comment(Comment::new("a")),
         Entry::Comment(Comment::new("b")),
     ];
-    assert_eq!(emit_in_parts(&comments, b"\t").expect("prints"), b"{}");
+    assert_eq!(
+        joined(emit_in_parts(&comments, b"\t").expect("prints")),
+        b"{}"
+    );
     let bad = vec![
         Entry::Pair("a".into(), Value::Float(f64::NAN)),
         Entry::Pair("b".into(), Value::Float(f64::INFINITY)),
