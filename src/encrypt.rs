@@ -357,12 +357,27 @@ pub(crate) fn seal_mac(
     metadata: &Metadata,
     walk: impl FnOnce(&ValueCipher) -> Result<String, walk::WalkError>,
 ) -> Result<String, EncryptError> {
-    let aad = crate::timefmt::parse_rfc3339(&metadata.last_modified)
+    let aad = mac_aad(metadata)?;
+    encrypt_mac(cipher, &aad, walk(cipher)?)
+}
+
+/// The additional data of the MAC: `lastmodified` in Go's RFC 3339 form.
+pub(crate) fn mac_aad(metadata: &Metadata) -> Result<String, EncryptError> {
+    crate::timefmt::parse_rfc3339(&metadata.last_modified)
         .map(|t| t.rfc3339())
-        .ok_or_else(|| EncryptError::BadLastModified(metadata.last_modified.clone()))?;
+        .ok_or_else(|| EncryptError::BadLastModified(metadata.last_modified.clone()))
+}
+
+/// The MAC (upper-case hex) encrypted as the metadata stores it, under
+/// `aad` (see [`mac_aad`]).
+pub(crate) fn encrypt_mac(
+    cipher: &ValueCipher,
+    aad: &str,
+    mac: String,
+) -> Result<String, EncryptError> {
     // The plaintext MAC is a hash of the secrets: wipe it once sealed.
-    let mut mac = Value::Str(walk(cipher)?);
-    let sealed = cipher.encrypt(&mac, &aad).map_err(EncryptError::Mac);
+    let mut mac = Value::Str(mac);
+    let sealed = cipher.encrypt(&mac, aad).map_err(EncryptError::Mac);
     crate::tree::wipe_value(&mut mac);
     sealed
 }

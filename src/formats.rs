@@ -258,6 +258,21 @@ impl Printed {
         self.len() == 0
     }
 
+    /// Replaces the last `from` in the last part with `to`, of the same
+    /// length; `false` (and nothing changed) if there is none.
+    pub fn replace_last(&mut self, from: &[u8], to: &[u8]) -> bool {
+        let Some(last) = self.parts.last_mut() else {
+            return false;
+        };
+        match memchr::memmem::rfind(last, from) {
+            Some(at) if from.len() == to.len() => {
+                last[at..at + to.len()].copy_from_slice(to);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The file in one buffer: a file printed in one part is returned as
     /// it is, one printed in several is joined.
     pub fn into_bytes(mut self) -> Vec<u8> {
@@ -284,5 +299,27 @@ impl std::fmt::Debug for Printed {
             .field("parts", &self.parts.len())
             .field("len", &self.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod printed_tests {
+    use super::Printed;
+    use zeroize::Zeroizing;
+
+    #[test]
+    fn parts_join_and_patch_in_the_last_part() {
+        let parts = ["a: X\n", "b: X\nmac: X\n"].map(|p| Zeroizing::new(p.as_bytes().to_vec()));
+        let mut printed = Printed::from_parts(parts.to_vec());
+        assert_eq!(printed.len(), 17);
+        assert_eq!(printed.parts(), [&b"a: X\n"[..], &b"b: X\nmac: X\n"[..]]);
+        assert!(!printed.replace_last(b"X", b"YY"), "lengths differ");
+        assert!(
+            !printed.replace_last(b"a: X", b"a: Y"),
+            "not in the last part"
+        );
+        assert!(printed.replace_last(b"X", b"Y"));
+        assert_eq!(printed.into_bytes(), b"a: X\nb: X\nmac: Y\n");
+        assert_eq!(Printed::from(b"one".to_vec()).into_bytes(), b"one");
     }
 }

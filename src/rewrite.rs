@@ -333,24 +333,55 @@ impl InPlace {
     pub fn seal(mut self, output: Format, emit: EmitOptions) -> Result<Printed, EncryptError> {
         crate::encrypt::comments_on_own_lines(&mut self.document);
         self.metadata.last_modified = Timestamp::now().rfc3339();
+        let aad = crate::encrypt::mac_aad(&self.metadata)?;
         let cipher = crate::cipher::ValueCipher::new(&self.key);
-        self.metadata.mac = crate::encrypt::seal_mac(&cipher, &self.metadata, |cipher| {
-            crate::walk::reseal_in_place(
-                &mut self.document,
-                &self.metadata,
-                cipher,
-                &self.opening,
-                &self.retired,
-            )
-        })?;
-        metadata::insert_with(
+        let large = self
+            .document
+            .branches
+            .iter()
+            .any(|b| crate::tree::has_nodes(b, HASH_WHILE_PRINTING_NODES));
+        let mac = crate::walk::reseal_in_place(
             &mut self.document,
             &self.metadata,
-            InsertOptions::for_format(output),
-        );
-        let printed = output
-            .print_encrypted(&self.document, emit)
-            .map_err(EncryptError::Emit);
+            &cipher,
+            &self.opening,
+            &self.retired,
+        )?;
+        let layout = InsertOptions::for_format(output);
+        let printed = if large && matches!(output, Format::Yaml | Format::Json | Format::Binary) {
+            // Printed with a stand-in for the MAC while the MAC is hashed,
+            // then patched: a dummy MAC sealed under a fresh IV has the
+            // real one's length and shape, and is nowhere else in the file.
+            let stand_in = crate::encrypt::encrypt_mac(&cipher, &aad, "0".repeat(128))?;
+            self.metadata.mac = stand_in.clone();
+            metadata::insert_with(&mut self.document, &self.metadata, layout);
+            let document = &self.document;
+            let (mac, printed) = std::thread::scope(|scope| {
+                let hashed = scope.spawn(move || mac.digest());
+                let printed = output.print_encrypted(document, emit);
+                let mac = hashed
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (mac, printed)
+            });
+            self.metadata.mac = crate::encrypt::encrypt_mac(&cipher, &aad, mac)?;
+            let mut printed = printed.map_err(EncryptError::Emit)?;
+            if !printed.replace_last(stand_in.as_bytes(), self.metadata.mac.as_bytes()) {
+                // Not printed as expected: print again, with the MAC.
+                let _stand_in = metadata::extract(&mut self.document, output.metadata_layout());
+                metadata::insert_with(&mut self.document, &self.metadata, layout);
+                printed = output
+                    .print_encrypted(&self.document, emit)
+                    .map_err(EncryptError::Emit)?;
+            }
+            printed
+        } else {
+            self.metadata.mac = crate::encrypt::encrypt_mac(&cipher, &aad, mac.digest())?;
+            metadata::insert_with(&mut self.document, &self.metadata, layout);
+            output
+                .print_encrypted(&self.document, emit)
+                .map_err(EncryptError::Emit)?
+        };
         let InPlace {
             document,
             opening,
@@ -360,9 +391,13 @@ impl InPlace {
         } = self;
         drop(key);
         crate::encrypt::release_sealed(document, (opening, retired));
-        printed
+        Ok(printed)
     }
 }
+
+/// From this many nodes on, a document changed in place has its MAC hashed
+/// while it is printed (on every core, see [`crate::formats::Printed`]).
+const HASH_WHILE_PRINTING_NODES: usize = 16_384;
 
 /// A file opened for a change at one path: in place when its rule allows
 /// (see [`InPlace::supports`]), else decrypted.

@@ -292,19 +292,20 @@ fn open_leaf(
 /// value that replaced one with the same path, type and plaintext gets
 /// that one's string back, as the reference gives it its IV). Comments
 /// are resealed as the reference would after decrypting them: one that
-/// does not decrypt is encrypted. Returns the MAC of the changed
-/// plaintext as upper-case hex.
+/// does not decrypt is encrypted. Returns what the MAC of the changed
+/// plaintext covers, to hash (see [`MacInput::digest`]) while the file is
+/// printed.
 ///
 /// `retired` holds every value the change took out of the tree: kept
 /// alive until now, no new string can share an address with one that
 /// was opened.
-pub(crate) fn reseal_in_place(
+pub(crate) fn reseal_in_place<'o>(
     doc: &mut Document,
     meta: &Metadata,
     cipher: &ValueCipher,
-    opening: &Opening,
+    opening: &'o Opening,
     retired: &[Value],
-) -> Result<String, WalkError> {
+) -> Result<MacInput<'o>, WalkError> {
     let Walked {
         leaves,
         aads,
@@ -354,7 +355,10 @@ pub(crate) fn reseal_in_place(
         .iter()
         .filter(|l| !gone.contains_key(&l.at))
         .peekable();
-    let mut hasher = mac_hasher(meta);
+    let mut mac = MacInput {
+        hasher: mac_hasher(meta),
+        pieces: Vec::with_capacity(leaves.len()),
+    };
     for leaf in leaves {
         let at = match &*leaf.value {
             Value::Str(s) if !s.is_empty() => Some(s.as_ptr() as usize),
@@ -365,13 +369,14 @@ pub(crate) fn reseal_in_place(
                 if !leaf.crypt {
                     return Err(WalkError::LostTrack);
                 }
-                hasher.update(opening.mac_bytes(old));
+                mac.pieces.push(MacPiece::Opened(opening.mac_bytes(old)));
                 kept.next();
                 continue;
             }
         }
         if leaf.hash {
-            hash_leaf(&mut hasher, leaf.value);
+            let bytes = Zeroizing::new(mac_bytes(leaf.value).into_owned());
+            mac.pieces.push(MacPiece::Copied(bytes));
         }
         if leaf.crypt {
             let aad = leaf.aad(&aads);
@@ -388,7 +393,34 @@ pub(crate) fn reseal_in_place(
     if kept.next().is_some() {
         return Err(WalkError::LostTrack);
     }
-    Ok(hex_upper(&hasher.finalize()))
+    Ok(mac)
+}
+
+/// What the MAC of a resealed document covers, in order: bytes of the
+/// opened plaintexts, and copies of what the tree held in the clear or
+/// was given (wiped when dropped). Nothing here borrows the tree, so it
+/// is hashed while the tree is printed.
+pub(crate) struct MacInput<'o> {
+    hasher: Sha512,
+    pieces: Vec<MacPiece<'o>>,
+}
+
+enum MacPiece<'o> {
+    Opened(&'o [u8]),
+    Copied(Zeroizing<Vec<u8>>),
+}
+
+impl MacInput<'_> {
+    /// The MAC, as upper-case hex.
+    pub(crate) fn digest(mut self) -> String {
+        for piece in &self.pieces {
+            self.hasher.update(match piece {
+                MacPiece::Opened(bytes) => bytes,
+                MacPiece::Copied(bytes) => bytes.as_slice(),
+            });
+        }
+        hex_upper(&self.hasher.finalize())
+    }
 }
 
 /// A comment of the changed tree as sealing a decrypted tree would leave
@@ -581,7 +613,9 @@ other: doc two
                 assert_eq!(mac, old_mac);
                 let mut retired = Vec::new();
                 apply(&change, &mut kept.branches[0], &mut retired);
-                let mac = reseal_in_place(&mut kept, &meta, &cipher, &opening, &retired).unwrap();
+                let mac = reseal_in_place(&mut kept, &meta, &cipher, &opening, &retired)
+                    .unwrap()
+                    .digest();
                 assert_eq!(mac, new_mac);
                 let got = print(&kept);
 
@@ -614,7 +648,9 @@ other: doc two
         let encrypted = format!("# added by hand\n{}", print(&doc));
         let mut kept = Format::Yaml.parse(encrypted.as_bytes()).unwrap();
         let (_, opening) = open_in_place(&mut kept, &meta, &cipher).unwrap();
-        reseal_in_place(&mut kept, &meta, &cipher, &opening, &[]).unwrap();
+        reseal_in_place(&mut kept, &meta, &cipher, &opening, &[])
+            .unwrap()
+            .digest();
         let got = print(&kept);
         assert!(got.starts_with("#ENC[AES256_GCM,"), "{got}");
         assert!(plaintext(&got, &meta, &cipher).starts_with("# added by hand\n"));
