@@ -81,13 +81,7 @@ fn input(cli: &Cli, file: &Path, args: &InputArgs, command: &str) -> Result<Inpu
             hint: Some("standard input belongs to the command"),
         });
     }
-    Input::new(
-        cli,
-        Some(file),
-        None,
-        args.input_type.as_deref(),
-        args.output_type.as_deref(),
-    )
+    Input::of_file(cli, file, args)
 }
 
 fn inherit(launch: &LaunchArgs) -> Result<Inherit, Failure> {

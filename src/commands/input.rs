@@ -35,6 +35,18 @@ fn format_named(name: &str, flag: &str) -> Result<Format, Failure> {
 }
 
 impl Input {
+    /// The input `file`, of the types `args` name (`--input-type`,
+    /// `--output-type`).
+    pub fn of_file(cli: &Cli, file: &Path, args: &InputArgs) -> Result<Input, Failure> {
+        Input::new(
+            cli,
+            Some(file),
+            None,
+            args.input_type.as_deref(),
+            args.output_type.as_deref(),
+        )
+    }
+
     /// Validates the format flags before any I/O.
     pub fn new(
         cli: &Cli,
@@ -168,17 +180,11 @@ impl Input {
         &self,
         args: &InputArgs,
     ) -> Result<(Opened, std::fs::File), Failure> {
-        let (bytes, lock) = self.read_locked()?;
-        let options = DecryptOptions {
-            ignore_mac: args.ignore_mac,
-            unwrap: unwrap_options(&args.keys),
-        };
-        let opened = Opened::open(&bytes, self.input_format, &KeyRegistry::default(), &options)
-            .await
-            .map_err(|source| self.decrypt_failure(source));
-        // The file as read is wiped and freed while the change goes on.
-        rsops::par::drop_in_background(bytes);
-        Ok((opened?, lock))
+        let format = self.input_format;
+        self.open_locked(args, async |bytes, options| {
+            Opened::open(bytes, format, &KeyRegistry::default(), options).await
+        })
+        .await
     }
 
     /// Reads the input file under its lock and opens it for a change at
@@ -188,15 +194,29 @@ impl Input {
         &self,
         args: &InputArgs,
     ) -> Result<(PathChange, std::fs::File), Failure> {
+        let format = self.input_format;
+        self.open_locked(args, async |bytes, options| {
+            PathChange::open(bytes, format, &KeyRegistry::default(), options).await
+        })
+        .await
+    }
+
+    /// Reads the input file under its lock and gives it to `open` with the
+    /// decryption options of `args`; the file as read is wiped and freed
+    /// while the change goes on.
+    async fn open_locked<T>(
+        &self,
+        args: &InputArgs,
+        open: impl AsyncFnOnce(&[u8], &DecryptOptions) -> Result<T, rsops::DecryptError>,
+    ) -> Result<(T, std::fs::File), Failure> {
         let (bytes, lock) = self.read_locked()?;
         let options = DecryptOptions {
             ignore_mac: args.ignore_mac,
             unwrap: unwrap_options(&args.keys),
         };
-        let opened = PathChange::open(&bytes, self.input_format, &KeyRegistry::default(), &options)
+        let opened = open(&bytes, &options)
             .await
             .map_err(|source| self.decrypt_failure(source));
-        // The file as read is wiped and freed while the change goes on.
         rsops::par::drop_in_background(bytes);
         Ok((opened?, lock))
     }

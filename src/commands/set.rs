@@ -165,13 +165,7 @@ async fn open(
     file: &Path,
     args: &InputArgs,
 ) -> Result<(Input, Opened, std::fs::File), Failure> {
-    let input = Input::new(
-        cli,
-        Some(file),
-        None,
-        args.input_type.as_deref(),
-        args.output_type.as_deref(),
-    )?;
+    let input = Input::of_file(cli, file, args)?;
     let (opened, lock) = input.open_for_change(args).await?;
     Ok((input, opened, lock))
 }
@@ -183,13 +177,7 @@ async fn open_path_change(
     file: &Path,
     args: &InputArgs,
 ) -> Result<(Input, PathChange, std::fs::File), Failure> {
-    let input = Input::new(
-        cli,
-        Some(file),
-        None,
-        args.input_type.as_deref(),
-        args.output_type.as_deref(),
-    )?;
+    let input = Input::of_file(cli, file, args)?;
     let (change, lock) = input.open_for_path_change(args).await?;
     if change.is_empty() {
         return Err(no_document(&input));
