@@ -14,6 +14,8 @@ static ALLOCATOR: wipe_on_free::WipeOnFree = wipe_on_free::WipeOnFree;
 
 fn main() -> ExitCode {
     wipe_on_free::prepare_heap();
+    // The allocator above zeroes every block it frees.
+    rsops::tree::declare_freed_memory_wiped();
     let cli = cli::Cli::parse_from(cli::normalize_args(std::env::args_os()));
     match commands::run(&cli) {
         Ok(code) => code,

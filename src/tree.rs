@@ -290,6 +290,28 @@ pub fn wipe_map(map: &mut [Entry]) {
     }
 }
 
+/// Whether the program's global allocator zeroes every block before it
+/// frees it (see [`declare_freed_memory_wiped`]).
+static FREED_MEMORY_IS_WIPED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Declares that the program's global allocator zeroes every block before
+/// freeing it, as the rsops binary's does: a value [`replace_value`] frees
+/// at once is then wiped by the allocator alone, not first byte by byte.
+/// A program whose allocator does not must never call this.
+pub fn declare_freed_memory_wiped() {
+    FREED_MEMORY_IS_WIPED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Puts `value` in `slot` and frees the old value, wiped (by the
+/// allocator, where it wipes what it frees).
+pub fn replace_value(slot: &mut Value, value: Value) {
+    let mut old = std::mem::replace(slot, value);
+    if !FREED_MEMORY_IS_WIPED.load(std::sync::atomic::Ordering::Relaxed) {
+        wipe_value(&mut old);
+    }
+}
+
 /// Overwrites every secret-bearing byte of a value with zeros.
 pub fn wipe_value(value: &mut Value) {
     match value {

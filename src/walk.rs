@@ -401,14 +401,12 @@ fn run_share(
             }
             Direction::Encrypt => match batch.reuse.get_mut(i).and_then(Option::take) {
                 Some(sealed) => {
-                    crate::tree::wipe_value(leaf.value);
-                    *leaf.value = Value::Str(sealed);
+                    crate::tree::replace_value(leaf.value, Value::Str(sealed));
                     Ok(())
                 }
-                None => cipher.encrypt(leaf.value, aad).map(|sealed| {
-                    crate::tree::wipe_value(leaf.value);
-                    *leaf.value = Value::Str(sealed);
-                }),
+                None => cipher
+                    .encrypt(leaf.value, aad)
+                    .map(|sealed| crate::tree::replace_value(leaf.value, Value::Str(sealed))),
             },
         };
         if let Err(e) = outcome {
