@@ -331,6 +331,13 @@ pub fn wipe_value(value: &mut Value) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn replace_value_puts_the_new_value_in() {
+        let mut slot = Value::Str("secret".into());
+        replace_value(&mut slot, Value::Int(3));
+        assert_eq!(slot, Value::Int(3));
+    }
+
     /// The size estimate printers reserve is near what they print.
     #[test]
     fn printed_size_is_near_the_printed_length() {
