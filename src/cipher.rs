@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use aes_gcm::aead::consts::U32;
-use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
+use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::aes::Aes256;
 use aes_gcm::AesGcm;
 use base64::alphabet;
@@ -532,36 +532,43 @@ impl ValueCipher {
             return Ok(sealed);
         }
         let nonce = fresh_nonce()?;
-        let sealed = self
-            .aead
-            .encrypt(
-                (&nonce).into(),
-                Payload {
-                    msg: plain,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| CipherError::Authentication)?;
-        let (data, tag) = sealed.split_at(sealed.len() - 16);
-        // One buffer of the exact size for the whole `ENC[...]` string.
-        let encoded = |n: usize| n.div_ceil(3) * 4;
-        let mut out = Vec::with_capacity(
-            "ENC[AES256_GCM,data:,iv:,tag:,type:]".len()
-                + encoded(data.len())
-                + encoded(nonce.len())
-                + encoded(tag.len())
-                + kind.len(),
-        );
-        out.extend_from_slice(b"ENC[AES256_GCM,data:");
-        push_base64(&mut out, data);
-        out.extend_from_slice(b",iv:");
-        push_base64(&mut out, &nonce);
-        out.extend_from_slice(b",tag:");
-        push_base64(&mut out, tag);
-        out.extend_from_slice(b",type:");
-        out.extend_from_slice(kind.as_bytes());
-        out.push(b']');
-        String::from_utf8(out).map_err(|_| CipherError::Authentication)
+        // Encrypted in a buffer of the thread's, reused from value to value:
+        // once encrypted in place it holds only ciphertext, so it is cleared
+        // (not wiped) for the next one.
+        thread_local! {
+            static SEALING: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SEALING.with(|buffer| {
+            let data = &mut *buffer.borrow_mut();
+            data.clear();
+            data.extend_from_slice(plain);
+            let sealed = self
+                .aead
+                .encrypt_in_place_detached((&nonce).into(), aad.as_bytes(), data);
+            let Ok(tag) = sealed else {
+                zeroize::Zeroize::zeroize(data);
+                return Err(CipherError::Authentication);
+            };
+            // One buffer of the exact size for the whole `ENC[...]` string.
+            let encoded = |n: usize| n.div_ceil(3) * 4;
+            let mut out = Vec::with_capacity(
+                "ENC[AES256_GCM,data:,iv:,tag:,type:]".len()
+                    + encoded(data.len())
+                    + encoded(nonce.len())
+                    + encoded(tag.len())
+                    + kind.len(),
+            );
+            out.extend_from_slice(b"ENC[AES256_GCM,data:");
+            push_base64(&mut out, data);
+            out.extend_from_slice(b",iv:");
+            push_base64(&mut out, &nonce);
+            out.extend_from_slice(b",tag:");
+            push_base64(&mut out, &tag);
+            out.extend_from_slice(b",type:");
+            out.extend_from_slice(kind.as_bytes());
+            out.push(b']');
+            String::from_utf8(out).map_err(|_| CipherError::Authentication)
+        })
     }
 }
 
