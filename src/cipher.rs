@@ -406,13 +406,40 @@ impl ValueCipher {
         aad: &str,
         plain: &mut Vec<u8>,
     ) -> Result<&'v str, CipherError> {
-        let parsed = parse(value)?;
         plain.clear();
+        self.open_appending(value, aad, plain)
+    }
+
+    /// Decodes and decrypts a non-empty `ENC[...]` string after what `out`
+    /// holds, where it is decoded, and returns its `type:` tag. On failure
+    /// `out` is as it was (a value fails before anything is decrypted).
+    pub(crate) fn open_appending<'v>(
+        &self,
+        value: &'v str,
+        aad: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<&'v str, CipherError> {
+        let start = out.len();
+        let opened = self.open_at(value, aad, out, start);
+        if opened.is_err() {
+            out.truncate(start);
+        }
+        opened
+    }
+
+    fn open_at<'v>(
+        &self,
+        value: &'v str,
+        aad: &str,
+        out: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<&'v str, CipherError> {
+        let parsed = parse(value)?;
         if !parsed.unbroken && has_line_break(parsed.data) {
-            plain.extend_from_slice(&decode_base64("data", parsed.data)?);
+            out.extend_from_slice(&decode_base64("data", parsed.data)?);
         } else {
             GO_STD_ENCODING
-                .decode_vec(parsed.data, plain)
+                .decode_vec(parsed.data, out)
                 .map_err(|_| CipherError::BadBase64("data"))?;
         }
         let iv = decode_fixed::<32>("iv", parsed.iv, parsed.unbroken)?;
@@ -420,7 +447,12 @@ impl ValueCipher {
         let iv = iv.ok_or(CipherError::BadLength("iv"))?;
         let tag = tag.ok_or(CipherError::BadLength("tag"))?;
         self.aead
-            .decrypt_in_place_detached((&iv).into(), aad.as_bytes(), plain, (&tag).into())
+            .decrypt_in_place_detached(
+                (&iv).into(),
+                aad.as_bytes(),
+                &mut out[start..],
+                (&tag).into(),
+            )
             .map_err(|_| CipherError::Authentication)?;
         Ok(parsed.kind)
     }

@@ -210,12 +210,21 @@ fn opened_at(leaf: &Leaf<'_>) -> Option<usize> {
 /// Opens the encrypted leaves of one batch into an arena of its own,
 /// stopping at the first that fails.
 fn open_batch(cipher: &ValueCipher, arena_index: usize, batch: &[Leaf<'_>], aads: &str) -> Opened {
+    // Room for every plaintext (shorter than its base64) and the MAC form
+    // of a number, allocated once: a growing arena would leave its old
+    // blocks, plaintext in them, to the allocator.
+    let room: usize = batch
+        .iter()
+        .filter_map(|leaf| match &*leaf.value {
+            Value::Str(text) if opened_at(leaf).is_some() => Some(text.len() + 32),
+            _ => None,
+        })
+        .sum();
     let mut opened = Opened {
-        arena: Zeroizing::new(Vec::new()),
+        arena: Zeroizing::new(Vec::with_capacity(room)),
         leaves: Vec::new(),
         failed: None,
     };
-    let mut scratch = Zeroizing::new(Vec::new());
     for (i, leaf) in batch.iter().enumerate() {
         let Some(at) = opened_at(leaf) else {
             continue;
@@ -223,13 +232,7 @@ fn open_batch(cipher: &ValueCipher, arena_index: usize, batch: &[Leaf<'_>], aads
         let Value::Str(text) = &*leaf.value else {
             continue;
         };
-        match open_leaf(
-            cipher,
-            text,
-            leaf.aad(aads),
-            &mut scratch,
-            &mut opened.arena,
-        ) {
+        match open_leaf(cipher, text, leaf.aad(aads), &mut opened.arena) {
             Ok((kind, plain, mac)) => opened.leaves.push(OpenedLeaf {
                 at,
                 arena: arena_index,
@@ -250,27 +253,17 @@ fn open_batch(cipher: &ValueCipher, arena_index: usize, batch: &[Leaf<'_>], aads
     opened
 }
 
-/// Decrypts one value into `arena` (through `scratch`, wiped after), and
-/// after it, unless it is a string, what the MAC covers of it. Returns its
-/// kind and where its plaintext and its MAC bytes are.
+/// Decrypts one value onto the end of `arena`, and after it, unless it is
+/// a string, what the MAC covers of it. Returns its kind and where its
+/// plaintext and its MAC bytes are.
 fn open_leaf(
     cipher: &ValueCipher,
     text: &str,
     aad: &str,
-    scratch: &mut Vec<u8>,
     arena: &mut Vec<u8>,
 ) -> Result<(u8, Range<usize>, Range<usize>), CipherError> {
-    let opened = cipher.open_into(text, aad, scratch);
-    let kind = match opened {
-        Ok(kind) => kind,
-        Err(e) => {
-            scratch.zeroize();
-            return Err(e);
-        }
-    };
     let start = arena.len();
-    arena.extend_from_slice(scratch);
-    scratch.zeroize();
+    let kind = cipher.open_appending(text, aad, arena)?;
     let end = arena.len();
     let index = KINDS
         .iter()
