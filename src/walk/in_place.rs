@@ -80,6 +80,10 @@ impl Opening {
     }
 }
 
+/// The length of an `ENC[...]` string's parts other than its data: the
+/// frame, a 32-byte IV and a 16-byte tag in base64, and the shortest type.
+const ENC_FIXED_LEN: usize = "ENC[AES256_GCM,data:,iv:,tag:,type:str]".len() + 44 + 24;
+
 /// What one batch of the first walk opened, or where it failed.
 struct Opened {
     arena: Zeroizing<Vec<u8>>,
@@ -210,13 +214,16 @@ fn opened_at(leaf: &Leaf<'_>) -> Option<usize> {
 /// Opens the encrypted leaves of one batch into an arena of its own,
 /// stopping at the first that fails.
 fn open_batch(cipher: &ValueCipher, arena_index: usize, batch: &[Leaf<'_>], aads: &str) -> Opened {
-    // Room for every plaintext (shorter than its base64) and the MAC form
-    // of a number, allocated once: a growing arena would leave its old
-    // blocks, plaintext in them, to the allocator.
+    // Room for every plaintext (three quarters of its base64, which is what
+    // an `ENC[...]` string holds beyond its fixed parts) and a little for
+    // the MAC form of a number, allocated once: a growing arena would leave
+    // its old blocks, plaintext in them, to the allocator.
     let room: usize = batch
         .iter()
         .filter_map(|leaf| match &*leaf.value {
-            Value::Str(text) if opened_at(leaf).is_some() => Some(text.len() + 32),
+            Value::Str(text) if opened_at(leaf).is_some() => {
+                Some(text.len().saturating_sub(ENC_FIXED_LEN) * 3 / 4 + 12)
+            }
             _ => None,
         })
         .sum();
