@@ -343,22 +343,9 @@ fn seal_document(
     stash: Option<&mut Stash>,
 ) -> Result<String, EncryptError> {
     let cipher = ValueCipher::new(key);
-    seal_mac(&cipher, metadata, |cipher| {
-        walk::encrypt_values(document, metadata, cipher, stash)
-    })
-}
-
-/// Runs `walk`, which encrypts the values and returns the MAC of their
-/// plaintext, and returns that MAC encrypted as the metadata stores it:
-/// its additional data is `lastmodified` in Go's RFC 3339 form (checked
-/// first, so that a bad one fails before any work).
-pub(crate) fn seal_mac(
-    cipher: &ValueCipher,
-    metadata: &Metadata,
-    walk: impl FnOnce(&ValueCipher) -> Result<String, walk::WalkError>,
-) -> Result<String, EncryptError> {
     let aad = mac_aad(metadata)?;
-    encrypt_mac(cipher, &aad, walk(cipher)?)
+    let mac = walk::encrypt_values(document, metadata, &cipher, stash)?;
+    encrypt_mac(&cipher, &aad, mac)
 }
 
 /// The additional data of the MAC: `lastmodified` in Go's RFC 3339 form.

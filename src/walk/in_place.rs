@@ -155,19 +155,11 @@ pub(crate) fn open_in_place(
             }
         }
     });
-    let opened: Vec<Opened> = done.into_iter().map_while(OnceLock::into_inner).collect();
-    for (k, batch) in opened.iter().enumerate() {
-        if let Some((i, _)) = batch.failed {
+    let mut opened: Vec<Opened> = done.into_iter().map_while(OnceLock::into_inner).collect();
+    if let Some(k) = opened.iter().position(|batch| batch.failed.is_some()) {
+        if let Some((i, source)) = opened.swap_remove(k).failed {
             let path = leaves[k * BATCH + i].path(&aads);
-            let source = opened
-                .into_iter()
-                .nth(k)
-                .and_then(|batch| batch.failed)
-                .map(|(_, source)| source);
-            return Err(match source {
-                Some(source) => WalkError::Value { path, source },
-                None => WalkError::LostTrack,
-            });
+            return Err(WalkError::Value { path, source });
         }
     }
     if let Some(failure) = failed {
