@@ -6,8 +6,8 @@ encrypts them with the reference sops under a throw-away age key, checks that
 rsops prints exactly what sops prints, then times both (median wall time of
 several runs) and reports peak memory (max RSS), the ratios and the machine's
 load, for `decrypt`, for `encrypt` (whose output the reference must decrypt
-back to the plaintext) and for `set` of one value (both results must decrypt
-alike).
+back to the plaintext), for `set` of one value and for `edit` (both results
+must decrypt alike).
 
 Usage: scripts/compare.py [--rsops target/release/rsops] [--runs 5] [--leaves 60000]
 """
@@ -163,6 +163,21 @@ def main():
                     != subprocess.check_output([sops, "decrypt", copies["sops"]], env=env)):
                 raise SystemExit(f"{name}: rsops set differs from sops set")
             results.append(("set " + name, size, sops_wall, sops_rss, ours_wall, ours_rss))
+
+            # `edit` with an editor that renames the first value left: each
+            # timed run edits the file the run before wrote. One more edit of
+            # a fresh copy by each tool must decrypt alike.
+            edit_env = dict(env, EDITOR="sed -i 0,/value/s/value/edited/")
+            sops_wall, sops_rss = measure([sops, "edit", copies["sops"]], edit_env, enc_runs)
+            ours_wall, ours_rss = measure([args.rsops, "edit", copies["rsops"]], edit_env,
+                                          ours_runs(enc_runs))
+            for who, tool in (("sops", sops), ("rsops", args.rsops)):
+                shutil.copyfile(enc, copies[who])
+                subprocess.check_call([tool, "edit", copies[who]], env=edit_env)
+            if (subprocess.check_output([sops, "decrypt", copies["rsops"]], env=env)
+                    != subprocess.check_output([sops, "decrypt", copies["sops"]], env=env)):
+                raise SystemExit(f"{name}: rsops edit differs from sops edit")
+            results.append(("edit " + name, size, sops_wall, sops_rss, ours_wall, ours_rss))
 
         load_after = os.getloadavg()
         print(f"machine: {os.cpu_count()} cores; load average (1 min) {load_before[0]:.2f} "

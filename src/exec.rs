@@ -218,7 +218,7 @@ impl Launcher {
                 Some(file)
             }
             FileKind::Regular => {
-                dir.write_file(filename, &plaintext)?;
+                dir.write_file(filename, &[&plaintext])?;
                 drop(plaintext);
                 None
             }
@@ -268,10 +268,13 @@ pub struct ScratchFile {
 
 impl ScratchFile {
     /// Creates the directory and writes `contents` to `name` inside it.
-    pub fn create(name: &str, contents: &[u8]) -> Result<ScratchFile, ExecError> {
+    pub fn create(
+        name: &str,
+        contents: &crate::formats::Printed,
+    ) -> Result<ScratchFile, ExecError> {
         check_filename(name)?;
         let dir = private_dir::PrivateDir::create()?;
-        dir.write_file(name, contents)?;
+        dir.write_file(name, &contents.parts())?;
         Ok(ScratchFile {
             dir,
             name: name.to_string(),

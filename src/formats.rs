@@ -258,6 +258,18 @@ impl Printed {
         self.len() == 0
     }
 
+    /// Whether the file is exactly `bytes`.
+    pub fn is(&self, bytes: &[u8]) -> bool {
+        let mut rest = bytes;
+        for part in &self.parts {
+            match rest.split_at_checked(part.len()) {
+                Some((head, tail)) if head == part.as_slice() => rest = tail,
+                _ => return false,
+            }
+        }
+        rest.is_empty()
+    }
+
     /// Replaces the last `from` in the last part with `to`, of the same
     /// length; `false` (and nothing changed) if there is none.
     pub fn replace_last(&mut self, from: &[u8], to: &[u8]) -> bool {
@@ -313,6 +325,11 @@ mod printed_tests {
         let mut printed = Printed::from_parts(parts.to_vec());
         assert_eq!(printed.len(), 17);
         assert_eq!(printed.parts(), [&b"a: X\n"[..], &b"b: X\nmac: X\n"[..]]);
+        assert!(printed.is(b"a: X\nb: X\nmac: X\n"));
+        assert!(!printed.is(b"a: X\nb: X\nmac: X"), "shorter");
+        assert!(!printed.is(b"a: X\nb: X\nmac: X\n\n"), "longer");
+        assert!(!printed.is(b"a: Xb: X\nmac: X\n\n"), "same length, other bytes");
+        assert!(Printed::default().is(b""));
         assert!(!printed.replace_last(b"X", b"YY"), "lengths differ");
         assert!(
             !printed.replace_last(b"a: X", b"a: Y"),

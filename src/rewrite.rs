@@ -137,7 +137,7 @@ impl Opened {
     /// in `output`'s layout: unchanged values keep their `ENC[...]`, changed
     /// ones get a fresh IV, and the MAC is computed anew under a new
     /// `lastmodified`, as the reference's `EncryptTree` does.
-    pub fn seal(mut self, output: Format, emit: EmitOptions) -> Result<Vec<u8>, EncryptError> {
+    pub fn seal(mut self, output: Format, emit: EmitOptions) -> Result<Printed, EncryptError> {
         crate::encrypt::comments_on_own_lines(&mut self.document);
         self.metadata.last_modified = Timestamp::now().rfc3339();
         self.metadata.mac = crate::encrypt::encrypt_document_stashed(
@@ -152,7 +152,7 @@ impl Opened {
             InsertOptions::for_format(output),
         );
         let printed = output
-            .emit_encrypted(&self.document, emit)
+            .print_encrypted(&self.document, emit)
             .map_err(EncryptError::Emit);
         // Left are the file as printed and the old ciphertexts, freed
         // while the caller writes. The key is wiped here.
@@ -466,7 +466,7 @@ impl PathChange {
     pub fn seal(self, output: Format, emit: EmitOptions) -> Result<Printed, EncryptError> {
         match self {
             PathChange::InPlace(in_place) => in_place.seal(output, emit),
-            PathChange::Opened(opened) => opened.seal(output, emit).map(Printed::from),
+            PathChange::Opened(opened) => opened.seal(output, emit),
         }
     }
 }

@@ -24,14 +24,13 @@ use std::time::Duration;
 use rsops::exec::{
     placeholder::PATH_VARIABLE, EnvBlock, Inherit, Invocation, Launcher, ScratchFile, Wait,
 };
-use rsops::formats::{EmitOptions, Format};
+use rsops::formats::{EmitOptions, Format, Printed};
 use rsops::metadata::{self, InsertOptions, Metadata};
 use rsops::rewrite::Opened;
 use rsops::tree::Document;
 use rsops::{DecryptOptions, KeyRegistry};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tokio::runtime::Runtime;
-use zeroize::Zeroizing;
 
 use super::input::{unwrap_options, Input};
 use super::Failure;
@@ -90,7 +89,6 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
     let mut read_at_start = None;
     let mut opened = if existing {
         let bytes = input.read()?;
-        read_at_start = Some(bytes.clone());
         let options = DecryptOptions {
             ignore_mac: args.input.ignore_mac,
             unwrap: unwrap_options(&args.input.keys),
@@ -111,6 +109,7 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
                 eprintln!("rsops: {shown}: group {}: {attempt}", attempt.group + 1);
             }
         }
+        read_at_start = Some(bytes);
         opened
     } else {
         let options = super::encrypt::encrypt_options(
@@ -134,21 +133,22 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
             })?;
         opened
     };
-    let original = Zeroizing::new(
-        to_edit(
-            &opened,
-            input.input_format,
-            input.emit,
-            args.show_master_keys,
-        )
-        .map_err(|source| Failure::Print {
-            source,
-            as_binary: input.input_format == Format::Binary,
-        })?,
-    );
+    let original = to_edit(
+        &opened,
+        input.input_format,
+        input.emit,
+        args.show_master_keys,
+    )
+    .map_err(|source| Failure::Print {
+        source,
+        as_binary: input.input_format == Format::Binary,
+    })?;
 
     let interrupts = Interrupts::install()?;
     let scratch = ScratchFile::create(&name, &original)?;
+    // The editor gives the document back as text: the tree it was printed
+    // from is wiped and freed while the editor runs.
+    rsops::par::drop_in_background(std::mem::take(&mut opened.document));
     let session = Session {
         launcher: &launcher,
         editor: &editor,
@@ -188,9 +188,9 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
         }
         // Through a symbolic link to the file it names, as the reference writes.
         let target = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
-        super::write_atomically(&target, &encrypted, super::file_mode(&target))?;
+        super::write_printed_atomically(&target, &encrypted, super::file_mode(&target))?;
     } else {
-        super::write_atomically(&args.file, &encrypted, None)?;
+        super::write_printed_atomically(&args.file, &encrypted, None)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -220,9 +220,9 @@ fn to_edit(
     format: Format,
     emit: EmitOptions,
     show_master_keys: bool,
-) -> Result<Vec<u8>, rsops::formats::FormatError> {
+) -> Result<Printed, rsops::formats::FormatError> {
     if !show_master_keys {
-        return format.emit(&opened.document, emit);
+        return format.print(&opened.document, emit);
     }
     let mut document = Document::new(opened.document.branches.clone());
     metadata::insert_with(
@@ -230,7 +230,7 @@ fn to_edit(
         &opened.metadata,
         InsertOptions::for_format(format),
     );
-    format.emit_encrypted(&document, emit)
+    format.print_encrypted(&document, emit)
 }
 
 /// The shell code that runs the editor on the file, whose path is in
@@ -277,7 +277,10 @@ struct Session<'a> {
 impl Session<'_> {
     /// Runs the editor until it leaves text rsops can encrypt, or the user
     /// gives up: the new document, and the metadata as edited with `-s`.
-    fn edit_until_usable(&self, original: &[u8]) -> Result<(Document, Option<Metadata>), Failure> {
+    fn edit_until_usable(
+        &self,
+        original: &Printed,
+    ) -> Result<(Document, Option<Metadata>), Failure> {
         loop {
             let path = self.scratch.path();
             let env = EnvBlock::build(
@@ -292,7 +295,7 @@ impl Session<'_> {
                 return Err(Failure::Editor(format!("exit status {code}")));
             }
             let edited = self.scratch.read()?;
-            if edited.as_slice() == original {
+            if original.is(&edited) {
                 return Err(Failure::Unchanged);
             }
             match self.read_back(&edited) {

@@ -257,7 +257,7 @@ impl Input {
     }
 
     /// Encrypts a changed file again in the output format.
-    pub fn seal(&self, opened: Opened) -> Result<Vec<u8>, Failure> {
+    pub fn seal(&self, opened: Opened) -> Result<Printed, Failure> {
         self.sealed(opened.seal(self.output_format, self.emit))
     }
 

@@ -121,7 +121,7 @@ pub async fn run(cli: &Cli, args: &MergeDriverArgs) -> Result<ExitCode, Failure>
     let mode = std::fs::metadata(&args.ours)
         .map(|m| m.permissions().mode() & 0o7777)
         .ok();
-    super::write_atomically(&args.ours, &sealed, mode)?;
+    super::write_printed_atomically(&args.ours, &sealed, mode)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,14 +2,13 @@
 //! encrypted again under it, keys added to the first group with `--add-*`
 //! and removed from every group with `--rm-*`, as the reference does.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use rsops::KeyRegistry;
 
 use super::input::Input;
 use super::key_flags::{self, KeyLists};
-use super::{write_stdout, Failure};
+use super::{write_printed_stdout, Failure};
 use crate::cli::{Cli, RotateArgs};
 
 /// Runs `rsops rotate`.
@@ -65,13 +64,9 @@ pub async fn run(cli: &Cli, args: &RotateArgs) -> Result<ExitCode, Failure> {
         })?;
     let sealed = input.seal(opened)?;
     match (&args.output, args.in_place) {
-        (Some(path), _) => super::write_atomically(path, &sealed, None)?,
-        (None, true) => write_back(file, &sealed)?,
-        (None, false) => write_stdout(&sealed)?,
+        (Some(path), _) => super::write_printed_atomically(path, &sealed, None)?,
+        (None, true) => super::write_printed_atomically(file, &sealed, super::file_mode(file))?,
+        (None, false) => write_printed_stdout(&sealed)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn write_back(file: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    super::write_atomically(file, bytes, super::file_mode(file))
 }

@@ -70,7 +70,7 @@ async fn set_if_changed(
         return Ok(ExitCode::SUCCESS);
     }
     let sealed = input.seal(opened)?;
-    super::write_atomically(file, &sealed, super::file_mode(file))?;
+    super::write_printed_atomically(file, &sealed, super::file_mode(file))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -109,9 +109,9 @@ impl PrivateDir {
         symlinkat(target, &self.fd, name).map_err(|e| self.entry_error(name, e))
     }
 
-    /// Writes `plaintext` to a new file `name` inside the directory that
-    /// only the owner can read (`--no-fifo`).
-    pub(crate) fn write_file(&self, name: &str, plaintext: &[u8]) -> Result<(), ExecError> {
+    /// Writes `plaintext`, given in parts, to a new file `name` inside the
+    /// directory that only the owner can read (`--no-fifo`, `edit`).
+    pub(crate) fn write_file(&self, name: &str, plaintext: &[&[u8]]) -> Result<(), ExecError> {
         let fd = openat(
             &self.fd,
             name,
@@ -120,12 +120,14 @@ impl PrivateDir {
         )
         .map_err(|e| self.entry_error(name, e))?;
         fchmod(&fd, Mode::S_IRUSR | Mode::S_IWUSR).map_err(|e| self.entry_error(name, e))?;
-        let mut written = 0;
-        while written < plaintext.len() {
-            match nix::unistd::write(&fd, &plaintext[written..]) {
-                Ok(n) => written += n,
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(self.entry_error(name, e)),
+        for part in plaintext {
+            let mut written = 0;
+            while written < part.len() {
+                match nix::unistd::write(&fd, &part[written..]) {
+                    Ok(n) => written += n,
+                    Err(Errno::EINTR) => {}
+                    Err(e) => return Err(self.entry_error(name, e)),
+                }
             }
         }
         Ok(())
