@@ -164,10 +164,10 @@ def main():
                 raise SystemExit(f"{name}: rsops set differs from sops set")
             results.append(("set " + name, size, sops_wall, sops_rss, ours_wall, ours_rss))
 
-            # `edit` with an editor that renames the first value left: each
+            # `edit` with an editor that lengthens the first value: each
             # timed run edits the file the run before wrote. One more edit of
             # a fresh copy by each tool must decrypt alike.
-            edit_env = dict(env, EDITOR="sed -i 0,/value/s/value/edited/")
+            edit_env = dict(env, EDITOR="sed -i 0,/lue/s/lue/luee/")
             sops_wall, sops_rss = measure([sops, "edit", copies["sops"]], edit_env, enc_runs)
             ours_wall, ours_rss = measure([args.rsops, "edit", copies["rsops"]], edit_env,
                                           ours_runs(enc_runs))
