@@ -328,7 +328,10 @@ mod printed_tests {
         assert!(printed.is(b"a: X\nb: X\nmac: X\n"));
         assert!(!printed.is(b"a: X\nb: X\nmac: X"), "shorter");
         assert!(!printed.is(b"a: X\nb: X\nmac: X\n\n"), "longer");
-        assert!(!printed.is(b"a: Xb: X\nmac: X\n\n"), "same length, other bytes");
+        assert!(
+            !printed.is(b"a: Xb: X\nmac: X\n\n"),
+            "same length, other bytes"
+        );
         assert!(Printed::default().is(b""));
         assert!(!printed.replace_last(b"X", b"YY"), "lengths differ");
         assert!(
