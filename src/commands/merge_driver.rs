@@ -7,7 +7,6 @@
 //! leaves OURS as it was and exits 1, which git takes for "conflicted".
 //! Messages name key paths, never values.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -118,10 +117,7 @@ pub async fn run(cli: &Cli, args: &MergeDriverArgs) -> Result<ExitCode, Failure>
             input: version("merged", &args.ours),
             source: Box::new(source),
         })?;
-    let mode = std::fs::metadata(&args.ours)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .ok();
-    super::write_printed_atomically(&args.ours, &sealed, mode)?;
+    super::write_printed_atomically(&args.ours, &sealed, super::file_mode(&args.ours))?;
     Ok(ExitCode::SUCCESS)
 }
 
