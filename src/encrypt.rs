@@ -509,6 +509,7 @@ mod tests {
     }
 
     /// A tree large enough for the cipher work to be shared between threads
+    /// (with values of several types, and unencrypted ones the MAC covers)
     /// gives the same MAC as one value at a time would, round-trips, keeps
     /// stashed ciphertexts in order, and reports the first failing value in
     /// document order.
@@ -517,11 +518,23 @@ mod tests {
         let key = key();
         let cipher = ValueCipher::new(&key);
         let meta = metadata(CryptRule::UnencryptedSuffix("_unencrypted".into()), false);
+        // What the MAC covers of the `k`th value of a section.
+        let covered = |k: usize| match k {
+            _ if k % 7 == 0 => format!("u{k}"),
+            _ if k % 5 == 0 => k.to_string(),
+            _ => format!("v{}", k % 3),
+        };
         let big = || {
             let sections = (0..40)
                 .map(|s| {
                     let values = (0..50)
-                        .map(|k| pair(&format!("k{k}"), Value::Str(format!("v{}", k % 3))))
+                        .map(|k| match k {
+                            _ if k % 7 == 0 => {
+                                pair(&format!("k{k}_unencrypted"), Value::Str(covered(k)))
+                            }
+                            _ if k % 5 == 0 => pair(&format!("k{k}"), Value::Int(k as i64)),
+                            _ => pair(&format!("k{k}"), Value::Str(covered(k))),
+                        })
                         .collect();
                     pair(&format!("s{s}"), Value::Map(values))
                 })
@@ -533,7 +546,7 @@ mod tests {
         use sha2::{Digest, Sha512};
         let mut hasher = Sha512::new();
         for i in 0..40 * 50 {
-            hasher.update(format!("v{}", (i % 50) % 3).as_bytes());
+            hasher.update(covered(i % 50).as_bytes());
         }
         let expected: String = hasher
             .finalize()

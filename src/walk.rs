@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha512};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::cipher::{CipherError, Stash, StashSlot, ValueCipher};
 use crate::metadata::{CryptRule, Metadata};
@@ -170,10 +170,18 @@ const PARALLEL_JOBS: usize = 256;
 /// Leaves per batch when the jobs are spread over the cores.
 const BATCH: usize = 512;
 
-/// What one batch of the jobs reports: the first job that failed.
+/// What one batch of the jobs reports: the first job that failed, and,
+/// when the batches run on several cores, what the MAC covers of its
+/// `hash` leaves, in order.
 #[derive(Default)]
 struct Share {
     failed: Option<(usize, CipherError)>,
+    /// Copied by the core that ran the batch, while its plaintexts are in
+    /// that core's cache: the thread hashing the batches in order then
+    /// reads one run of bytes instead of every leaf where it lies in the
+    /// tree (each a cache miss from another core). Taken, hashed and wiped
+    /// batch by batch.
+    mac: Mutex<Zeroizing<Vec<u8>>>,
 }
 
 /// A run of leaves the cipher works on as one job.
@@ -193,8 +201,9 @@ struct Batch<'b, 't> {
 /// order: decrypting, once it is decrypted;
 /// encrypting, before it is sealed (given `reuse`, the stashed strings of
 /// unchanged leaves are put in instead of sealing). Large walks are cut
-/// into batches that every core takes in turn while the calling thread
-/// hashes them in order (between batches of its own), so the hash, which
+/// into batches that every core takes in turn, each copying what the MAC
+/// covers of its leaves ([`Share::mac`]), while the calling thread hashes
+/// those copies in order (between batches of its own), so the hash, which
 /// cannot be split, overlaps the cipher's work. Each batch stops at its
 /// first failure, and no batch is started after one.
 fn run_jobs(
@@ -208,8 +217,8 @@ fn run_jobs(
 ) -> Vec<Share> {
     let jobs = leaves.iter().filter(|l| l.crypt).count();
     let threads = crate::par::threads();
-    let hash_first = direction == Direction::Encrypt && hasher.is_some();
     if jobs < PARALLEL_JOBS || threads == 1 {
+        let hash_first = direction == Direction::Encrypt;
         if let Some(hasher) = hasher.as_deref_mut().filter(|_| hash_first) {
             hash_leaves(hasher, leaves);
         }
@@ -219,7 +228,7 @@ fn run_jobs(
             reuse: &mut reuse,
             slots,
         };
-        let share = run_share(cipher, direction, &mut whole, aads);
+        let share = run_share(cipher, direction, &mut whole, aads, false);
         if let Some(hasher) = hasher.filter(|_| !hash_first && share.failed.is_none()) {
             hash_leaves(hasher, whole.leaves);
         }
@@ -242,11 +251,9 @@ fn run_jobs(
     let done: Vec<OnceLock<Share>> = batches.iter().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    // Encrypting, how many batches are hashed (and may be sealed).
-    let hashed_first = AtomicUsize::new(if hash_first { 0 } else { usize::MAX });
-    // Takes the next batch nobody has, if any, and runs it once it may be
-    // run. A batch taken is always run, so every batch before a failed one
-    // is done too.
+    let copy_mac = hasher.is_some();
+    // Takes the next batch nobody has, if any, and runs it. A batch taken
+    // is always run, so every batch before a failed one is done too.
     let take = || {
         if failed.load(Ordering::Relaxed) {
             return false;
@@ -255,12 +262,9 @@ fn run_jobs(
         if k >= batches.len() {
             return false;
         }
-        while hashed_first.load(Ordering::Acquire) <= k {
-            std::thread::yield_now();
-        }
         let _stop_on_panic = StopOnPanic(&failed);
         let mut batch = lock(&batches[k]);
-        let share = run_share(cipher, direction, &mut batch, aads);
+        let share = run_share(cipher, direction, &mut batch, aads, copy_mac);
         if share.failed.is_some() {
             failed.store(true, Ordering::Relaxed);
         }
@@ -277,19 +281,12 @@ fn run_jobs(
             while take() {}
             return;
         };
-        if hash_first {
-            for (k, batch) in batches.iter().enumerate() {
-                hash_leaves(hasher, lock(batch).leaves);
-                hashed_first.store(k + 1, Ordering::Release);
-            }
-            while take() {}
-            return;
-        }
         let mut hashed = 0;
         while hashed < batches.len() {
             match done[hashed].get() {
                 Some(share) if share.failed.is_none() => {
-                    hash_leaves(hasher, lock(&batches[hashed]).leaves);
+                    let copied = std::mem::take(&mut *lock(&share.mac));
+                    hasher.update(copied.as_slice());
                     hashed += 1;
                 }
                 Some(_) => break,
@@ -370,17 +367,38 @@ fn stashed_strings(
         .collect()
 }
 
-/// Runs the cipher on the `crypt` leaves of one batch.
+/// Runs the cipher on the `crypt` leaves of one batch, copying what the
+/// MAC covers of its `hash` leaves (see [`Share::mac`]) if `copy_mac`.
 fn run_share(
     cipher: &ValueCipher,
     direction: Direction,
     batch: &mut Batch<'_, '_>,
     aads: &str,
+    copy_mac: bool,
 ) -> Share {
     let mut share = Share::default();
+    let mut mac = Zeroizing::new(Vec::new());
+    if copy_mac {
+        mac.reserve_exact(
+            batch
+                .leaves
+                .iter()
+                .map(|l| mac_size_hint(l, direction))
+                .sum(),
+        );
+    }
+    let mut copy = |leaf: &Leaf<'_>| {
+        if copy_mac && leaf.hash {
+            push_wiping(&mut mac, &mac_bytes(leaf.value));
+        }
+    };
     for (i, leaf) in batch.leaves.iter_mut().enumerate() {
         if !leaf.crypt {
+            copy(leaf);
             continue;
+        }
+        if direction == Direction::Encrypt {
+            copy(leaf);
         }
         let aad = leaf.aad(aads);
         let outcome = match direction {
@@ -413,8 +431,37 @@ fn run_share(
             share.failed = Some((batch.offset + i, e));
             break;
         }
+        if direction == Direction::Decrypt {
+            copy(leaf);
+        }
     }
+    share.mac = Mutex::new(mac);
     share
+}
+
+/// About how many bytes the MAC covers of a leaf: its string (decrypting,
+/// three quarters of its `ENC[...]`, the most its plaintext can be).
+fn mac_size_hint(leaf: &Leaf<'_>, direction: Direction) -> usize {
+    match (&*leaf.value, direction) {
+        _ if !leaf.hash => 0,
+        (Value::Str(s), Direction::Decrypt) if leaf.crypt => s.len() * 3 / 4,
+        (Value::Str(s) | Value::Time(s), _) => s.len(),
+        (Value::Bytes(b), _) => b.len(),
+        _ => 24,
+    }
+}
+
+/// Appends `bytes` to `buffer`, moving it to a larger block (the old one
+/// wiped) when it is full rather than letting it grow where the allocator
+/// would leave a copy.
+fn push_wiping(buffer: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
+    if buffer.capacity() - buffer.len() < bytes.len() {
+        let mut larger =
+            Vec::with_capacity((buffer.len() + bytes.len()).max(2 * buffer.capacity()));
+        larger.extend_from_slice(buffer);
+        *buffer = Zeroizing::new(larger);
+    }
+    buffer.extend_from_slice(bytes);
 }
 
 /// Decrypts every encrypted value of `doc` and returns the MAC of the
