@@ -88,7 +88,7 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
     let existing = std::fs::metadata(&args.file).is_ok();
     let mut read_at_start = None;
     let mut opened = if existing {
-        let bytes = input.read()?;
+        let (bytes, state) = input.read_noting_state()?;
         let options = DecryptOptions {
             ignore_mac: args.input.ignore_mac,
             unwrap: unwrap_options(&args.input.keys),
@@ -109,7 +109,7 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
                 eprintln!("rsops: {shown}: group {}: {attempt}", attempt.group + 1);
             }
         }
-        read_at_start = Some(bytes);
+        read_at_start = Some((bytes, state));
         opened
     } else {
         let options = super::encrypt::encrypt_options(
@@ -180,10 +180,10 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
             signal,
         });
     }
-    if let Some(before) = &read_at_start {
+    if let Some((before, state)) = &read_at_start {
         // Held until the new file is renamed in: a `set` that comes now waits.
-        let (now, _lock) = input.read_locked()?;
-        if now != *before {
+        let (unchanged, _lock) = input.unchanged_under_lock(state, before)?;
+        if !unchanged {
             return Err(Failure::ChangedWhileEditing(shown));
         }
         // Through a symbolic link to the file it names, as the reference writes.

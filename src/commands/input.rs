@@ -107,6 +107,44 @@ impl Input {
         }
     }
 
+    /// The input file's bytes (wiped when dropped) and its state as they
+    /// were read, to tell later whether it changed since (see
+    /// [`Input::unchanged_under_lock`]).
+    pub fn read_noting_state(&self) -> Result<(Zeroizing<Vec<u8>>, FileState), Failure> {
+        let Some(path) = &self.path else {
+            return Err(Failure::Usage {
+                message: "this command changes a file in place: give a file, not standard input"
+                    .into(),
+                hint: None,
+            });
+        };
+        let started = coarse_now();
+        let file = self.open_path(path)?;
+        let metadata = file.metadata().map_err(|e| self.read_failure(e))?;
+        let bytes = self.read_file(&file, file_len(&file))?;
+        Ok((bytes, FileState::new(&metadata, started)))
+    }
+
+    /// Takes the input file's lock (held until the returned file is
+    /// dropped) and tells whether it still holds `before`, read when its
+    /// state was `state`. A file last changed before it was read whose
+    /// state is the same was not written since (every write moves its
+    /// change time past the moment it was read); any other is read again
+    /// and compared.
+    pub fn unchanged_under_lock(
+        &self,
+        state: &FileState,
+        before: &[u8],
+    ) -> Result<(bool, std::fs::File), Failure> {
+        let lock = self.lock()?;
+        let now = lock.metadata().map_err(|e| self.read_failure(e))?;
+        if state.settled && state.same(&now) {
+            return Ok((true, lock));
+        }
+        let bytes = self.read_file(&lock, now.len())?;
+        Ok((*bytes == *before, lock))
+    }
+
     /// The input file, opened; `None` for standard input.
     fn open(&self) -> Result<Option<std::fs::File>, Failure> {
         self.path
@@ -144,6 +182,14 @@ impl Input {
     /// whatever the path names once it is held (re-opened if a writer
     /// replaced it meanwhile).
     pub fn read_locked(&self) -> Result<(Zeroizing<Vec<u8>>, std::fs::File), Failure> {
+        let file = self.lock()?;
+        let len = file.metadata().map_err(|e| self.read_failure(e))?.len();
+        let bytes = self.read_file(&file, len)?;
+        Ok((bytes, file))
+    }
+
+    /// The input file, opened and locked (see [`Input::read_locked`]).
+    fn lock(&self) -> Result<std::fs::File, Failure> {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::MetadataExt;
         let Some(path) = &self.path else {
@@ -168,8 +214,7 @@ impl Input {
             if held.ino() != named.ino() || held.dev() != named.dev() {
                 continue;
             }
-            let bytes = self.read_file(&file, held.len())?;
-            return Ok((bytes, file));
+            return Ok(file);
         }
     }
 
@@ -341,6 +386,58 @@ impl Input {
 }
 
 /// The size of a regular file, 0 for anything else (read to its end).
+/// A file's identity, size and times when it was read, and whether it had
+/// settled by then: last changed before the clock that stamps changes
+/// reached the moment reading began.
+pub struct FileState {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+    settled: bool,
+}
+
+impl FileState {
+    fn new(metadata: &std::fs::Metadata, started: Option<(i64, i64)>) -> FileState {
+        use std::os::unix::fs::MetadataExt;
+        let changed = (metadata.ctime(), metadata.ctime_nsec());
+        FileState {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            len: metadata.len(),
+            modified: (metadata.mtime(), metadata.mtime_nsec()),
+            changed,
+            settled: metadata.is_file() && started.is_some_and(|started| changed < started),
+        }
+    }
+
+    fn same(&self, now: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        (now.dev(), now.ino(), now.len()) == (self.dev, self.ino, self.len)
+            && (now.mtime(), now.mtime_nsec()) == self.modified
+            && (now.ctime(), now.ctime_nsec()) == self.changed
+    }
+}
+
+/// The clock Linux stamps file changes from (the coarse real-time clock,
+/// which fine-grained stamps never fall behind), as seconds and
+/// nanoseconds; `None` where that is not known.
+fn coarse_now() -> Option<(i64, i64)> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `clock_gettime` writes one timespec to the pointer given.
+        let read = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut now) };
+        (read == 0).then_some((now.tv_sec, now.tv_nsec))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    None
+}
+
 fn file_len(file: &std::fs::File) -> u64 {
     file.metadata()
         .ok()

@@ -516,3 +516,50 @@ fn a_change_made_meanwhile_is_never_overwritten() {
     assert!(plain.contains("user: admin"), "{plain}");
     edit.assert_no_leftovers();
 }
+
+/// A change written into the file itself while the editor is open, its
+/// size kept, is found as well: rsops refuses to write.
+#[test]
+fn a_change_in_place_of_the_same_size_is_found() {
+    let edit = Edit::new();
+    let editor = edit.script(
+        "in_place.sh",
+        &format!(
+            "printf '#' | dd of='{}' bs=1 count=1 conv=notrunc 2>/dev/null || exit 9\n\
+             sed -i 's/admin/root/' \"$1\"\n",
+            edit.file.display()
+        ),
+    );
+    let before = std::fs::read(&edit.file).expect("read");
+    let output = edit.rsops(&editor, &["edit", &edit.file.display().to_string()], b"");
+    assert_eq!(code(&output), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("changed by another program while you edited it"),
+        "{}",
+        stderr(&output)
+    );
+    let now = std::fs::read(&edit.file).expect("read");
+    assert_eq!(now.len(), before.len());
+    assert_eq!(now[0], b'#');
+    assert_eq!(now[1..], before[1..]);
+    edit.assert_no_leftovers();
+}
+
+/// A file only touched while the editor is open (its times changed, its
+/// bytes not) is edited as usual.
+#[test]
+fn a_file_only_touched_meanwhile_is_edited() {
+    let edit = Edit::new();
+    let editor = edit.script(
+        "touch.sh",
+        &format!(
+            "touch '{}' || exit 9\nsed -i 's/admin/root/' \"$1\"\n",
+            edit.file.display()
+        ),
+    );
+    let output = edit.rsops(&editor, &["edit", &edit.file.display().to_string()], b"");
+    assert_eq!(code(&output), Some(0), "{}", stderr(&output));
+    let plain = edit.decrypt_with_reference(&edit.file);
+    assert!(plain.contains("user: root"), "{plain}");
+    edit.assert_no_leftovers();
+}
