@@ -4,10 +4,12 @@
 Generates a small dotenv file and large YAML/JSON files (60k leaves),
 encrypts them with the reference sops under a throw-away age key, checks that
 rsops prints exactly what sops prints, then times both (median wall time of
-several runs) and reports peak memory (max RSS), the ratios and the machine's
+several runs, after one untimed run each) and reports peak memory (max RSS), the ratios and the machine's
 load, for `decrypt`, for `encrypt` (whose output the reference must decrypt
 back to the plaintext), for `set` of one value and for `edit` (both results
-must decrypt alike).
+must decrypt alike). `edit` is timed whole, and from the moment the editor
+is done to the end (the re-encryption: reading the text back, encrypting it
+and writing the file), which the editor script marks.
 
 Usage: scripts/compare.py [--rsops target/release/rsops] [--runs 5] [--leaves 60000]
 """
@@ -66,22 +68,54 @@ def to_yaml(tree):
 
 
 def measure(cmd, env, runs):
-    """Median wall time of `runs` runs, and peak RSS in MiB of one more run.
+    """Median wall time of `runs` runs after one untimed (warm-up) run, and
+    peak RSS in MiB of one more run.
 
-    Peak RSS comes from GNU time: a child forked straight from this (large)
-    Python process would report Python's own high-water mark.
+    The warm-up run takes what the tool timed before left cold (the page
+    cache, memory the kernel has to fault in again), so each tool is timed
+    as it runs one invocation after another. Peak RSS comes from GNU time:
+    a child forked straight from this (large) Python process would report
+    Python's own high-water mark.
     """
     walls = []
+    warm_up(cmd, env)
     for _ in range(runs):
         start = time.perf_counter()
         proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         walls.append(time.perf_counter() - start)
         if proc.returncode != 0:
             raise SystemExit(f"{cmd[0]} failed: {proc.stderr.decode()}")
+    return statistics.median(walls), peak_rss(cmd, env)
+
+
+def warm_up(cmd, env):
+    """Runs `cmd` once, untimed."""
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def peak_rss(cmd, env):
+    """Peak RSS in MiB of one run of `cmd`."""
     timed = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
-    rss_kib = int(timed.stderr.decode().strip().splitlines()[-1])
-    return statistics.median(walls), rss_kib / 1024
+    return int(timed.stderr.decode().strip().splitlines()[-1]) / 1024
+
+
+def measure_edit(cmd, env, runs, mark):
+    """Like `measure` for `edit`, whose editor writes the time it finished
+    (in nanoseconds) to `mark`: also the median time from then to the end."""
+    walls, after = [], []
+    warm_up(cmd, env)
+    for _ in range(runs):
+        start = time.time_ns()
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        end = time.time_ns()
+        if proc.returncode != 0:
+            raise SystemExit(f"{cmd[0]} failed: {proc.stderr.decode()}")
+        with open(mark) as f:
+            done = int(f.read())
+        walls.append((end - start) / 1e9)
+        after.append((end - done) / 1e9)
+    return statistics.median(walls), peak_rss(cmd, env), statistics.median(after)
 
 
 def ours_runs(runs):
@@ -164,13 +198,21 @@ def main():
                 raise SystemExit(f"{name}: rsops set differs from sops set")
             results.append(("set " + name, size, sops_wall, sops_rss, ours_wall, ours_rss))
 
-            # `edit` with an editor that lengthens the first value: each
-            # timed run edits the file the run before wrote. One more edit of
-            # a fresh copy by each tool must decrypt alike.
-            edit_env = dict(env, EDITOR="sed -i 0,/lue/s/lue/luee/")
-            sops_wall, sops_rss = measure([sops, "edit", copies["sops"]], edit_env, enc_runs)
-            ours_wall, ours_rss = measure([args.rsops, "edit", copies["rsops"]], edit_env,
-                                          ours_runs(enc_runs))
+            # `edit` with an editor that lengthens the first value and notes
+            # when it is done: each timed run edits the file the run before
+            # wrote. One more edit of a fresh copy by each tool must decrypt
+            # alike.
+            mark = os.path.join(work, "editor-done")
+            editor = os.path.join(work, "editor.sh")
+            with open(editor, "w") as f:
+                f.write(f"#!/bin/sh\nsed -i 0,/lue/s/lue/luee/ \"$1\" || exit 1\n"
+                        f"date +%s%N > '{mark}'\n")
+            os.chmod(editor, 0o755)
+            edit_env = dict(env, EDITOR=editor)
+            sops_wall, sops_rss, sops_after = measure_edit([sops, "edit", copies["sops"]],
+                                                           edit_env, enc_runs, mark)
+            ours_wall, ours_rss, ours_after = measure_edit(
+                [args.rsops, "edit", copies["rsops"]], edit_env, ours_runs(enc_runs), mark)
             for who, tool in (("sops", sops), ("rsops", args.rsops)):
                 shutil.copyfile(enc, copies[who])
                 subprocess.check_call([tool, "edit", copies[who]], env=edit_env)
@@ -178,6 +220,7 @@ def main():
                     != subprocess.check_output([sops, "decrypt", copies["sops"]], env=env)):
                 raise SystemExit(f"{name}: rsops edit differs from sops edit")
             results.append(("edit " + name, size, sops_wall, sops_rss, ours_wall, ours_rss))
+            results.append(("  re-encryption", size, sops_after, sops_rss, ours_after, ours_rss))
 
         load_after = os.getloadavg()
         print(f"machine: {os.cpu_count()} cores; load average (1 min) {load_before[0]:.2f} "
