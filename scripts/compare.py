@@ -4,8 +4,8 @@
 Generates a small dotenv file and large YAML/JSON files (60k leaves),
 encrypts them with the reference sops under a throw-away age key, checks that
 rsops prints exactly what sops prints, then times both (median wall time of
-several runs, after one untimed run each) and reports peak memory (max RSS), the ratios and the machine's
-load, for `decrypt`, for `encrypt` (whose output the reference must decrypt
+several runs, after one untimed run each) and reports peak memory (max RSS),
+the ratios and the machine's load, for `decrypt`, for `encrypt` (whose output the reference must decrypt
 back to the plaintext), for `set` of one value and for `edit` (both results
 must decrypt alike). `edit` is timed whole, and from the moment the editor
 is done to the end (the re-encryption: reading the text back, encrypting it

@@ -329,7 +329,7 @@ fn hash_leaves(hasher: &mut Sha512, leaves: &[Leaf<'_>]) {
 /// decrypted, its old `ENC[...]` string (an empty string stays empty), in
 /// document order; the others are left for the cipher. Feeds every `hash`
 /// leaf to the MAC meanwhile: the digests are computed on the other cores
-/// while this one hashes the same plaintexts.
+/// while this one hashes the same plaintexts, then on this one too.
 fn stashed_strings(
     leaves: &[Leaf<'_>],
     aads: &str,
@@ -346,17 +346,31 @@ fn stashed_strings(
         hash_leaves(hasher, leaves);
         leaves.iter().map(digest).collect()
     } else {
-        let parts: Vec<&[Leaf]> = leaves.chunks(leaves.len().div_ceil(others)).collect();
-        let digested = std::thread::scope(|scope| {
-            let digests = scope.spawn(|| {
-                crate::par::map(parts, |part| part.iter().map(digest).collect::<Vec<_>>())
-            });
+        let parts: Vec<&[Leaf]> = leaves.chunks(BATCH).collect();
+        let done: Vec<OnceLock<Vec<_>>> = parts.iter().map(|_| OnceLock::new()).collect();
+        let next = AtomicUsize::new(0);
+        // Digests the next part nobody has, if any.
+        let take = || {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(part) = parts.get(k) else {
+                return false;
+            };
+            // Set once: `k` came from the counter only this thread read.
+            let _ = done[k].set(part.iter().map(digest).collect());
+            true
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..others {
+                scope.spawn(|| while take() {});
+            }
             hash_leaves(hasher, leaves);
-            digests
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            while take() {}
         });
-        digested.into_iter().flatten().collect()
+        // Every part was taken and digested: the scope has ended, and would
+        // have resumed a panic.
+        done.into_iter()
+            .flat_map(|part| part.into_inner().unwrap_or_default())
+            .collect()
     };
     digests
         .into_iter()
