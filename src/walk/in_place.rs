@@ -20,9 +20,8 @@ use sha2::{Digest, Sha512};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{
-    hash_leaf, hex_upper, mac_bytes, mac_hasher, path_of, position_aad, seal_comment_text,
-    walk_runs, CommentTarget, Direction, Leaf, StopOnPanic, WalkError, Walked, BATCH,
-    PARALLEL_JOBS,
+    hex_upper, mac_bytes, mac_hasher, path_of, position_aad, seal_comment_text, walk_runs,
+    CommentTarget, Direction, Leaf, StopOnPanic, WalkError, Walked, BATCH, PARALLEL_JOBS,
 };
 use crate::cipher::{CipherError, Stash, ValueCipher};
 use crate::metadata::Metadata;
@@ -88,6 +87,11 @@ const ENC_FIXED_LEN: usize = "ENC[AES256_GCM,data:,iv:,tag:,type:str]".len() + 4
 struct Opened {
     arena: Zeroizing<Vec<u8>>,
     leaves: Vec<OpenedLeaf>,
+    /// Where in the arena, in order, is what the MAC covers of the batch's
+    /// leaves (a leaf the rules leave in the clear copied there too):
+    /// the thread hashing the batches reads these runs of bytes, not the
+    /// tree, whose values another core may have just read.
+    mac_runs: Vec<Range<usize>>,
     failed: Option<(usize, CipherError)>,
 }
 
@@ -145,7 +149,7 @@ pub(crate) fn open_in_place(
         while hashed < batches.len() {
             match done[hashed].get() {
                 Some(opened) if opened.failed.is_none() => {
-                    hash_batch(&mut hasher, batches[hashed], opened);
+                    hash_batch(&mut hasher, opened);
                     hashed += 1;
                 }
                 Some(_) => break,
@@ -179,18 +183,19 @@ pub(crate) fn open_in_place(
     Ok((hex_upper(&hasher.finalize()), opening))
 }
 
-/// Feeds a batch's leaves to the MAC in order: the opened ones from
-/// their arena, the others (not encrypted) as they are.
-fn hash_batch(hasher: &mut Sha512, batch: &[Leaf<'_>], opened: &Opened) {
-    let mut records = opened.leaves.iter();
-    for leaf in batch {
-        if opened_at(leaf).is_some() {
-            if let Some(record) = records.next() {
-                hasher.update(&opened.arena[record.mac_start..record.mac_end]);
-            }
-        } else if leaf.hash {
-            hash_leaf(hasher, leaf.value);
-        }
+/// Feeds a batch's leaves to the MAC in order (see [`Opened::mac_runs`]).
+fn hash_batch(hasher: &mut Sha512, opened: &Opened) {
+    for run in &opened.mac_runs {
+        hasher.update(&opened.arena[run.clone()]);
+    }
+}
+
+/// Notes that the MAC covers `range` of the arena next, extending the last
+/// run when it ends where `range` starts.
+fn push_mac_run(runs: &mut Vec<Range<usize>>, range: Range<usize>) {
+    match runs.last_mut() {
+        Some(last) if last.end == range.start => last.end = range.end,
+        _ => runs.push(range),
     }
 }
 
@@ -212,37 +217,47 @@ fn open_batch(cipher: &ValueCipher, arena_index: usize, batch: &[Leaf<'_>], aads
     // its old blocks, plaintext in them, to the allocator.
     let room: usize = batch
         .iter()
-        .filter_map(|leaf| match &*leaf.value {
+        .map(|leaf| match &*leaf.value {
             Value::Str(text) if opened_at(leaf).is_some() => {
-                Some(text.len().saturating_sub(ENC_FIXED_LEN) * 3 / 4 + 12)
+                text.len().saturating_sub(ENC_FIXED_LEN) * 3 / 4 + 12
             }
-            _ => None,
+            _ if leaf.hash => mac_bytes(leaf.value).len(),
+            _ => 0,
         })
         .sum();
     let mut opened = Opened {
         arena: Zeroizing::new(Vec::with_capacity(room)),
         leaves: Vec::new(),
+        mac_runs: Vec::new(),
         failed: None,
     };
     for (i, leaf) in batch.iter().enumerate() {
         let Some(at) = opened_at(leaf) else {
+            if leaf.hash {
+                let start = opened.arena.len();
+                opened.arena.extend_from_slice(&mac_bytes(leaf.value));
+                push_mac_run(&mut opened.mac_runs, start..opened.arena.len());
+            }
             continue;
         };
         let Value::Str(text) = &*leaf.value else {
             continue;
         };
         match open_leaf(cipher, text, leaf.aad(aads), &mut opened.arena) {
-            Ok((kind, plain, mac)) => opened.leaves.push(OpenedLeaf {
-                at,
-                arena: arena_index,
-                start: plain.start,
-                end: plain.end,
-                mac_start: mac.start,
-                mac_end: mac.end,
-                kind,
-                aad_start: leaf.aad_start,
-                aad_len: leaf.aad_len,
-            }),
+            Ok((kind, plain, mac)) => {
+                push_mac_run(&mut opened.mac_runs, mac.clone());
+                opened.leaves.push(OpenedLeaf {
+                    at,
+                    arena: arena_index,
+                    start: plain.start,
+                    end: plain.end,
+                    mac_start: mac.start,
+                    mac_end: mac.end,
+                    kind,
+                    aad_start: leaf.aad_start,
+                    aad_len: leaf.aad_len,
+                });
+            }
             Err(e) => {
                 opened.failed = Some((i, e));
                 break;
