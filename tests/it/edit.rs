@@ -490,6 +490,18 @@ fn on_a_terminal_ctrl_c_at_the_prompt_removes_the_copy() {
     edit.assert_no_leftovers();
 }
 
+/// Runs `editor` on the file and checks that rsops refuses to write it
+/// back, saying the file changed meanwhile.
+fn assert_refused_as_changed(edit: &Edit, editor: &Path) {
+    let output = edit.rsops(editor, &["edit", &edit.file.display().to_string()], b"");
+    assert_eq!(code(&output), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("changed by another program while you edited it"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 /// A `set` made while the editor is open is not undone by saving the
 /// edit: rsops refuses to write, says why, and the `set` stays.
 #[test]
@@ -504,13 +516,7 @@ fn a_change_made_meanwhile_is_never_overwritten() {
             edit.file.display()
         ),
     );
-    let output = edit.rsops(&editor, &["edit", &edit.file.display().to_string()], b"");
-    assert_eq!(code(&output), Some(1), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("changed by another program while you edited it"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused_as_changed(&edit, &editor);
     let plain = edit.decrypt_with_reference(&edit.file);
     assert!(plain.contains("port: 6543"), "{plain}");
     assert!(plain.contains("user: admin"), "{plain}");
@@ -531,13 +537,7 @@ fn a_change_in_place_of_the_same_size_is_found() {
         ),
     );
     let before = std::fs::read(&edit.file).expect("read");
-    let output = edit.rsops(&editor, &["edit", &edit.file.display().to_string()], b"");
-    assert_eq!(code(&output), Some(1), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("changed by another program while you edited it"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused_as_changed(&edit, &editor);
     let now = std::fs::read(&edit.file).expect("read");
     assert_eq!(now.len(), before.len());
     assert_eq!(now[0], b'#');
