@@ -385,7 +385,6 @@ impl Input {
     }
 }
 
-/// The size of a regular file, 0 for anything else (read to its end).
 /// A file's identity, size and times when it was read, and whether it had
 /// settled by then: last changed before the clock that stamps changes
 /// reached the moment reading began.
@@ -438,6 +437,7 @@ fn coarse_now() -> Option<(i64, i64)> {
     None
 }
 
+/// The size of a regular file, 0 for anything else (read to its end).
 fn file_len(file: &std::fs::File) -> u64 {
     file.metadata()
         .ok()
