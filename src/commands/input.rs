@@ -111,17 +111,11 @@ impl Input {
     /// were read, to tell later whether it changed since (see
     /// [`Input::unchanged_under_lock`]).
     pub fn read_noting_state(&self) -> Result<(Zeroizing<Vec<u8>>, FileState), Failure> {
-        let Some(path) = &self.path else {
-            return Err(Failure::Usage {
-                message: "this command changes a file in place: give a file, not standard input"
-                    .into(),
-                hint: None,
-            });
-        };
+        let path = self.file_to_change()?;
         let started = coarse_now();
         let file = self.open_path(path)?;
         let metadata = file.metadata().map_err(|e| self.read_failure(e))?;
-        let bytes = self.read_file(&file, file_len(&file))?;
+        let bytes = self.read_file(&file, regular_len(&metadata))?;
         Ok((bytes, FileState::new(&metadata, started)))
     }
 
@@ -136,8 +130,7 @@ impl Input {
         state: &FileState,
         before: &[u8],
     ) -> Result<(bool, std::fs::File), Failure> {
-        let lock = self.lock()?;
-        let now = lock.metadata().map_err(|e| self.read_failure(e))?;
+        let (lock, now) = self.lock()?;
         if state.settled && state.same(&now) {
             return Ok((true, lock));
         }
@@ -182,23 +175,17 @@ impl Input {
     /// whatever the path names once it is held (re-opened if a writer
     /// replaced it meanwhile).
     pub fn read_locked(&self) -> Result<(Zeroizing<Vec<u8>>, std::fs::File), Failure> {
-        let file = self.lock()?;
-        let len = file.metadata().map_err(|e| self.read_failure(e))?.len();
-        let bytes = self.read_file(&file, len)?;
+        let (file, held) = self.lock()?;
+        let bytes = self.read_file(&file, held.len())?;
         Ok((bytes, file))
     }
 
-    /// The input file, opened and locked (see [`Input::read_locked`]).
-    fn lock(&self) -> Result<std::fs::File, Failure> {
+    /// The input file, opened and locked (see [`Input::read_locked`]), and
+    /// its metadata once locked.
+    fn lock(&self) -> Result<(std::fs::File, std::fs::Metadata), Failure> {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::MetadataExt;
-        let Some(path) = &self.path else {
-            return Err(Failure::Usage {
-                message: "this command changes a file in place: give a file, not standard input"
-                    .into(),
-                hint: None,
-            });
-        };
+        let path = self.file_to_change()?;
         let read_error = |source| self.read_failure(source);
         loop {
             let file = self.open_path(path)?;
@@ -214,8 +201,16 @@ impl Input {
             if held.ino() != named.ino() || held.dev() != named.dev() {
                 continue;
             }
-            return Ok(file);
+            return Ok((file, held));
         }
+    }
+
+    /// The input file, for a command that changes it in place.
+    fn file_to_change(&self) -> Result<&Path, Failure> {
+        self.path.as_deref().ok_or_else(|| Failure::Usage {
+            message: "this command changes a file in place: give a file, not standard input".into(),
+            hint: None,
+        })
     }
 
     /// Reads the input file under its lock and decrypts it for change,
@@ -439,10 +434,16 @@ fn coarse_now() -> Option<(i64, i64)> {
 
 /// The size of a regular file, 0 for anything else (read to its end).
 fn file_len(file: &std::fs::File) -> u64 {
-    file.metadata()
-        .ok()
-        .filter(std::fs::Metadata::is_file)
-        .map_or(0, |m| m.len())
+    file.metadata().map_or(0, |m| regular_len(&m))
+}
+
+/// [`file_len`] from metadata already read.
+fn regular_len(metadata: &std::fs::Metadata) -> u64 {
+    if metadata.is_file() {
+        metadata.len()
+    } else {
+        0
+    }
 }
 
 /// From this size on, a file is read by every core, a part each.
