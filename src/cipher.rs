@@ -460,8 +460,15 @@ impl ValueCipher {
     /// Decrypts a `Value::Str` holding an `ENC[...]` string in place, as
     /// [`ValueCipher::decrypt`] would: a UTF-8 `str` plaintext is written
     /// into the string's own buffer (no allocation), through a per-thread
-    /// scratch buffer that is wiped after each use.
-    pub(crate) fn decrypt_in_place(&self, value: &mut Value, aad: &str) -> Result<(), CipherError> {
+    /// scratch buffer that is wiped after each use. With `fit`, it is put
+    /// in a new block of its own size instead and the string's block is
+    /// freed, for a caller that wants the ciphertext's memory back.
+    pub(crate) fn decrypt_in_place(
+        &self,
+        value: &mut Value,
+        aad: &str,
+        fit: bool,
+    ) -> Result<(), CipherError> {
         use std::cell::RefCell;
         use zeroize::Zeroize;
         thread_local! {
@@ -484,6 +491,10 @@ impl ValueCipher {
                 }
             };
             let result = match (other, std::str::from_utf8(&scratch)) {
+                (None, Ok(plain)) if fit => {
+                    *text = plain.to_string();
+                    Ok(None)
+                }
                 (None, Ok(plain)) => {
                     text.clear();
                     text.push_str(plain);
@@ -889,9 +900,13 @@ mod tests {
         sealed.push("not encrypted".into());
         for text in sealed {
             for aad in ["a:", "b:"] {
-                let mut value = Value::Str(text.clone());
-                let got = cipher.decrypt_in_place(&mut value, aad).map(|()| value);
-                assert_eq!(got, cipher.decrypt(&text, aad), "{aad}");
+                for fit in [false, true] {
+                    let mut value = Value::Str(text.clone());
+                    let got = cipher
+                        .decrypt_in_place(&mut value, aad, fit)
+                        .map(|()| value);
+                    assert_eq!(got, cipher.decrypt(&text, aad), "{aad}");
+                }
             }
         }
     }

@@ -1,12 +1,15 @@
 //! The decrypt pipeline: parse → extract metadata → get the data key →
 //! decrypt every value → verify the MAC. Nothing here prints.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sha2::Digest;
 use zeroize::Zeroizing;
 
 use rsops_keysource::DataKey;
 
 use crate::cipher::{CipherError, Stash, ValueCipher};
-use crate::formats::{Format, FormatError};
+use crate::formats::{Format, FormatError, Pieces};
 use crate::keys::{Attempt, DataKeyError, KeyRegistry, UnwrapOptions};
 use crate::metadata::{self, Metadata, MetadataError};
 use crate::tree::{Document, Value};
@@ -119,6 +122,100 @@ pub async fn decrypt_document(
 ) -> Result<Decrypted, DecryptError> {
     let (decrypted, _key) = decrypt_parsed(document, format, registry, options, None).await?;
     Ok(decrypted)
+}
+
+/// Decrypts a large file read in [`Pieces`], each piece decrypted as soon
+/// as it is parsed, so the file's `ENC[...]` strings are never all in
+/// memory at once (only the plaintext tree is). The metadata is taken from
+/// the last piece, where sops writes it, and the data key got before the
+/// other pieces are read. `None` when the file has to be read whole and
+/// decrypted the usual way: the last piece has no metadata, or a piece did
+/// not parse (every piece is parsed before any failure is reported, so
+/// the errors are the ones the usual way reports, in the same order).
+pub async fn decrypt_pieces(
+    pieces: &Pieces<'_>,
+    format: Format,
+    registry: &KeyRegistry,
+    options: &DecryptOptions,
+) -> Option<Result<Decrypted, DecryptError>> {
+    let last = pieces.count() - 1;
+    let mut tail = pieces.parse(last)?;
+    let metadata = metadata::extract(&mut tail, format.metadata_layout()).ok()?;
+    let (key, attempts) = match crate::keys::data_key(&metadata, registry, &options.unwrap).await {
+        Ok(found) => found,
+        Err(e) => return all_parse(pieces).then(|| Err(e.into())),
+    };
+    let cipher = ValueCipher::new(&key);
+    let mut hasher = walk::mac_hasher(&metadata);
+    // Wiped when dropped, as a failure drops it.
+    let mut joined = Document::new(vec![Vec::new()]);
+    let mut unparsed = false;
+    let mut failed = None;
+    // A piece is decrypted unless one before it failed; it is parsed in
+    // any case, to confirm the file reads as a whole.
+    let first_failed = AtomicUsize::new(usize::MAX);
+    let decrypt = |index: usize, mut piece: Document| {
+        let outcome = (index < first_failed.load(Ordering::Relaxed)).then(|| {
+            let outcome = walk::decrypt_entries(&mut piece.branches[0], &metadata, &cipher);
+            if outcome.is_err() {
+                first_failed.fetch_min(index, Ordering::Relaxed);
+            }
+            outcome
+        });
+        (piece, outcome)
+    };
+    crate::par::in_order(
+        last,
+        |index| pieces.parse(index).map(|piece| decrypt(index, piece)),
+        |piece| match piece {
+            None => unparsed = true,
+            Some((mut piece, outcome)) => match outcome {
+                Some(Ok(mac)) if failed.is_none() => {
+                    hasher.update(mac.as_slice());
+                    crate::tree::move_entries(&mut joined.branches[0], &mut piece.branches[0]);
+                }
+                Some(Err(e)) if failed.is_none() => failed = Some(e),
+                // After a failure: dropped, and wiped.
+                _ => {}
+            },
+        },
+    );
+    if unparsed {
+        return None;
+    }
+    let result = match failed {
+        Some(e) => Err(e.into()),
+        None => walk::decrypt_entries(&mut tail.branches[0], &metadata, &cipher)
+            .map_err(DecryptError::from)
+            .and_then(|mac| {
+                hasher.update(mac.as_slice());
+                crate::tree::move_entries(&mut joined.branches[0], &mut tail.branches[0]);
+                let computed = Zeroizing::new(walk::hex_upper(&hasher.finalize()));
+                if options.ignore_mac {
+                    Ok(())
+                } else {
+                    verify_mac(&metadata, &cipher, &computed)
+                }
+            }),
+    };
+    Some(result.map(|()| Decrypted {
+        document: joined,
+        metadata,
+        attempts,
+    }))
+}
+
+/// Whether every piece parses (each is dropped once parsed).
+fn all_parse(pieces: &Pieces<'_>) -> bool {
+    let mut all = true;
+    crate::par::in_order(
+        pieces.count(),
+        |index| pieces.parse(index).is_some(),
+        |parsed| {
+            all &= parsed;
+        },
+    );
+    all
 }
 
 /// The rest of the pipeline once the file is parsed.

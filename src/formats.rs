@@ -13,6 +13,8 @@ mod yaml;
 
 use std::path::Path;
 
+pub use json::Pieces;
+
 use crate::tree::{Document, Value};
 
 /// The formats the reference supports.
@@ -124,17 +126,17 @@ impl Format {
         }
     }
 
-    /// Parses a large encrypted file without holding it whole in memory,
-    /// from `read_at` (which fills a buffer from an offset): JSON only (see
-    /// [`json::parse_pieces`]). `None` when it has to be read whole and
+    /// A large encrypted file to parse without holding it whole in
+    /// memory, from `read_at` (which fills a buffer from an offset): JSON
+    /// only (see [`Pieces`]). `None` when it has to be read whole and
     /// parsed with [`Format::parse`] (which then reports any error).
-    pub fn parse_pieces(
+    pub fn pieces<'r>(
         self,
         len: usize,
-        read_at: &(dyn Fn(u64, &mut [u8]) -> std::io::Result<()> + Sync),
-    ) -> Option<Document> {
+        read_at: &'r (dyn Fn(u64, &mut [u8]) -> std::io::Result<()> + Sync),
+    ) -> Option<Pieces<'r>> {
         match self {
-            Format::Json => json::parse_pieces(len, read_at),
+            Format::Json => Pieces::plan(len, read_at),
             Format::Yaml | Format::Binary | Format::Dotenv | Format::Ini => None,
         }
     }

@@ -33,8 +33,8 @@ pub mod walk;
 use std::path::Path;
 
 pub use decrypt::{
-    check_keys, decrypt, decrypt_document, decrypt_owned, is_encrypted, DecryptError,
-    DecryptOptions, Decrypted, KeyCheck,
+    check_keys, decrypt, decrypt_document, decrypt_owned, decrypt_pieces, is_encrypted,
+    DecryptError, DecryptOptions, Decrypted, KeyCheck,
 };
 pub use formats::Format;
 pub use keys::{KeyRegistry, UnwrapOptions};

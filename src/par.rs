@@ -30,6 +30,72 @@ pub fn map<T: Send, R: Send>(parts: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R>
     })
 }
 
+/// Runs `work` on parts `0..parts`, which every core takes in turn, and
+/// hands each result to `consume` on the calling thread in the parts'
+/// order, as soon as it and every one before it are done: the calling
+/// thread works on parts too while it waits. A panic in any part is
+/// resumed on the calling thread.
+pub fn in_order<R: Send>(
+    parts: usize,
+    work: impl Fn(usize) -> R + Sync,
+    mut consume: impl FnMut(R),
+) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Mutex, PoisonError};
+    let others = threads() - 1;
+    if parts < 2 || others == 0 {
+        (0..parts).map(work).for_each(consume);
+        return;
+    }
+    let done: Vec<Mutex<Option<R>>> = (0..parts).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let panicked = AtomicBool::new(false);
+    // Works on the next part nobody has, if any.
+    let take = || {
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        if k >= parts {
+            return false;
+        }
+        let _flag = FlagOnPanic(&panicked);
+        let result = work(k);
+        *done[k].lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+        true
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..others {
+            scope.spawn(|| while take() {});
+        }
+        for slot in &done {
+            loop {
+                let ready = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+                if let Some(result) = ready {
+                    consume(result);
+                    break;
+                }
+                if !take() {
+                    if panicked.load(Ordering::Relaxed) {
+                        // The scope resumes the panic.
+                        return;
+                    }
+                    std::thread::yield_now();
+                }
+            }
+        }
+    });
+}
+
+/// Raises its flag if dropped while its thread panics, so threads waiting
+/// for that thread's work stop waiting.
+struct FlagOnPanic<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for FlagOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// Where to cut `len` bytes into about `parts` parts: for each ideal
 /// position (and past the cut before), the cut `find` gives at or after
 /// it, if any.
@@ -66,5 +132,20 @@ mod tests {
         let squares = super::map((0..10).collect(), |n: u32| n * n);
         assert_eq!(squares, (0..10).map(|n| n * n).collect::<Vec<_>>());
         assert_eq!(super::map(Vec::<u32>::new(), |n| n), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn in_order_hands_results_over_in_order() {
+        for parts in [0, 1, 2, 100] {
+            let mut seen = Vec::new();
+            super::in_order(parts, |n| n * n, |square| seen.push(square));
+            assert_eq!(seen, (0..parts).map(|n| n * n).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "part 7")]
+    fn in_order_resumes_a_panic() {
+        super::in_order(50, |n| assert!(n != 7, "part 7"), |()| {});
     }
 }

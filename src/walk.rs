@@ -194,6 +194,9 @@ struct Batch<'b, 't> {
     reuse: &'b mut [Option<String>],
     /// Decrypting with a stash: for each leaf, its place in the stash.
     slots: &'b mut [StashSlot],
+    /// Decrypting: put each plaintext in a block of its own size (see
+    /// [`ValueCipher::decrypt_in_place`]).
+    fit: bool,
 }
 
 /// Runs the cipher on every `crypt` leaf and feeds every `hash` leaf to
@@ -227,6 +230,7 @@ fn run_jobs(
             leaves,
             reuse: &mut reuse,
             slots,
+            fit: false,
         };
         let share = run_share(cipher, direction, &mut whole, aads, false);
         if let Some(hasher) = hasher.filter(|_| !hash_first && share.failed.is_none()) {
@@ -245,6 +249,7 @@ fn run_jobs(
                 leaves,
                 reuse: reuse_runs.next().unwrap_or_default(),
                 slots: slot_runs.next().unwrap_or_default(),
+                fit: false,
             })
         })
         .collect();
@@ -428,7 +433,7 @@ fn run_share(
                         }
                     })
                 } else {
-                    cipher.decrypt_in_place(leaf.value, aad)
+                    cipher.decrypt_in_place(leaf.value, aad, batch.fit)
                 }
             }
             Direction::Encrypt => match batch.reuse.get_mut(i).and_then(Option::take) {
@@ -531,22 +536,16 @@ fn walk(
         comment_jobs,
         failed,
     } = walk_runs(doc, meta, direction);
-    // A failure met while walking comes after every job collected so far,
-    // so it is reported only if none of those jobs fails.
-    let failed = match run_comment_jobs(
+    let failed = run_comments(
         cipher,
         direction,
-        &meta.rule,
+        meta,
         comment_jobs,
         &aads,
         stash.as_deref_mut(),
-    ) {
-        Some((leaves_before, failure)) => {
-            leaves.truncate(leaves_before);
-            Some(failure)
-        }
-        None => failed,
-    };
+        &mut leaves,
+    )
+    .or(failed);
     let (reuse, mac) = match (direction, stash.as_deref_mut()) {
         (Direction::Encrypt, Some(stash)) => {
             let reuse = stashed_strings(&leaves, &aads, stash, &mut hasher);
@@ -561,17 +560,90 @@ fn walk(
     let mut shares = run_jobs(cipher, direction, &mut leaves, reuse, slots, &aads, mac);
     for share in &mut shares {
         if let Some((index, source)) = share.failed.take() {
-            let path = leaves[index].path(&aads);
-            return Err(match direction {
-                Direction::Decrypt => WalkError::Value { path, source },
-                Direction::Encrypt => WalkError::Encrypt { path, source },
-            });
+            return Err(leaf_error(direction, &leaves[index], &aads, source));
         }
     }
     if let Some(failure) = failed {
         return Err(failure);
     }
     Ok(hex_upper(&hasher.finalize()))
+}
+
+/// Decrypts the values of some of a document's top-level entries on the
+/// calling thread (a piece of a large file, see
+/// [`crate::decrypt::decrypt_pieces`]) and returns what the MAC covers of
+/// them, in order: a walk of the whole document hashes the pieces' bytes
+/// one after the other. The cipher's plaintexts are put in blocks of
+/// their own size, so the piece's `ENC[...]` strings are freed (for the
+/// next piece to reuse) rather than kept as the plaintexts' blocks.
+pub(crate) fn decrypt_entries(
+    entries: &mut [Entry],
+    meta: &Metadata,
+    cipher: &ValueCipher,
+) -> Result<Zeroizing<Vec<u8>>, WalkError> {
+    let direction = Direction::Decrypt;
+    let Walked {
+        mut leaves,
+        aads,
+        comment_jobs,
+        failed,
+    } = walk_in_runs(vec![vec![entries]], meta, direction);
+    let failed = run_comments(
+        cipher,
+        direction,
+        meta,
+        comment_jobs,
+        &aads,
+        None,
+        &mut leaves,
+    )
+    .or(failed);
+    let mut whole = Batch {
+        offset: 0,
+        leaves: &mut leaves,
+        reuse: &mut [],
+        slots: &mut [],
+        fit: true,
+    };
+    let share = run_share(cipher, direction, &mut whole, &aads, true);
+    if let Some((index, source)) = share.failed {
+        return Err(leaf_error(direction, &leaves[index], &aads, source));
+    }
+    match failed {
+        Some(failure) => Err(failure),
+        None => Ok(share
+            .mac
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)),
+    }
+}
+
+/// Runs the comment jobs a walk found; on a failure, drops the leaves
+/// found after the comment that failed and returns it. A failure met while
+/// walking comes after every job collected so far, so the caller reports
+/// it only if none of those jobs fails.
+fn run_comments(
+    cipher: &ValueCipher,
+    direction: Direction,
+    meta: &Metadata,
+    comment_jobs: Vec<CommentJob<'_>>,
+    aads: &str,
+    stash: Option<&mut Stash>,
+    leaves: &mut Vec<Leaf<'_>>,
+) -> Option<WalkError> {
+    let (leaves_before, failure) =
+        run_comment_jobs(cipher, direction, &meta.rule, comment_jobs, aads, stash)?;
+    leaves.truncate(leaves_before);
+    Some(failure)
+}
+
+/// The error for a leaf the cipher failed on.
+fn leaf_error(direction: Direction, leaf: &Leaf<'_>, aads: &str, source: CipherError) -> WalkError {
+    let path = leaf.path(aads);
+    match direction {
+        Direction::Decrypt => WalkError::Value { path, source },
+        Direction::Encrypt => WalkError::Encrypt { path, source },
+    }
 }
 
 /// What walking (part of) a document found, in document order, and the
@@ -831,7 +903,7 @@ fn position_aad(path: &str) -> &str {
     }
 }
 
-fn hex_upper(bytes: &[u8]) -> String {
+pub(crate) fn hex_upper(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -1031,7 +1103,7 @@ fn mac_bytes(value: &Value) -> std::borrow::Cow<'_, [u8]> {
 }
 
 /// A MAC not yet fed any leaf.
-fn mac_hasher(meta: &Metadata) -> Sha512 {
+pub(crate) fn mac_hasher(meta: &Metadata) -> Sha512 {
     let mut hasher = Sha512::new();
     if meta.mac_only_encrypted {
         hasher.update(MAC_ONLY_ENCRYPTED_INIT);

@@ -323,13 +323,12 @@ impl Input {
         let format = self.input_format;
         let file = self.open()?;
         let len = file.as_ref().map_or(0, file_len);
-        let pieces = file
-            .as_ref()
-            .and_then(|file| self.parse_in_pieces(file, len));
-        let decrypted = match (pieces, file) {
-            (Some(document), _) => {
-                rsops::decrypt_document(document, format, &registry, &options).await
-            }
+        let in_pieces = match &file {
+            Some(file) => self.decrypt_in_pieces(file, len, &registry, &options).await,
+            None => None,
+        };
+        let decrypted = match (in_pieces, file) {
+            (Some(decrypted), _) => decrypted,
             (None, Some(file)) => {
                 let bytes = self.read_file(&file, len)?;
                 drop(file);
@@ -350,17 +349,24 @@ impl Input {
         Ok(decrypted)
     }
 
-    /// A large file parsed piece by piece, never whole in memory (see
-    /// [`Format::parse_pieces`]), or `None` to read it whole.
-    fn parse_in_pieces(&self, file: &std::fs::File, len: u64) -> Option<rsops::tree::Document> {
+    /// A large file decrypted piece by piece, never whole in memory (see
+    /// [`rsops::decrypt_pieces`]), or `None` to read it whole.
+    async fn decrypt_in_pieces(
+        &self,
+        file: &std::fs::File,
+        len: u64,
+        registry: &KeyRegistry,
+        options: &DecryptOptions,
+    ) -> Option<Result<Decrypted, rsops::DecryptError>> {
         use std::os::unix::fs::FileExt;
         if len < PARALLEL_READ {
             return None;
         }
-        self.input_format
-            .parse_pieces(usize::try_from(len).ok()?, &|at, buf| {
-                file.read_exact_at(buf, at)
-            })
+        let read_at = |at, buf: &mut [u8]| file.read_exact_at(buf, at);
+        let pieces = self
+            .input_format
+            .pieces(usize::try_from(len).ok()?, &read_at)?;
+        rsops::decrypt_pieces(&pieces, self.input_format, registry, options).await
     }
 
     /// Reads the input and tries every key entry, decrypting nothing.

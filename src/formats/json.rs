@@ -149,61 +149,94 @@ const PIECE: usize = 512 << 10;
 /// How far from an ideal cut a cut is looked for.
 const PROBE: usize = 16 << 10;
 
-/// Reads a large JSON file from `read_at` (which fills a buffer from an
-/// offset) in pieces of about [`PIECE`] bytes, cut as [`cuts`] cuts: the
-/// cores take runs of pieces, each piece read, parsed and dropped in turn,
-/// so only the pieces being parsed are in memory beside the tree, never
-/// the whole file. Each piece confirms the cut it ends at, as in
-/// [`parse_in_parts`]. `None` when the file has to be read whole: no cut
-/// found, a read failed, or a piece did not parse (reading it whole then
-/// reports the error where it is).
-pub fn parse_pieces(
+/// A large JSON file to read in pieces of about [`PIECE`] bytes, cut as
+/// [`cuts`] cuts, from `read_at` (which fills a buffer from an offset):
+/// each piece is read, parsed and dropped in turn, so only the pieces
+/// being parsed are in memory, never the whole file. A piece confirms the
+/// cut it ends at, as in [`parse_in_parts`], so the pieces read as the
+/// whole file reads only once every piece has parsed.
+pub struct Pieces<'r> {
     len: usize,
-    read_at: &(dyn Fn(u64, &mut [u8]) -> std::io::Result<()> + Sync),
-) -> Option<Document> {
-    let read = |from: usize, to: usize| {
-        let mut buf = zeroize::Zeroizing::new(vec![0u8; to - from]);
-        read_at(from as u64, &mut buf).ok().map(|()| buf)
-    };
-    let head = read(0, len.min(PROBE))?;
-    let indent = key_indent(&head)?.to_vec();
-    let mut unread = false;
-    let cuts = crate::par::cuts_near(len, len.div_ceil(PIECE), |ideal| {
-        let window = read(ideal, len.min(ideal + PROBE));
-        unread |= window.is_none();
-        first_cut(&window?, 0, &indent).map(|at| ideal + at)
-    });
-    if unread || cuts.is_empty() {
-        return None;
-    }
-    let bounds: Vec<(usize, usize)> = std::iter::once(0)
-        .chain(cuts.iter().copied())
-        .zip(cuts.iter().copied().chain(std::iter::once(len)))
-        .collect();
-    let runs: Vec<&[(usize, usize)]> = bounds
-        .chunks(bounds.len().div_ceil(crate::par::threads()))
-        .collect();
-    let parsed = crate::par::map(runs, |run| {
-        let mut map = Held::new();
-        for &(start, end) in run {
-            // A piece holds the `,` it ends at, where its reading stops.
-            let last = end == len;
-            let piece = read(start, if last { len } else { end + 1 })?;
-            let after = (start > 0).then_some(0);
-            let stop = if last { usize::MAX } else { end - start };
-            let part = Held::from(Decoder::new(&piece).top_level_part(after, stop).ok()?);
-            if part.last != last {
-                return None;
-            }
-            map.append(part.entries);
+    read_at: &'r (dyn Fn(u64, &mut [u8]) -> std::io::Result<()> + Sync),
+    /// Each piece's first byte and the `,` it ends at (`len` for the last).
+    bounds: Vec<(usize, usize)>,
+}
+
+impl<'r> Pieces<'r> {
+    /// Where a file of `len` bytes is cut; `None` when it has to be read
+    /// whole: no cut found, or a read failed.
+    pub fn plan(
+        len: usize,
+        read_at: &'r (dyn Fn(u64, &mut [u8]) -> std::io::Result<()> + Sync),
+    ) -> Option<Pieces<'r>> {
+        let mut pieces = Pieces {
+            len,
+            read_at,
+            bounds: Vec::new(),
+        };
+        let head = pieces.read(0, len.min(PROBE))?;
+        let indent = key_indent(&head)?.to_vec();
+        let mut unread = false;
+        let cuts = crate::par::cuts_near(len, len.div_ceil(PIECE), |ideal| {
+            let window = pieces.read(ideal, len.min(ideal + PROBE));
+            unread |= window.is_none();
+            first_cut(&window?, 0, &indent).map(|at| ideal + at)
+        });
+        if unread || cuts.is_empty() {
+            return None;
         }
-        Some(map)
-    });
-    let mut map = Held::new();
-    for run in parsed {
-        map.append(run?.entries);
+        pieces.bounds = std::iter::once(0)
+            .chain(cuts.iter().copied())
+            .zip(cuts.iter().copied().chain(std::iter::once(len)))
+            .collect();
+        Some(pieces)
     }
-    Some(Document::new(vec![map.into_entries()]))
+
+    /// How many pieces there are (at least two).
+    pub fn count(&self) -> usize {
+        self.bounds.len()
+    }
+
+    /// Reads and parses piece `index`: the top-level entries it holds,
+    /// held as a document (wiped when dropped), or `None` if it could not
+    /// be read or did not parse as such a piece.
+    pub fn parse(&self, index: usize) -> Option<Document> {
+        let (start, end) = *self.bounds.get(index)?;
+        // A piece holds the `,` it ends at, where its reading stops.
+        let last = end == self.len;
+        let piece = self.read(start, if last { self.len } else { end + 1 })?;
+        let after = (start > 0).then_some(0);
+        let stop = if last { usize::MAX } else { end - start };
+        let part = Held::from(Decoder::new(&piece).top_level_part(after, stop).ok()?);
+        (part.last == last).then_some(part.entries)
+    }
+
+    /// Reads every piece, the cores taking runs of them, and joins them.
+    /// `None` when the file has to be read whole: a piece did not parse
+    /// (reading it whole then reports the error where it is).
+    pub fn parse_all(&self) -> Option<Document> {
+        let indices: Vec<usize> = (0..self.count()).collect();
+        let runs: Vec<&[usize]> = indices
+            .chunks(indices.len().div_ceil(crate::par::threads()))
+            .collect();
+        let parsed = crate::par::map(runs, |run| {
+            let mut map = Held::new();
+            for &index in run {
+                map.append(self.parse(index)?);
+            }
+            Some(map)
+        });
+        let mut map = Held::new();
+        for run in parsed {
+            map.append(run?.entries);
+        }
+        Some(Document::new(vec![map.into_entries()]))
+    }
+
+    fn read(&self, from: usize, to: usize) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        let mut buf = zeroize::Zeroizing::new(vec![0u8; to - from]);
+        (self.read_at)(from as u64, &mut buf).ok().map(|()| buf)
+    }
 }
 
 /// Prints the first branch as `sops decrypt` does: indented, with a final newline.

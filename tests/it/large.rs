@@ -195,8 +195,11 @@ fn json() {
     case.check_tampered();
 }
 
-/// Past 4 MiB, rsops reads an encrypted JSON file in pieces, never whole;
-/// a tampered value deep inside still fails the whole file.
+/// Past 4 MiB, rsops reads an encrypted JSON file in pieces, never whole,
+/// and decrypts each piece as it is read. Whatever is wrong with such a
+/// file, it fails as the reference fails, without printing anything; a
+/// file whose metadata is not at its end (so not in the last piece) is
+/// read whole and decrypts as there.
 #[test]
 fn json_read_in_pieces() {
     let case = Case::new("large.json", &large_json(4700));
@@ -206,18 +209,60 @@ fn json_read_in_pieces() {
     assert_same_success("decrypt JSON read in pieces", &reference, &ours);
 
     let text = std::fs::read_to_string(&case.encrypted).expect("read");
-    let at = text.len() * 3 / 4;
-    let at = at + text[at..].find("data:").expect("a value") + "data:".len();
-    let mut bytes = text.into_bytes();
-    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
-    let tampered = case.sandbox.write("tampered.json", &bytes);
-    let out = run(
-        case.sandbox
-            .rsops()
-            .env("SOPS_AGE_KEY_FILE", &case.key_file)
-            .arg("decrypt")
-            .arg(&tampered),
-        b"",
+    let deep = text.len() * 3 / 4;
+    let mut tampered = text.clone().into_bytes();
+    let at = deep + text[deep..].find("data:").expect("a value") + "data:".len();
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    // A whole entry removed: every value still decrypts, the MAC differs.
+    let line = deep + text[deep..].find("\n\t\t\"on\": ").expect("an entry");
+    let line_end = line + 1 + text[line + 1..].find('\n').expect("its end");
+    let removed = format!("{}{}", &text[..line], &text[line_end..]);
+    let truncated = &text[..deep];
+    let sops_at = text.rfind(",\n\t\"sops\": ").expect("metadata");
+    let metadata = &text[sops_at + 2..text.len() - "\n}\n".len()];
+    let metadata_first = format!("{{\n{metadata},\n{}\n}}\n", &text[2..sops_at]);
+    let failing = [
+        ("a tampered value", tampered),
+        ("an entry removed", removed.into_bytes()),
+        ("a truncated file", truncated.as_bytes().to_vec()),
+    ];
+    for (what, bytes) in failing {
+        let file = case.sandbox.write("broken.json", &bytes);
+        let (reference, ours) = case.both(&["decrypt"], &file);
+        assert!(
+            !reference.status.success(),
+            "{what}: the reference decrypted it"
+        );
+        assert_same(&format!("JSON read in pieces, {what}"), &reference, &ours);
+        assert!(ours.stdout.is_empty(), "{what}: printed plaintext");
+    }
+    let no_key = case.sandbox.write("no-key.txt", b"");
+    let both_without_key = (
+        run(
+            case.sandbox
+                .sops()
+                .env("SOPS_AGE_KEY_FILE", &no_key)
+                .arg("decrypt")
+                .arg(&case.encrypted),
+            b"",
+        ),
+        run(
+            case.sandbox
+                .rsops()
+                .env("SOPS_AGE_KEY_FILE", &no_key)
+                .arg("decrypt")
+                .arg(&case.encrypted),
+            b"",
+        ),
     );
-    assert!(!out.status.success() && out.stdout.is_empty());
+    assert_same(
+        "JSON read in pieces, no key",
+        &both_without_key.0,
+        &both_without_key.1,
+    );
+    let file = case
+        .sandbox
+        .write("metadata-first.json", metadata_first.as_bytes());
+    let (reference, ours) = case.both(&["decrypt"], &file);
+    assert_same_success("JSON with its metadata first", &reference, &ours);
 }

@@ -506,7 +506,9 @@ fn pieces_read_like_whole_or_not_at_all() {
             None => Err(std::io::ErrorKind::UnexpectedEof.into()),
         }
     };
-    let pieces = parse_pieces(bytes.len(), &read_at).expect("read in pieces");
+    let pieces = Pieces::plan(bytes.len(), &read_at)
+        .and_then(|p| p.parse_all())
+        .expect("read in pieces");
     assert_eq!(pieces, parse(bytes).expect("parses"));
 
     // A broken value in the middle: not in pieces (reading whole reports it).
@@ -515,7 +517,9 @@ fn pieces_read_like_whole_or_not_at_all() {
         buf.copy_from_slice(&broken.as_bytes()[at as usize..at as usize + buf.len()]);
         Ok(())
     };
-    assert!(parse_pieces(broken.len(), &read_broken).is_none());
+    assert!(Pieces::plan(broken.len(), &read_broken)
+        .and_then(|p| p.parse_all())
+        .is_none());
     assert!(parse(broken.as_bytes()).is_err());
 
     // Keys indented like the top level's but one level down: the cuts are
@@ -529,7 +533,9 @@ fn pieces_read_like_whole_or_not_at_all() {
         buf.copy_from_slice(&nested.as_bytes()[at as usize..at as usize + buf.len()]);
         Ok(())
     };
-    assert!(parse_pieces(nested.len(), &read_nested).is_none());
+    assert!(Pieces::plan(nested.len(), &read_nested)
+        .and_then(|p| p.parse_all())
+        .is_none());
     assert!(parse(nested.as_bytes()).is_ok());
 
     // One line: nowhere to cut. A failing read: read whole.
@@ -538,7 +544,11 @@ fn pieces_read_like_whole_or_not_at_all() {
         buf.copy_from_slice(&compact.as_bytes()[at as usize..at as usize + buf.len()]);
         Ok(())
     };
-    assert!(parse_pieces(compact.len(), &read_compact).is_none());
+    assert!(Pieces::plan(compact.len(), &read_compact)
+        .and_then(|p| p.parse_all())
+        .is_none());
     let failing = |_: u64, _: &mut [u8]| Err(std::io::ErrorKind::Other.into());
-    assert!(parse_pieces(bytes.len(), &failing).is_none());
+    assert!(Pieces::plan(bytes.len(), &failing)
+        .and_then(|p| p.parse_all())
+        .is_none());
 }
