@@ -16,10 +16,11 @@
 use std::time::Duration;
 
 use rsops_keysource::{DataKey, Deadline, KeyEntry, DATA_KEY_LEN};
+use sha2::Digest;
 use zeroize::Zeroizing;
 
 use crate::cipher::{CipherError, Stash, ValueCipher};
-use crate::formats::{EmitOptions, Format, Printed};
+use crate::formats::{EmitOptions, Format, PlainPieces, Printed};
 use crate::keys::KeyRegistry;
 use crate::metadata::{CryptRule, InsertOptions, Metadata};
 use crate::timefmt::Timestamp;
@@ -102,6 +103,13 @@ pub async fn encrypt_plain(
     registry: &KeyRegistry,
     emit: EmitOptions,
 ) -> Result<Printed, EncryptError> {
+    if input == Format::Yaml && output == Format::Yaml {
+        if let Some(pieces) = PlainPieces::cut(plain) {
+            if let Some(printed) = encrypt_pieces(&pieces, options, registry, emit).await {
+                return printed;
+            }
+        }
+    }
     let mut document = input.parse_plain(plain).map_err(EncryptError::Parse)?;
     comments_on_own_lines(&mut document);
     if holds_metadata(&document) {
@@ -114,7 +122,6 @@ pub async fn encrypt_plain(
         return Err(EncryptError::EmptyKeyGroup);
     }
     let key = generate_data_key()?;
-    let groups = options.key_groups.len();
     let key_groups = wrap_data_key(
         &key,
         &options.key_groups,
@@ -123,7 +130,21 @@ pub async fn encrypt_plain(
         options.key_timeout,
     )
     .await?;
-    let mut metadata = Metadata {
+    let mut metadata = new_metadata(options, key_groups);
+    metadata.mac = encrypt_document(&mut document, &metadata, &key)?;
+    drop(key);
+    crate::metadata::insert_with(&mut document, &metadata, InsertOptions::for_format(output));
+    let printed = output
+        .print_encrypted(&document, emit)
+        .map_err(EncryptError::Emit);
+    release_sealed(document, ());
+    printed
+}
+
+/// The metadata of a file encrypted anew with `options`, without its MAC.
+fn new_metadata(options: &EncryptOptions, key_groups: Vec<Vec<KeyEntry>>) -> Metadata {
+    let groups = options.key_groups.len();
+    Metadata {
         last_modified: Timestamp::now().rfc3339(),
         mac: String::new(),
         version: Some(crate::metadata::WRITTEN_VERSION.to_string()),
@@ -135,15 +156,109 @@ pub async fn encrypt_plain(
             0
         },
         key_groups,
+    }
+}
+
+/// Encrypts a large YAML file in [`PlainPieces`]: every core takes pieces
+/// in turn, loading, sealing and printing each (and freeing it) while the
+/// calling thread hashes the MAC in order; the data key is wrapped once
+/// every piece is sealed, and the metadata printed after the last. So the
+/// file's tree is never whole in memory, and each piece is in one core's
+/// cache from loading to printing. `None` when the file has to be
+/// encrypted whole: a piece did not load, two share a key, a piece's root
+/// holds a comment, or there are no keys (errors are then the ones, and in
+/// the order, the whole encryption reports).
+async fn encrypt_pieces(
+    pieces: &PlainPieces<'_>,
+    options: &EncryptOptions,
+    registry: &KeyRegistry,
+    emit: EmitOptions,
+) -> Option<Result<Printed, EncryptError>> {
+    if options.key_groups.is_empty() || options.key_groups.iter().any(Vec::is_empty) {
+        return None;
+    }
+    let key = match generate_data_key() {
+        Ok(key) => key,
+        Err(e) => return Some(Err(e)),
     };
-    metadata.mac = encrypt_document(&mut document, &metadata, &key)?;
-    drop(key);
-    crate::metadata::insert_with(&mut document, &metadata, InsertOptions::for_format(output));
-    let printed = output
-        .print_encrypted(&document, emit)
-        .map_err(EncryptError::Emit);
-    release_sealed(document, ());
-    printed
+    // The key groups are filled in once the data key is wrapped.
+    let mut metadata = new_metadata(options, Vec::new());
+    let cipher = ValueCipher::new(&key);
+    let mut hasher = walk::mac_hasher(&metadata);
+    let mut keys = foldhash::HashSet::default();
+    let mut parts = Vec::with_capacity(pieces.count() + 1);
+    let mut whole = true;
+    let mut holds_sops = false;
+    // The first value that failed to seal, else the first piece that
+    // failed to print: the whole encryption seals everything first.
+    let mut failed = None;
+    let mut unprinted = None;
+    let seal = |index: usize| {
+        let mut piece = pieces.load(index)?;
+        comments_on_own_lines(&mut piece);
+        let keys: Vec<String> = PlainPieces::keys(&piece).map(str::to_string).collect();
+        let sealed = walk::encrypt_entries(&mut piece.branches[0], &metadata, &cipher)
+            .map(|mac| (mac, PlainPieces::print(&piece, emit)));
+        let holds_sops = holds_metadata(&piece);
+        release_sealed(piece, ());
+        Some((keys, holds_sops, sealed))
+    };
+    crate::par::in_order(pieces.count(), seal, |piece| {
+        let Some((piece_keys, piece_holds_sops, sealed)) = piece else {
+            whole = false;
+            return;
+        };
+        whole &= piece_keys.into_iter().all(|key| keys.insert(key));
+        holds_sops |= piece_holds_sops;
+        match sealed {
+            _ if failed.is_some() => {}
+            Ok((mac, printed)) => {
+                hasher.update(mac.as_slice());
+                match printed {
+                    Ok(printed) => parts.push(printed),
+                    Err(e) => {
+                        unprinted.get_or_insert(e);
+                    }
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+    });
+    if !whole {
+        return None;
+    }
+    if holds_sops {
+        return Some(Err(EncryptError::AlreadyEncrypted));
+    }
+    Some(
+        async {
+            metadata.key_groups = wrap_data_key(
+                &key,
+                &options.key_groups,
+                options.shamir_threshold,
+                registry,
+                options.key_timeout,
+            )
+            .await?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            if let Some(e) = unprinted {
+                return Err(EncryptError::Emit(e));
+            }
+            let mac = walk::hex_upper(&hasher.finalize());
+            metadata.mac = encrypt_mac(&cipher, &mac_aad(&metadata)?, mac)?;
+            let mut tail = Document::new(vec![Vec::new()]);
+            crate::metadata::insert_with(
+                &mut tail,
+                &metadata,
+                InsertOptions::for_format(Format::Yaml),
+            );
+            parts.push(PlainPieces::print(&tail, emit).map_err(EncryptError::Emit)?);
+            Ok(Printed::from_parts(parts))
+        }
+        .await,
+    )
 }
 
 /// Frees a sealed document (ciphertext, keys, values the rules leave in

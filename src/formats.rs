@@ -14,6 +14,7 @@ mod yaml;
 use std::path::Path;
 
 pub use json::Pieces;
+pub use yaml::PlainPieces;
 
 use crate::tree::{Document, Value};
 
@@ -237,7 +238,7 @@ pub struct Printed {
 
 impl Printed {
     /// The parts of a file printed on several cores, in order.
-    fn from_parts(parts: Vec<zeroize::Zeroizing<Vec<u8>>>) -> Printed {
+    pub(crate) fn from_parts(parts: Vec<zeroize::Zeroizing<Vec<u8>>>) -> Printed {
         let mut printed = Printed { parts };
         for part in &mut printed.parts {
             part.shrink_to_fit();

@@ -581,7 +581,27 @@ pub(crate) fn decrypt_entries(
     meta: &Metadata,
     cipher: &ValueCipher,
 ) -> Result<Zeroizing<Vec<u8>>, WalkError> {
-    let direction = Direction::Decrypt;
+    walk_entries(entries, meta, cipher, Direction::Decrypt)
+}
+
+/// Encrypts the values of some of a document's top-level entries on the
+/// calling thread (a piece of a large file, see
+/// [`crate::encrypt::encrypt_plain`]) and returns what the MAC covers of
+/// them, in order, as [`decrypt_entries`] does.
+pub(crate) fn encrypt_entries(
+    entries: &mut [Entry],
+    meta: &Metadata,
+    cipher: &ValueCipher,
+) -> Result<Zeroizing<Vec<u8>>, WalkError> {
+    walk_entries(entries, meta, cipher, Direction::Encrypt)
+}
+
+fn walk_entries(
+    entries: &mut [Entry],
+    meta: &Metadata,
+    cipher: &ValueCipher,
+    direction: Direction,
+) -> Result<Zeroizing<Vec<u8>>, WalkError> {
     let Walked {
         mut leaves,
         aads,
@@ -603,7 +623,7 @@ pub(crate) fn decrypt_entries(
         leaves: &mut leaves,
         reuse: &mut [],
         slots: &mut [],
-        fit: true,
+        fit: direction == Direction::Decrypt,
     };
     let share = run_share(cipher, direction, &mut whole, &aads, true);
     if let Some((index, source)) = share.failed {

@@ -57,6 +57,85 @@ pub fn parse(input: &[u8]) -> Result<Document, FormatError> {
     Ok(Document::new(load::Loader::new(text).documents()?))
 }
 
+/// A large plaintext YAML file in pieces to load, transform and print one
+/// at a time, on every core (see [`crate::encrypt::encrypt_plain`]): cut
+/// just before top-level keys, as [`split`] cuts. Joined in order, the
+/// pieces' entries are the file's root mapping, and their printings the
+/// whole's printing, when every piece loads ([`PlainPieces::load`]), no
+/// two pieces share a key and no piece's root holds a comment (checked by
+/// [`PlainPieces::load`] too).
+pub struct PlainPieces<'t> {
+    chunks: Vec<&'t str>,
+}
+
+impl<'t> PlainPieces<'t> {
+    /// `input` in pieces of about [`PIECE`] bytes, or `None` when it is
+    /// small, or has to be loaded whole (it is not UTF-8, holds what
+    /// [`parse`] checks for or a byte-order mark, or cannot be cut).
+    pub fn cut(input: &'t [u8]) -> Option<PlainPieces<'t>> {
+        let text = std::str::from_utf8(input).ok()?;
+        if text.len() < PARALLEL_BYTES {
+            return None;
+        }
+        if !plain_ascii(input)
+            && (check_characters(text).is_err()
+                || has_unicode_line_break(text)
+                || text.contains('\u{FEFF}'))
+        {
+            return None;
+        }
+        let chunks = split::chunks(text, text.len().div_ceil(PIECE))?;
+        Some(PlainPieces { chunks })
+    }
+
+    /// How many pieces there are (at least two).
+    pub fn count(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Loads piece `index`: its entries, as a one-branch document, or
+    /// `None` when it does not load as a piece of the whole (the file then
+    /// has to be loaded whole) or its root holds a comment.
+    pub fn load(&self, index: usize) -> Option<Document> {
+        let doc = split::load_piece(self.chunks.get(index)?)?;
+        let commented = doc.branches[0]
+            .iter()
+            .any(|e| matches!(e, Entry::Comment(_)));
+        (!commented).then_some(doc)
+    }
+
+    /// The top-level keys of a loaded piece, which no other piece may hold.
+    pub fn keys(piece: &Document) -> impl Iterator<Item = &str> {
+        piece.branches.iter().flatten().filter_map(|e| match e {
+            Entry::Pair(key, _) => Some(key.as_str()),
+            Entry::Comment(_) => None,
+        })
+    }
+
+    /// Prints a piece's entries (or any one-branch document without
+    /// comments in its root, such as the metadata) as they print within
+    /// the whole.
+    pub fn print(
+        piece: &Document,
+        options: EmitOptions,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, FormatError> {
+        let [branch] = piece.branches.as_slice() else {
+            return Err(syntax("a piece holds one mapping".into()));
+        };
+        check_map_depth(branch, 0)?;
+        let indent = options.indent.unwrap_or(DEFAULT_INDENT);
+        let capacity = crate::tree::printed_size(branch, indent, 0);
+        Ok(zeroize::Zeroizing::new(emit::emit_documents(
+            &[node::mapping(branch)],
+            indent,
+            capacity,
+        )))
+    }
+}
+
+/// Bytes of a large plaintext file per [`PlainPieces`] piece.
+const PIECE: usize = 256 * 1024;
+
 /// From this size on, a file is loaded on every core (see [`split`]).
 const PARALLEL_BYTES: usize = 256 * 1024;
 

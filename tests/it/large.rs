@@ -266,3 +266,69 @@ fn json_read_in_pieces() {
     let (reference, ours) = case.both(&["decrypt"], &file);
     assert_same_success("JSON with its metadata first", &reference, &ours);
 }
+
+/// A large YAML file is encrypted piece by piece. Whatever keeps it from
+/// being read in pieces sends it to the whole encryption, which fails, or
+/// succeeds, as the reference does.
+#[test]
+fn yaml_encrypted_in_pieces() {
+    let text = large_yaml(false);
+    let sandbox = Sandbox::new(1);
+    let recipient = sandbox.keys[0].recipient.clone();
+    let anchored = text.replacen("section_0000:\n", "section_0000: &first\n", 1);
+    let cases = [
+        (
+            "a key two pieces share",
+            format!("{text}section_0001: again\n"),
+            false,
+        ),
+        (
+            "a sops key",
+            format!("{text}sops:\n    version: 3.11.0\n"),
+            false,
+        ),
+        (
+            "a syntax error deep inside",
+            text.replacen("section_0700:\n", "section_0700:\n  bad\n", 1),
+            false,
+        ),
+        (
+            "an alias to another piece",
+            format!("{anchored}late: *first\n"),
+            true,
+        ),
+        (
+            "a top-level comment",
+            format!("{text}# the end\nlast: 1\n"),
+            true,
+        ),
+    ];
+    for (what, text, succeeds) in cases {
+        let plain = sandbox.write("plain.yaml", text.as_bytes());
+        let encrypt = |mut cmd: std::process::Command| {
+            run(cmd.args(["encrypt", "--age", &recipient]).arg(&plain), b"")
+        };
+        let (reference, ours) = (encrypt(sandbox.sops()), encrypt(sandbox.rsops()));
+        assert_eq!(
+            reference.status.success(),
+            succeeds,
+            "{what}: reference stderr: {}",
+            String::from_utf8_lossy(&reference.stderr)
+        );
+        assert_eq!(
+            ours.status.code(),
+            reference.status.code(),
+            "{what}: exit codes differ; rsops stderr: {}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        if succeeds {
+            assert_eq!(
+                masked(&ours.stdout, "yaml"),
+                masked(&reference.stdout, "yaml"),
+                "{what}: rsops' encryption differs from the reference's in layout"
+            );
+        } else {
+            assert!(ours.stdout.is_empty(), "{what}: printed something");
+        }
+    }
+}

@@ -23,7 +23,16 @@ use crate::tree::{Document, Entry, Map};
 /// also breaks them at NEL and the Unicode separators, which this does
 /// not look for).
 pub(super) fn load(text: &str, parts: usize) -> Option<Vec<Map>> {
+    load_parts(chunks(text, parts).unwrap_or_else(|| vec![text]))
+}
+
+/// `text` cut into about `parts` parts, each loadable on its own by
+/// [`load_piece`]; `None` when it cannot be cut.
+pub(super) fn chunks(text: &str, parts: usize) -> Option<Vec<&str>> {
     let cuts = cuts(text, parts);
+    if cuts.is_empty() {
+        return None;
+    }
     let mut chunks = Vec::with_capacity(cuts.len() + 1);
     let mut start = 0;
     for &cut in &cuts {
@@ -31,7 +40,18 @@ pub(super) fn load(text: &str, parts: usize) -> Option<Vec<Map>> {
         start = cut;
     }
     chunks.push(&text[start..]);
-    load_parts(chunks)
+    Some(chunks)
+}
+
+/// One part of [`chunks`], loaded: its root mapping's entries, or `None`
+/// when it does not load as one mapping without aliases (the whole text
+/// then has to be loaded whole). Whether two parts share a key is for the
+/// caller to check.
+pub(super) fn load_piece(chunk: &str) -> Option<Document> {
+    match load_part(chunk)? {
+        (doc, 0) if doc.branches.len() == 1 => Some(doc),
+        _ => None,
+    }
 }
 
 /// Loads each part on a core of its own and joins their root mappings.
