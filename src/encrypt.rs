@@ -159,14 +159,10 @@ fn new_metadata(options: &EncryptOptions, key_groups: Vec<Vec<KeyEntry>>) -> Met
     }
 }
 
-/// Encrypts a large YAML file in [`PlainPieces`]: every core takes pieces
-/// in turn, loading, sealing and printing each (and freeing it) while the
-/// calling thread hashes the MAC in order; the data key is wrapped once
-/// every piece is sealed, and the metadata printed after the last. So the
-/// file's tree is never whole in memory, and each piece is in one core's
-/// cache from loading to printing. `None` when the file has to be
-/// encrypted whole: a piece did not load, two share a key, a piece's root
-/// holds a comment, or there are no keys (errors are then the ones, and in
+/// Encrypts a large YAML file in [`PlainPieces`] (see [`seal_pieces`]);
+/// the data key is wrapped once every piece is sealed, and the metadata
+/// printed after the last. `None` when the file has to be encrypted whole
+/// (see [`seal_pieces`]), or has no keys (errors are then the ones, and in
 /// the order, the whole encryption reports).
 async fn encrypt_pieces(
     pieces: &PlainPieces<'_>,
@@ -184,50 +180,8 @@ async fn encrypt_pieces(
     // The key groups are filled in once the data key is wrapped.
     let mut metadata = new_metadata(options, Vec::new());
     let cipher = ValueCipher::new(&key);
-    let mut hasher = walk::mac_hasher(&metadata);
-    let mut keys = foldhash::HashSet::default();
-    let mut parts = Vec::with_capacity(pieces.count() + 1);
-    let mut whole = true;
-    let mut holds_sops = false;
-    // The first value that failed to seal, else the first piece that
-    // failed to print: the whole encryption seals everything first.
-    let mut failed = None;
-    let mut unprinted = None;
-    let seal = |index: usize| {
-        let mut piece = pieces.load(index)?;
-        comments_on_own_lines(&mut piece);
-        let keys: Vec<String> = PlainPieces::keys(&piece).map(str::to_string).collect();
-        let sealed = walk::encrypt_entries(&mut piece.branches[0], &metadata, &cipher)
-            .map(|mac| (mac, PlainPieces::print(&piece, emit)));
-        let holds_sops = holds_metadata(&piece);
-        release_sealed(piece, ());
-        Some((keys, holds_sops, sealed))
-    };
-    crate::par::in_order(pieces.count(), seal, |piece| {
-        let Some((piece_keys, piece_holds_sops, sealed)) = piece else {
-            whole = false;
-            return;
-        };
-        whole &= piece_keys.into_iter().all(|key| keys.insert(key));
-        holds_sops |= piece_holds_sops;
-        match sealed {
-            _ if failed.is_some() => {}
-            Ok((mac, printed)) => {
-                hasher.update(mac.as_slice());
-                match printed {
-                    Ok(printed) => parts.push(printed),
-                    Err(e) => {
-                        unprinted.get_or_insert(e);
-                    }
-                }
-            }
-            Err(e) => failed = Some(e),
-        }
-    });
-    if !whole {
-        return None;
-    }
-    if holds_sops {
+    let sealed = seal_pieces(pieces, &metadata, &cipher, None, emit)?;
+    if sealed.holds_metadata {
         return Some(Err(EncryptError::AlreadyEncrypted));
     }
     Some(
@@ -240,25 +194,121 @@ async fn encrypt_pieces(
                 options.key_timeout,
             )
             .await?;
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
-            if let Some(e) = unprinted {
-                return Err(EncryptError::Emit(e));
-            }
-            let mac = walk::hex_upper(&hasher.finalize());
-            metadata.mac = encrypt_mac(&cipher, &mac_aad(&metadata)?, mac)?;
-            let mut tail = Document::new(vec![Vec::new()]);
-            crate::metadata::insert_with(
-                &mut tail,
-                &metadata,
-                InsertOptions::for_format(Format::Yaml),
-            );
-            parts.push(PlainPieces::print(&tail, emit).map_err(EncryptError::Emit)?);
-            Ok(Printed::from_parts(parts))
+            sealed.finish(&mut metadata, &cipher, emit)
         }
         .await,
     )
+}
+
+/// A YAML file's [`PlainPieces`], sealed: see [`seal_pieces`].
+pub(crate) struct SealedPieces {
+    /// Every piece's printing, in order.
+    parts: Vec<Zeroizing<Vec<u8>>>,
+    /// The MAC of the plaintext, upper-case hex.
+    mac: String,
+    /// Whether a piece has a top-level `sops` entry.
+    pub(crate) holds_metadata: bool,
+    /// The first value that failed to seal, in file order.
+    failed: Option<WalkError>,
+    /// The first piece that failed to print: reported only if no value
+    /// failed, as the whole encryption seals everything first.
+    unprinted: Option<crate::formats::FormatError>,
+}
+
+/// Seals a large YAML file in [`PlainPieces`]: every core takes pieces in
+/// turn, loading, sealing (with `stash`, unchanged values keep their
+/// ciphertext) and printing each, then freeing it, while the calling
+/// thread hashes the MAC in order. So the file's tree is never whole in
+/// memory, and each piece is in one core's cache from loading to printing.
+/// `None` when the file has to be loaded whole: a piece did not load, two
+/// share a key, or a piece's root holds a comment.
+pub(crate) fn seal_pieces(
+    pieces: &PlainPieces<'_>,
+    metadata: &Metadata,
+    cipher: &ValueCipher,
+    stash: Option<&mut Stash>,
+    emit: EmitOptions,
+) -> Option<SealedPieces> {
+    // Lent, so that a file found not to be whole, or to hold metadata, is
+    // sealed (once loaded whole, or edited again) with all of it.
+    let stash = stash.map(|stash| {
+        stash.lend();
+        std::sync::Mutex::new(stash)
+    });
+    let mut hasher = walk::mac_hasher(metadata);
+    let mut keys = foldhash::HashSet::default();
+    let mut whole = true;
+    let mut sealed = SealedPieces {
+        parts: Vec::with_capacity(pieces.count() + 1),
+        mac: String::new(),
+        holds_metadata: false,
+        failed: None,
+        unprinted: None,
+    };
+    let seal = |index: usize| {
+        let mut piece = pieces.load(index)?;
+        comments_on_own_lines(&mut piece);
+        let keys: Vec<String> = PlainPieces::keys(&piece).map(str::to_string).collect();
+        let outcome =
+            walk::encrypt_entries(&mut piece.branches[0], metadata, cipher, stash.as_ref())
+                .map(|mac| (mac, PlainPieces::print(&piece, emit)));
+        let holds_sops = holds_metadata(&piece);
+        release_sealed(piece, ());
+        Some((keys, holds_sops, outcome))
+    };
+    crate::par::in_order(pieces.count(), seal, |piece| {
+        let Some((piece_keys, holds_sops, outcome)) = piece else {
+            whole = false;
+            return;
+        };
+        whole &= piece_keys.into_iter().all(|key| keys.insert(key));
+        sealed.holds_metadata |= holds_sops;
+        match outcome {
+            _ if sealed.failed.is_some() => {}
+            Ok((mac, printed)) => {
+                hasher.update(mac.as_slice());
+                match printed {
+                    Ok(printed) => sealed.parts.push(printed),
+                    Err(e) => {
+                        sealed.unprinted.get_or_insert(e);
+                    }
+                }
+            }
+            Err(e) => sealed.failed = Some(e),
+        }
+    });
+    sealed.mac = walk::hex_upper(&hasher.finalize());
+    if let Some(stash) = stash {
+        stash
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .settle(!whole || sealed.holds_metadata);
+    }
+    whole.then_some(sealed)
+}
+
+impl SealedPieces {
+    /// The file: its pieces, then `metadata` with the MAC sealed into it;
+    /// or the first failure.
+    pub(crate) fn finish(
+        mut self,
+        metadata: &mut Metadata,
+        cipher: &ValueCipher,
+        emit: EmitOptions,
+    ) -> Result<Printed, EncryptError> {
+        if let Some(e) = self.failed {
+            return Err(e.into());
+        }
+        if let Some(e) = self.unprinted {
+            return Err(EncryptError::Emit(e));
+        }
+        metadata.mac = encrypt_mac(cipher, &mac_aad(metadata)?, self.mac)?;
+        let mut tail = Document::new(vec![Vec::new()]);
+        crate::metadata::insert_with(&mut tail, metadata, InsertOptions::for_format(Format::Yaml));
+        self.parts
+            .push(PlainPieces::print(&tail, emit).map_err(EncryptError::Emit)?);
+        Ok(Printed::from_parts(self.parts))
+    }
 }
 
 /// Frees a sealed document (ciphertext, keys, values the rules leave in

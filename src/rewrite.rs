@@ -133,6 +133,40 @@ impl Opened {
         Ok(())
     }
 
+    /// Seals the text of an edited file as [`Opened::seal`] seals its
+    /// document, when it is a large YAML file printed as YAML: in pieces,
+    /// never whole in memory (see [`crate::encrypt::seal_pieces`]). `None`
+    /// when it has to be parsed whole and sealed with [`Opened::seal`]
+    /// (which then reports any error in it). A text with a top-level
+    /// `sops` entry is refused as [`EncryptError::AlreadyEncrypted`].
+    pub fn seal_text(
+        &mut self,
+        text: &[u8],
+        input: Format,
+        output: Format,
+        emit: EmitOptions,
+    ) -> Option<Result<Printed, EncryptError>> {
+        if input != Format::Yaml || output != Format::Yaml {
+            return None;
+        }
+        let pieces = crate::formats::PlainPieces::cut(text)?;
+        let cipher = crate::cipher::ValueCipher::new(&self.key);
+        self.metadata.last_modified = Timestamp::now().rfc3339();
+        let sealed = crate::encrypt::seal_pieces(
+            &pieces,
+            &self.metadata,
+            &cipher,
+            Some(&mut self.stash),
+            emit,
+        )?;
+        if sealed.holds_metadata {
+            return Some(Err(EncryptError::AlreadyEncrypted));
+        }
+        // The old ciphertexts, freed while the caller writes.
+        crate::encrypt::release_sealed(Document::default(), std::mem::take(&mut self.stash));
+        Some(sealed.finish(&mut self.metadata, &cipher, emit))
+    }
+
     /// Encrypts the document again under the file's data key and prints it
     /// in `output`'s layout: unchanged values keep their `ENC[...]`, changed
     /// ones get a fresh IV, and the MAC is computed anew under a new

@@ -341,11 +341,7 @@ fn stashed_strings(
     stash: &mut Stash,
     hasher: &mut Sha512,
 ) -> Vec<Option<String>> {
-    let digest = |leaf: &Leaf| {
-        leaf.crypt
-            .then(|| ValueCipher::stash_digest(leaf.value, leaf.aad(aads)).ok())
-            .flatten()
-    };
+    let digest = |leaf: &Leaf| leaf_digest(leaf, aads);
     let others = crate::par::threads() - 1;
     let digests: Vec<Option<Option<[u8; 32]>>> = if leaves.len() < PARALLEL_JOBS || others == 0 {
         hash_leaves(hasher, leaves);
@@ -379,11 +375,26 @@ fn stashed_strings(
     };
     digests
         .into_iter()
-        .map(|digest| match digest? {
-            None => Some(String::new()),
-            Some(digest) => stash.take_digest(&digest),
-        })
+        .map(|digest| take_stashed(stash, digest))
         .collect()
+}
+
+/// The digest under which a [`Stash`] remembers a leaf to encrypt: `None`
+/// for a leaf the cipher does not work on (or cannot), `Some(None)` for an
+/// empty value, which stays empty.
+fn leaf_digest(leaf: &Leaf<'_>, aads: &str) -> Option<Option<[u8; 32]>> {
+    leaf.crypt
+        .then(|| ValueCipher::stash_digest(leaf.value, leaf.aad(aads)).ok())
+        .flatten()
+}
+
+/// The `ENC[...]` string to put in for a leaf of [`leaf_digest`] `digest`,
+/// if `stash` has one (an empty value's is empty).
+fn take_stashed(stash: &mut Stash, digest: Option<Option<[u8; 32]>>) -> Option<String> {
+    match digest? {
+        None => Some(String::new()),
+        Some(digest) => stash.take_digest(&digest),
+    }
 }
 
 /// Runs the cipher on the `crypt` leaves of one batch, copying what the
@@ -581,19 +592,22 @@ pub(crate) fn decrypt_entries(
     meta: &Metadata,
     cipher: &ValueCipher,
 ) -> Result<Zeroizing<Vec<u8>>, WalkError> {
-    walk_entries(entries, meta, cipher, Direction::Decrypt)
+    walk_entries(entries, meta, cipher, Direction::Decrypt, None)
 }
 
 /// Encrypts the values of some of a document's top-level entries on the
 /// calling thread (a piece of a large file, see
 /// [`crate::encrypt::encrypt_plain`]) and returns what the MAC covers of
 /// them, in order, as [`decrypt_entries`] does.
+/// With a `stash` (shared by the pieces: each takes what it needs in one
+/// go), a value it saw decrypted unchanged keeps its old `ENC[...]`.
 pub(crate) fn encrypt_entries(
     entries: &mut [Entry],
     meta: &Metadata,
     cipher: &ValueCipher,
+    stash: Option<&Mutex<&mut Stash>>,
 ) -> Result<Zeroizing<Vec<u8>>, WalkError> {
-    walk_entries(entries, meta, cipher, Direction::Encrypt)
+    walk_entries(entries, meta, cipher, Direction::Encrypt, stash)
 }
 
 fn walk_entries(
@@ -601,6 +615,7 @@ fn walk_entries(
     meta: &Metadata,
     cipher: &ValueCipher,
     direction: Direction,
+    stash: Option<&Mutex<&mut Stash>>,
 ) -> Result<Zeroizing<Vec<u8>>, WalkError> {
     let Walked {
         mut leaves,
@@ -608,20 +623,35 @@ fn walk_entries(
         comment_jobs,
         failed,
     } = walk_in_runs(vec![vec![entries]], meta, direction);
+    // Comments are few, and only some rules encrypt them: the stash is
+    // locked for them only if there are any.
+    let mut comments_stash = stash.filter(|_| !comment_jobs.is_empty()).map(lock);
     let failed = run_comments(
         cipher,
         direction,
         meta,
         comment_jobs,
         &aads,
-        None,
+        comments_stash.as_deref_mut().map(|stash| &mut **stash),
         &mut leaves,
     )
     .or(failed);
+    drop(comments_stash);
+    let mut reuse: Vec<Option<String>> = match stash {
+        Some(stash) => {
+            let digests: Vec<_> = leaves.iter().map(|leaf| leaf_digest(leaf, &aads)).collect();
+            let mut stash = lock(stash);
+            digests
+                .into_iter()
+                .map(|digest| take_stashed(&mut stash, digest))
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let mut whole = Batch {
         offset: 0,
         leaves: &mut leaves,
-        reuse: &mut [],
+        reuse: &mut reuse,
         slots: &mut [],
         fit: direction == Direction::Decrypt,
     };

@@ -21,6 +21,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rsops::encrypt::EncryptError;
 use rsops::exec::{
     placeholder::PATH_VARIABLE, EnvBlock, Inherit, Invocation, Launcher, ScratchFile, Wait,
 };
@@ -158,22 +159,28 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
         show_master_keys: args.show_master_keys,
         file: &shown,
     };
-    let edited = session.edit_until_usable(&original);
+    // Before a large file's text is sealed as soon as it is read back.
+    renew_version(&mut opened.metadata);
+    let edited = session.edit_until_usable(&original, &mut opened, input.output_format, input.emit);
     let removed = scratch.remove();
-    let (document, edited_metadata) = edited?;
+    let edited = edited?;
     removed?;
     drop(original);
-    opened.document = document;
-    if let Some(edited_metadata) = edited_metadata {
-        opened.metadata = edited_metadata;
+    let encrypted = match edited {
+        Edited::Sealed(sealed) => sealed,
+        Edited::Tree(document, edited_metadata) => {
+            opened.document = document;
+            if let Some(edited_metadata) = edited_metadata {
+                opened.metadata = edited_metadata;
+                renew_version(&mut opened.metadata);
+            }
+            opened.seal(input.output_format, input.emit)
+        }
     }
-    renew_version(&mut opened.metadata);
-    let encrypted = opened
-        .seal(input.output_format, input.emit)
-        .map_err(|source| Failure::Encrypt {
-            input: shown.clone(),
-            source: Box::new(source),
-        })?;
+    .map_err(|source| Failure::Encrypt {
+        input: shown.clone(),
+        source: Box::new(source),
+    })?;
     if let Some(signal) = interrupts.received() {
         return Err(Failure::Interrupted {
             file: shown,
@@ -274,13 +281,28 @@ struct Session<'a> {
     file: &'a str,
 }
 
+/// What the editor left, once usable.
+enum Edited {
+    /// The new document, and the metadata as edited with `-s`.
+    Tree(Document, Option<Metadata>),
+    /// A large file's text, sealed as it was read back (or why not).
+    Sealed(Result<Printed, EncryptError>),
+}
+
+/// Why an edited text with metadata in it is refused.
+const HOLDS_METADATA: &str = "the text holds a top-level `sops` entry (or `sops_` entries), which is where the metadata goes: rename it";
+
 impl Session<'_> {
     /// Runs the editor until it leaves text rsops can encrypt, or the user
-    /// gives up: the new document, and the metadata as edited with `-s`.
+    /// gives up: the new document, and the metadata as edited with `-s`;
+    /// or, for a large file (see [`Opened::seal_text`]), the text sealed.
     fn edit_until_usable(
         &self,
         original: &Printed,
-    ) -> Result<(Document, Option<Metadata>), Failure> {
+        opened: &mut Opened,
+        output: Format,
+        emit: EmitOptions,
+    ) -> Result<Edited, Failure> {
         loop {
             let path = self.scratch.path();
             let env = EnvBlock::build(
@@ -298,8 +320,18 @@ impl Session<'_> {
             if original.is(&edited) {
                 return Err(Failure::Unchanged);
             }
-            match self.read_back(&edited) {
-                Ok(result) => return Ok(result),
+            let sealed = if self.show_master_keys {
+                None
+            } else {
+                opened.seal_text(&edited, self.format, output, emit)
+            };
+            let usable = match sealed {
+                Some(Err(EncryptError::AlreadyEncrypted)) => Err(HOLDS_METADATA.to_string()),
+                Some(sealed) => return Ok(Edited::Sealed(sealed)),
+                None => self.read_back(&edited),
+            };
+            match usable {
+                Ok((document, metadata)) => return Ok(Edited::Tree(document, metadata)),
                 Err(message) => self.offer_to_retry(message)?,
             }
         }
@@ -337,7 +369,7 @@ impl Session<'_> {
                 .parse_plain(edited)
                 .map_err(|e| format!("could not load tree, probably due to invalid syntax: {e}"))?;
             if rsops::encrypt::holds_metadata(&document) {
-                return Err("the text holds a top-level `sops` entry (or `sops_` entries), which is where the metadata goes: rename it".to_string());
+                return Err(HOLDS_METADATA.to_string());
             }
             Ok((document, None))
         }

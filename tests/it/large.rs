@@ -332,3 +332,99 @@ fn yaml_encrypted_in_pieces() {
         }
     }
 }
+
+/// `edit` of a large YAML file seals the text it reads back piece by
+/// piece: every value left alone keeps its ciphertext, also when the text
+/// has to be loaded whole after all (a comment between top-level keys),
+/// and a text holding metadata is refused with the file untouched.
+#[test]
+fn yaml_edited_in_pieces() {
+    let case = Case::new("large.yaml", &large_yaml(false));
+    let (original, _) = case.both(&["decrypt"], &case.encrypted);
+    let plain = String::from_utf8(original.stdout).expect("utf-8");
+    let edits = [
+        ("one value changed", "", Some(vec!["token", "mac"])),
+        (
+            "one value changed and a top-level comment added",
+            "printf '# the end\\nlast: 1\\n' >> \"$1\"\n",
+            Some(vec!["token", "#ENC[AES256_GCM,data", "last", "mac"]),
+        ),
+        ("a sops key added", "printf 'sops: 1\\n' >> \"$1\"\n", None),
+    ];
+    for (what, more, changed) in edits {
+        let file = case.sandbox.write(
+            "edited.yaml",
+            &std::fs::read(&case.encrypted).expect("read"),
+        );
+        let editor = case.sandbox.path("editor.sh");
+        rsops_test_support::write_script(
+            &editor,
+            &format!("#!/bin/sh\nsed -i 's/tok-450-/tok-450-changed-/' \"$1\"\n{more}"),
+        );
+        let output = run(
+            case.sandbox
+                .rsops()
+                .env("SOPS_AGE_KEY_FILE", &case.key_file)
+                .env("EDITOR", &editor)
+                .arg("edit")
+                .arg(&file),
+            b"",
+        );
+        let before = std::fs::read_to_string(&case.encrypted).expect("read");
+        let after = std::fs::read_to_string(&file).expect("read");
+        let Some(changed) = changed else {
+            assert!(!output.status.success(), "{what}: edited");
+            assert_eq!(after, before, "{what}: the file changed");
+            continue;
+        };
+        assert!(
+            output.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let (before, after): (Vec<&str>, Vec<&str>) =
+            (before.lines().collect(), after.lines().collect());
+        let diff: Vec<&str> = similar_lines(&before, &after)
+            .into_iter()
+            .map(|line| line.trim().split(':').next().unwrap_or_default())
+            // Only when the second changed since the file was written.
+            .filter(|name| *name != "lastmodified")
+            .collect();
+        assert_eq!(diff, changed, "{what}");
+        let (decrypted, _) = case.both(&["decrypt"], &file);
+        let expected = plain.replace("tok-450-", "tok-450-changed-")
+            + if more.is_empty() {
+                ""
+            } else {
+                "# the end\nlast: 1\n"
+            };
+        assert_eq!(
+            String::from_utf8_lossy(&decrypted.stdout),
+            expected,
+            "{what}"
+        );
+    }
+}
+
+/// The lines of `after` that are not in `before` at the same place, where
+/// `after` only changes lines of `before` and adds lines before its
+/// metadata.
+fn similar_lines<'a>(before: &[&str], after: &[&'a str]) -> Vec<&'a str> {
+    let added = after.len() - before.len();
+    let metadata = before.iter().position(|l| *l == "sops:").expect("metadata");
+    let mut changed: Vec<&str> = before[..metadata]
+        .iter()
+        .zip(&after[..metadata])
+        .filter(|(b, a)| b != a)
+        .map(|(_, a)| *a)
+        .collect();
+    changed.extend(&after[metadata..metadata + added]);
+    changed.extend(
+        before[metadata..]
+            .iter()
+            .zip(&after[metadata + added..])
+            .filter(|(b, a)| b != a)
+            .map(|(_, a)| *a),
+    );
+    changed
+}
