@@ -296,6 +296,9 @@ impl Stash {
                 self.entries[at].1 = Some(sealed);
             }
             self.cursor = 0;
+        } else {
+            // Ciphertexts: freed while the caller goes on.
+            crate::par::drop_in_background(loans);
         }
     }
 

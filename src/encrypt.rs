@@ -122,14 +122,7 @@ pub async fn encrypt_plain(
         return Err(EncryptError::EmptyKeyGroup);
     }
     let key = generate_data_key()?;
-    let key_groups = wrap_data_key(
-        &key,
-        &options.key_groups,
-        options.shamir_threshold,
-        registry,
-        options.key_timeout,
-    )
-    .await?;
+    let key_groups = wrap_for(&key, options, registry).await?;
     let mut metadata = new_metadata(options, key_groups);
     metadata.mac = encrypt_document(&mut document, &metadata, &key)?;
     drop(key);
@@ -139,6 +132,22 @@ pub async fn encrypt_plain(
         .map_err(EncryptError::Emit);
     release_sealed(document, ());
     printed
+}
+
+/// Wraps `key` for every key of `options`' groups (see [`wrap_data_key`]).
+pub(crate) async fn wrap_for(
+    key: &DataKey,
+    options: &EncryptOptions,
+    registry: &KeyRegistry,
+) -> Result<Vec<Vec<KeyEntry>>, EncryptError> {
+    wrap_data_key(
+        key,
+        &options.key_groups,
+        options.shamir_threshold,
+        registry,
+        options.key_timeout,
+    )
+    .await
 }
 
 /// The metadata of a file encrypted anew with `options`, without its MAC.
@@ -186,14 +195,7 @@ async fn encrypt_pieces(
     }
     Some(
         async {
-            metadata.key_groups = wrap_data_key(
-                &key,
-                &options.key_groups,
-                options.shamir_threshold,
-                registry,
-                options.key_timeout,
-            )
-            .await?;
+            metadata.key_groups = wrap_for(&key, options, registry).await?;
             sealed.finish(&mut metadata, &cipher, emit)
         }
         .await,

@@ -79,14 +79,7 @@ impl Opened {
         }
         let key = crate::encrypt::generate_data_key()?;
         let groups = options.key_groups.len();
-        let key_groups = crate::encrypt::wrap_data_key(
-            &key,
-            &options.key_groups,
-            options.shamir_threshold,
-            registry,
-            options.key_timeout,
-        )
-        .await?;
+        let key_groups = crate::encrypt::wrap_for(&key, options, registry).await?;
         Ok(Opened {
             document: Document::default(),
             metadata: Metadata {

@@ -165,7 +165,9 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
     let removed = scratch.remove();
     let edited = edited?;
     removed?;
-    drop(original);
+    // The plaintext first shown: wiped and freed on another thread while
+    // the file is sealed and written.
+    rsops::par::drop_in_background(original);
     let encrypted = match edited {
         Edited::Sealed(sealed) => sealed,
         Edited::Tree(document, edited_metadata) => {
