@@ -333,50 +333,49 @@ fn hash_leaves(hasher: &mut Sha512, leaves: &[Leaf<'_>]) {
 /// For every leaf to encrypt whose plaintext, type and path `stash` saw
 /// decrypted, its old `ENC[...]` string (an empty string stays empty), in
 /// document order; the others are left for the cipher. Feeds every `hash`
-/// leaf to the MAC meanwhile: the digests are computed on the other cores
-/// while this one hashes the same plaintexts, then on this one too.
+/// leaf to the MAC meanwhile: on a large walk one core hashes the
+/// plaintexts while the others digest them in batches, and the calling
+/// thread takes the strings batch by batch, in order.
 fn stashed_strings(
     leaves: &[Leaf<'_>],
     aads: &str,
     stash: &mut Stash,
     hasher: &mut Sha512,
 ) -> Vec<Option<String>> {
-    let digest = |leaf: &Leaf| leaf_digest(leaf, aads);
-    let others = crate::par::threads() - 1;
-    let digests: Vec<Option<Option<[u8; 32]>>> = if leaves.len() < PARALLEL_JOBS || others == 0 {
+    let mut reuse = Vec::with_capacity(leaves.len());
+    if leaves.len() < PARALLEL_JOBS || crate::par::threads() == 1 {
         hash_leaves(hasher, leaves);
-        leaves.iter().map(digest).collect()
-    } else {
-        let parts: Vec<&[Leaf]> = leaves.chunks(BATCH).collect();
-        let done: Vec<OnceLock<Vec<_>>> = parts.iter().map(|_| OnceLock::new()).collect();
-        let next = AtomicUsize::new(0);
-        // Digests the next part nobody has, if any.
-        let take = || {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(part) = parts.get(k) else {
-                return false;
-            };
-            // Set once: `k` came from the counter only this thread read.
-            let _ = done[k].set(part.iter().map(digest).collect());
-            true
-        };
-        std::thread::scope(|scope| {
-            for _ in 0..others {
-                scope.spawn(|| while take() {});
+        reuse.extend(
+            leaves
+                .iter()
+                .map(|leaf| take_stashed(stash, leaf_digest(leaf, aads))),
+        );
+        return reuse;
+    }
+    let parts: Vec<&[Leaf]> = leaves.chunks(BATCH).collect();
+    let hasher = Mutex::new(hasher);
+    // Part 0 hashes every leaf; each other part digests a batch.
+    crate::par::in_order(
+        parts.len() + 1,
+        |k| match k.checked_sub(1) {
+            None => {
+                hash_leaves(&mut lock(&hasher), leaves);
+                Vec::new()
             }
-            hash_leaves(hasher, leaves);
-            while take() {}
-        });
-        // Every part was taken and digested: the scope has ended, and would
-        // have resumed a panic.
-        done.into_iter()
-            .flat_map(|part| part.into_inner().unwrap_or_default())
-            .collect()
-    };
-    digests
-        .into_iter()
-        .map(|digest| take_stashed(stash, digest))
-        .collect()
+            Some(batch) => parts[batch]
+                .iter()
+                .map(|leaf| leaf_digest(leaf, aads))
+                .collect(),
+        },
+        |digests: Vec<_>| {
+            reuse.extend(
+                digests
+                    .into_iter()
+                    .map(|digest| take_stashed(stash, digest)),
+            );
+        },
+    );
+    reuse
 }
 
 /// The digest under which a [`Stash`] remembers a leaf to encrypt: `None`
