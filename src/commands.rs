@@ -113,29 +113,96 @@ fn write_parts_atomically(
     parts: &[&[u8]],
     mode: Option<u32>,
 ) -> Result<(), Failure> {
-    use std::os::unix::fs::PermissionsExt;
-    let fail = |source: std::io::Error| Failure::Write {
-        what: path.display().to_string(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".rsops-")
-        .tempfile_in(dir)
-        .map_err(fail)?;
-    if let Some(mode) = mode {
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(fail)?;
+    let mut file = AtomicWrite::new(path, mode);
+    file.write_parts(parts)?;
+    file.finish()
+}
+
+/// A file being replaced atomically (see [`write_atomically`]), written
+/// part by part as it is made: into a temporary file in the same
+/// directory, created at the first write, then synced and renamed over the
+/// target by [`AtomicWrite::finish`]. Dropped unfinished, or
+/// [`discard`](AtomicWrite::discard)ed, the temporary file is removed and
+/// the target left as it was.
+pub struct AtomicWrite<'p> {
+    path: &'p std::path::Path,
+    mode: Option<u32>,
+    temp: Option<tempfile::NamedTempFile>,
+}
+
+impl<'p> AtomicWrite<'p> {
+    /// Nothing is created until the first write.
+    pub fn new(path: &'p std::path::Path, mode: Option<u32>) -> AtomicWrite<'p> {
+        AtomicWrite {
+            path,
+            mode,
+            temp: None,
+        }
     }
-    parts
-        .iter()
-        .try_for_each(|part| temp.write_all(part))
-        .map_err(fail)?;
-    temp.as_file().sync_all().map_err(fail)?;
-    temp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
+
+    /// Removes what was written so far: the next write starts over.
+    pub fn discard(&mut self) {
+        self.temp = None;
+    }
+
+    /// Writes `parts` one after the other.
+    pub fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), Failure> {
+        parts
+            .iter()
+            .try_for_each(|part| std::io::Write::write_all(self, part))
+            .map_err(|source| self.failure(source))
+    }
+
+    /// The error for an I/O failure while writing the file.
+    pub fn failure(&self, source: std::io::Error) -> Failure {
+        Failure::Write {
+            what: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Syncs what was written and renames it over the target.
+    pub fn finish(mut self) -> Result<(), Failure> {
+        let synced = self.temp().and_then(|temp| temp.as_file().sync_all());
+        synced.map_err(|source| self.failure(source))?;
+        if let Some(temp) = self.temp.take() {
+            temp.persist(self.path).map_err(|e| self.failure(e.error))?;
+        }
+        Ok(())
+    }
+
+    fn temp(&mut self) -> std::io::Result<&mut tempfile::NamedTempFile> {
+        use std::os::unix::fs::PermissionsExt;
+        let temp = match self.temp.take() {
+            Some(temp) => temp,
+            None => {
+                let dir = match self.path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => std::path::Path::new("."),
+                };
+                let temp = tempfile::Builder::new()
+                    .prefix(".rsops-")
+                    .tempfile_in(dir)?;
+                if let Some(mode) = self.mode {
+                    temp.as_file()
+                        .set_permissions(std::fs::Permissions::from_mode(mode))?;
+                }
+                temp
+            }
+        };
+        Ok(self.temp.insert(temp))
+    }
+}
+
+impl std::io::Write for AtomicWrite<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.temp()?.write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.temp {
+            Some(temp) => temp.flush(),
+            None => Ok(()),
+        }
+    }
 }

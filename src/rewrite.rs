@@ -14,6 +14,8 @@
 //!   wrapped again for the new groups; values, MAC and `lastmodified` are
 //!   left as they are, as the reference leaves them.
 
+mod pieces;
+
 use std::time::Duration;
 
 use rsops_keysource::{DataKey, KeyEntry};
@@ -26,6 +28,8 @@ use crate::keys::{Attempt, KeyRegistry, UnwrapOptions};
 use crate::metadata::{self, InsertOptions, Metadata};
 use crate::timefmt::Timestamp;
 use crate::tree::Document;
+
+pub use pieces::{change_in_pieces, PathEdit, PiecesError};
 
 /// An encrypted file decrypted for change, with what it takes to encrypt it
 /// again as the reference would: the data key and the old ciphertexts.

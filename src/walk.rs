@@ -20,7 +20,7 @@ use crate::tree::{Document, Entry, Value};
 
 mod in_place;
 
-pub(crate) use in_place::{open_in_place, reseal_in_place, Opening};
+pub(crate) use in_place::{open_in_place, open_piece_in_place, reseal_in_place, Opening};
 
 /// Which way a walk transforms the tree's values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,14 +3,15 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use rsops::extract::Step;
 use rsops::formats::{EmitOptions, Format, Printed};
 use rsops::metadata::Metadata;
-use rsops::rewrite::{Opened, PathChange, Rekeyed};
+use rsops::rewrite::{change_in_pieces, Opened, PathChange, PathEdit, PiecesError, Rekeyed};
 use rsops::{DecryptOptions, Decrypted, KeyCheck, KeyRegistry, UnwrapOptions};
 use rsops_keysource::KeyEntry;
 use zeroize::Zeroizing;
 
-use super::Failure;
+use super::{AtomicWrite, Failure};
 use crate::cli::{Cli, InputArgs, KeyArgs};
 
 /// Where the encrypted bytes come from and how to read and print them.
@@ -25,6 +26,15 @@ pub struct Input {
     pub emit: EmitOptions,
     /// Report key attempts on standard error.
     pub verbose: bool,
+}
+
+/// A file opened for a change at one path (see
+/// [`Input::open_for_path_change`]).
+pub enum ChangeAtPath {
+    /// Changed and written out already.
+    Made,
+    /// Opened, for the change to be made and sealed.
+    ToMake(Box<PathChange>),
 }
 
 fn format_named(name: &str, flag: &str) -> Result<Format, Failure> {
@@ -222,21 +232,43 @@ impl Input {
     ) -> Result<(Opened, std::fs::File), Failure> {
         let format = self.input_format;
         self.open_locked(args, async |bytes, options| {
-            Opened::open(bytes, format, &KeyRegistry::default(), options).await
+            Opened::open(bytes, format, &KeyRegistry::default(), options)
+                .await
+                .map_err(|source| self.decrypt_failure(source))
         })
         .await
     }
 
-    /// Reads the input file under its lock and opens it for a change at
-    /// one path (see [`PathChange`]); the lock is held until the returned
-    /// file is dropped.
+    /// Reads the input file under its lock for `edit` at `path`: a large
+    /// YAML file is changed and written to `out` in pieces right away (see
+    /// [`change_in_pieces`]), any other opened for the change (see
+    /// [`PathChange`]); the lock is held until the returned file is dropped.
     pub async fn open_for_path_change(
         &self,
         args: &InputArgs,
-    ) -> Result<(PathChange, std::fs::File), Failure> {
+        path: &[Step],
+        edit: PathEdit<'_>,
+        out: &mut AtomicWrite<'_>,
+    ) -> Result<(ChangeAtPath, std::fs::File), Failure> {
         let format = self.input_format;
+        let in_pieces = format == Format::Yaml && self.output_format == Format::Yaml;
+        let emit = self.emit;
         self.open_locked(args, async |bytes, options| {
-            PathChange::open(bytes, format, &KeyRegistry::default(), options).await
+            let registry = KeyRegistry::default();
+            if in_pieces {
+                match change_in_pieces(bytes, &registry, options, path, edit, emit, out).await {
+                    Some(Ok(())) => return Ok(ChangeAtPath::Made),
+                    Some(Err(PiecesError::Decrypt(source))) => {
+                        return Err(self.decrypt_failure(source))
+                    }
+                    Some(Err(PiecesError::Write(source))) => return Err(out.failure(source)),
+                    None => out.discard(),
+                }
+            }
+            PathChange::open(bytes, format, &registry, options)
+                .await
+                .map(|change| ChangeAtPath::ToMake(Box::new(change)))
+                .map_err(|source| self.decrypt_failure(source))
         })
         .await
     }
@@ -247,16 +279,14 @@ impl Input {
     async fn open_locked<T>(
         &self,
         args: &InputArgs,
-        open: impl AsyncFnOnce(&[u8], &DecryptOptions) -> Result<T, rsops::DecryptError>,
+        open: impl AsyncFnOnce(&[u8], &DecryptOptions) -> Result<T, Failure>,
     ) -> Result<(T, std::fs::File), Failure> {
         let (bytes, lock) = self.read_locked()?;
         let options = DecryptOptions {
             ignore_mac: args.ignore_mac,
             unwrap: unwrap_options(&args.keys),
         };
-        let opened = open(&bytes, &options)
-            .await
-            .map_err(|source| self.decrypt_failure(source));
+        let opened = open(&bytes, &options).await;
         rsops::par::drop_in_background(bytes);
         Ok((opened?, lock))
     }

@@ -9,12 +9,12 @@ use std::process::ExitCode;
 
 use rsops::extract::{self, Step};
 use rsops::formats::Format;
-use rsops::rewrite::{Opened, PathChange};
+use rsops::rewrite::{Opened, PathEdit};
 use rsops::tree::Value;
 use zeroize::Zeroizing;
 
-use super::input::Input;
-use super::Failure;
+use super::input::{ChangeAtPath, Input};
+use super::{AtomicWrite, Failure};
 use crate::cli::{Cli, InputArgs, SetArgs, UnsetArgs};
 
 /// Runs `rsops set`.
@@ -41,12 +41,19 @@ pub async fn run_set(cli: &Cli, args: &SetArgs) -> Result<ExitCode, Failure> {
     if args.idempotent {
         return set_if_changed(cli, file, &args.input, &path, value).await;
     }
-    let (input, mut change, _lock) = open_path_change(cli, file, &args.input).await?;
-    change.set(&path, value).map_err(|source| Failure::Update {
-        input: input.display(),
-        source,
-    })?;
-    seal_path_change(&input, file, change)
+    let mut out = AtomicWrite::new(file, super::file_mode(file));
+    let edit = PathEdit::Set(&value);
+    let (input, opened, _lock) =
+        open_path_change(cli, file, &args.input, &path, edit, &mut out).await?;
+    if let ChangeAtPath::ToMake(mut change) = opened {
+        change.set(&path, value).map_err(|source| Failure::Update {
+            input: input.display(),
+            source,
+        })?;
+        out.write_parts(&input.seal_path_change(*change)?.parts())?;
+    }
+    out.finish()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `set --idempotent`: the file is written only if the value changes,
@@ -69,8 +76,7 @@ async fn set_if_changed(
     if !changed {
         return Ok(ExitCode::SUCCESS);
     }
-    let sealed = input.seal(opened)?;
-    super::write_printed_atomically(file, &sealed, super::file_mode(file))?;
+    super::write_printed_atomically(file, &input.seal(opened)?, super::file_mode(file))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -83,15 +89,23 @@ pub async fn run_unset(cli: &Cli, args: &UnsetArgs) -> Result<ExitCode, Failure>
     }
     let file = Path::new(&args.args[0]);
     let path = tree_path(&args.args[1], "Invalid unset index format")?;
-    let (input, mut change, _lock) = open_path_change(cli, file, &args.input).await?;
-    match change.unset(&path) {
-        Ok(()) => seal_path_change(&input, file, change),
-        Err(e) if e.is_not_found() && args.idempotent => Ok(ExitCode::SUCCESS),
-        Err(source) => Err(Failure::Update {
-            input: input.display(),
-            source,
-        }),
+    let mut out = AtomicWrite::new(file, super::file_mode(file));
+    let (input, opened, _lock) =
+        open_path_change(cli, file, &args.input, &path, PathEdit::Unset, &mut out).await?;
+    if let ChangeAtPath::ToMake(mut change) = opened {
+        match change.unset(&path) {
+            Ok(()) => out.write_parts(&input.seal_path_change(*change)?.parts())?,
+            Err(e) if e.is_not_found() && args.idempotent => return Ok(ExitCode::SUCCESS),
+            Err(source) => {
+                return Err(Failure::Update {
+                    input: input.display(),
+                    source,
+                })
+            }
+        }
     }
+    out.finish()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn no_document(input: &Input) -> Failure {
@@ -170,27 +184,23 @@ async fn open(
     Ok((input, opened, lock))
 }
 
-/// Reads `file` for a change at one path; the returned lock is held until
-/// the change is written (see [`Input::read_locked`]).
+/// Reads `file` for `edit` at `path`, which is made and written to `out`
+/// right away when the file can be changed in pieces; the returned lock
+/// is held until the change is written (see [`Input::read_locked`]).
 async fn open_path_change(
     cli: &Cli,
     file: &Path,
     args: &InputArgs,
-) -> Result<(Input, PathChange, std::fs::File), Failure> {
+    path: &[Step],
+    edit: PathEdit<'_>,
+    out: &mut AtomicWrite<'_>,
+) -> Result<(Input, ChangeAtPath, std::fs::File), Failure> {
     let input = Input::of_file(cli, file, args)?;
-    let (change, lock) = input.open_for_path_change(args).await?;
-    if change.is_empty() {
+    let (opened, lock) = input.open_for_path_change(args, path, edit, out).await?;
+    if matches!(&opened, ChangeAtPath::ToMake(change) if change.is_empty()) {
         return Err(no_document(&input));
     }
-    Ok((input, change, lock))
-}
-
-/// Encrypts the change with the file's own data key and replaces the file
-/// atomically, keeping its mode.
-fn seal_path_change(input: &Input, file: &Path, change: PathChange) -> Result<ExitCode, Failure> {
-    let sealed = input.seal_path_change(change)?;
-    super::write_printed_atomically(file, &sealed, super::file_mode(file))?;
-    Ok(ExitCode::SUCCESS)
+    Ok((input, opened, lock))
 }
 
 #[cfg(test)]

@@ -104,6 +104,45 @@ pub(crate) fn open_in_place(
     meta: &Metadata,
     cipher: &ValueCipher,
 ) -> Result<(String, Opening), WalkError> {
+    let mut hasher = mac_hasher(meta);
+    let opening = open_into(doc, meta, cipher, &mut hasher, crate::par::threads() - 1)?;
+    Ok((hex_upper(&hasher.finalize()), opening))
+}
+
+/// Opens a piece of a large file (some of its top-level entries, as a
+/// one-branch document) as [`open_in_place`] opens a whole one, on the
+/// calling thread, and returns what the MAC covers of it, in order, with
+/// the plaintexts: the pieces' bytes, hashed one after the other, are what
+/// a walk of the whole hashes.
+pub(crate) fn open_piece_in_place(
+    piece: &mut Document,
+    meta: &Metadata,
+    cipher: &ValueCipher,
+) -> Result<(Zeroizing<Vec<u8>>, Opening), WalkError> {
+    let mut bytes = MacBytes::default();
+    let opening = open_into(piece, meta, cipher, &mut bytes, 0)?;
+    Ok((bytes.0, opening))
+}
+
+/// Bytes the MAC covers, gathered to be hashed on another thread.
+#[derive(Default)]
+pub(crate) struct MacBytes(pub(crate) Zeroizing<Vec<u8>>);
+
+impl sha2::digest::Update for MacBytes {
+    fn update(&mut self, data: &[u8]) {
+        super::push_wiping(&mut self.0, data);
+    }
+}
+
+/// Opens `doc` (see [`open_in_place`]) with `helpers` more threads when it
+/// is large, feeding what the MAC covers to `mac` in order.
+fn open_into(
+    doc: &mut Document,
+    meta: &Metadata,
+    cipher: &ValueCipher,
+    mac: &mut impl sha2::digest::Update,
+    helpers: usize,
+) -> Result<Opening, WalkError> {
     let Walked {
         leaves,
         aads,
@@ -133,11 +172,10 @@ pub(crate) fn open_in_place(
         let _ = done[k].set(opened);
         true
     };
-    let mut hasher = mac_hasher(meta);
     let workers = if leaves.len() < PARALLEL_JOBS {
         0
     } else {
-        crate::par::threads() - 1
+        helpers
     };
     // The calling thread hashes the batches in order as they are opened,
     // opening batches itself while the next one is not ready.
@@ -149,7 +187,7 @@ pub(crate) fn open_in_place(
         while hashed < batches.len() {
             match done[hashed].get() {
                 Some(opened) if opened.failed.is_none() => {
-                    hash_batch(&mut hasher, opened);
+                    hash_batch(mac, opened);
                     hashed += 1;
                 }
                 Some(_) => break,
@@ -180,13 +218,13 @@ pub(crate) fn open_in_place(
         opening.arenas.push(batch.arena);
     }
     opening.aads = aads;
-    Ok((hex_upper(&hasher.finalize()), opening))
+    Ok(opening)
 }
 
 /// Feeds a batch's leaves to the MAC in order (see [`Opened::mac_runs`]).
-fn hash_batch(hasher: &mut Sha512, opened: &Opened) {
+fn hash_batch(mac: &mut impl sha2::digest::Update, opened: &Opened) {
     for run in &opened.mac_runs {
-        hasher.update(&opened.arena[run.clone()]);
+        mac.update(&opened.arena[run.clone()]);
     }
 }
 
@@ -420,13 +458,26 @@ enum MacPiece<'o> {
 impl MacInput<'_> {
     /// The MAC, as upper-case hex.
     pub(crate) fn digest(mut self) -> String {
+        let mut hasher = std::mem::take(&mut self.hasher);
+        self.feed(&mut hasher);
+        hex_upper(&hasher.finalize())
+    }
+
+    /// What the MAC covers, gathered (a piece of a large file, see
+    /// [`open_piece_in_place`]).
+    pub(crate) fn into_bytes(self) -> Zeroizing<Vec<u8>> {
+        let mut bytes = MacBytes::default();
+        self.feed(&mut bytes);
+        bytes.0
+    }
+
+    fn feed(&self, mac: &mut impl sha2::digest::Update) {
         for piece in &self.pieces {
-            self.hasher.update(match piece {
+            mac.update(match piece {
                 MacPiece::Opened(bytes) => bytes,
                 MacPiece::Copied(bytes) => bytes.as_slice(),
             });
         }
-        hex_upper(&self.hasher.finalize())
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{assert_same, assert_same_success, masked, run, Sandbox};
+use crate::util::{assert_same, assert_same_exit, assert_same_success, masked, run, Sandbox};
 
 /// One top-level section of the YAML document; `commented` adds comments
 /// between top-level keys, which keep rsops from printing in parts.
@@ -427,4 +427,123 @@ fn similar_lines<'a>(before: &[&str], after: &[&'a str]) -> Vec<&'a str> {
             .map(|(_, a)| *a),
     );
     changed
+}
+
+/// `set` and `unset` change a large YAML file piece by piece: each change
+/// decrypts as the reference's does, leaves every other line as it was
+/// but the MAC and `lastmodified`, and each failure (a path that is not
+/// there, a tampered value elsewhere, no key) is the reference's, with the
+/// file untouched.
+#[test]
+fn yaml_set_in_pieces() {
+    let case = Case::new("large.yaml", &large_yaml(false));
+    let original = std::fs::read(&case.encrypted).expect("read");
+    let text = String::from_utf8(original.clone()).expect("utf-8");
+    let middle = text.len() / 2;
+    let at = middle + text[middle..].find("data:").expect("a value") + "data:".len();
+    let mut tampered = original.clone();
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let no_key = case.sandbox.write("no-key.txt", b"");
+    let changes: [(&str, &[&str], &[u8], &Path); 10] = [
+        (
+            "a value in the middle",
+            &["set", r#"["section_0450"]["token"]"#, "\"changed\""],
+            &original,
+            &case.key_file,
+        ),
+        (
+            "a value in the last piece",
+            &["set", r#"["section_0899"]["port"]"#, "5"],
+            &original,
+            &case.key_file,
+        ),
+        (
+            "a new top-level key",
+            &["set", r#"["added"]"#, r#"{"a": [1, "two"]}"#],
+            &original,
+            &case.key_file,
+        ),
+        (
+            "a list item",
+            &["set", r#"["section_0002"]["list"][1]"#, "\"x\""],
+            &original,
+            &case.key_file,
+        ),
+        (
+            "a scalar made a map",
+            &["set", r#"["section_0100"]["token"]["deeper"]"#, "true"],
+            &original,
+            &case.key_file,
+        ),
+        (
+            "a value removed",
+            &["unset", r#"["section_0450"]["note"]"#],
+            &original,
+            &case.key_file,
+        ),
+        (
+            "a key that is not there removed",
+            &["unset", r#"["section_0450"]["missing"]"#],
+            &original,
+            &case.key_file,
+        ),
+        (
+            "a top-level key that is not there removed",
+            &["unset", r#"["missing"]"#],
+            &original,
+            &case.key_file,
+        ),
+        (
+            "a tampered value elsewhere",
+            &["set", r#"["section_0001"]["port"]"#, "1"],
+            &tampered,
+            &case.key_file,
+        ),
+        (
+            "no key",
+            &["set", r#"["section_0001"]["port"]"#, "1"],
+            &original,
+            &no_key,
+        ),
+    ];
+    for (what, args, bytes, key_file) in changes {
+        let change = |mut cmd: std::process::Command, name: &str| {
+            let file = case.sandbox.write(name, bytes);
+            let out = run(
+                cmd.env("SOPS_AGE_KEY_FILE", key_file)
+                    .arg(args[0])
+                    .arg(&file)
+                    .args(&args[1..]),
+                b"",
+            );
+            (out, file)
+        };
+        let (reference, theirs) = change(case.sandbox.sops(), "theirs.yaml");
+        let (ours, file) = change(case.sandbox.rsops(), "ours.yaml");
+        assert_same_exit(what, &reference, &ours);
+        let after = std::fs::read(&file).expect("read");
+        if !reference.status.success() {
+            assert_eq!(after, bytes, "{what}: the file changed");
+            continue;
+        }
+        let (decrypted_theirs, _) = case.both(&["decrypt"], &theirs);
+        let (_, decrypted_ours) = case.both(&["decrypt"], &file);
+        assert_same_success(what, &decrypted_theirs, &decrypted_ours);
+        let after = String::from_utf8(after).expect("utf-8");
+        let (before, after): (Vec<&str>, Vec<&str>) =
+            (text.lines().collect(), after.lines().collect());
+        if before.len() == after.len() {
+            let changed = before
+                .iter()
+                .zip(&after)
+                .filter(|(b, a)| b != a)
+                .map(|(_, a)| a.trim().split(':').next().unwrap_or_default())
+                .filter(|name| *name != "lastmodified")
+                .count();
+            assert_eq!(
+                changed, 2,
+                "{what}: more than the value and the MAC changed"
+            );
+        }
+    }
 }
