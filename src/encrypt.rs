@@ -72,6 +72,10 @@ pub enum EncryptError {
     /// The result cannot be printed in the output format.
     #[error(transparent)]
     Emit(crate::formats::FormatError),
+    /// The result could not be written out as it was sealed (see
+    /// [`crate::rewrite::Opened::seal_text`]).
+    #[error(transparent)]
+    Write(std::io::Error),
 }
 
 /// What to encrypt to, and how, besides the plaintext itself.
@@ -189,7 +193,7 @@ async fn encrypt_pieces(
     // The key groups are filled in once the data key is wrapped.
     let mut metadata = new_metadata(options, Vec::new());
     let cipher = ValueCipher::new(&key);
-    let sealed = seal_pieces(pieces, &metadata, &cipher, None, emit)?;
+    let sealed = seal_pieces(pieces, &metadata, &cipher, None, emit, None)?;
     if sealed.holds_metadata {
         return Some(Err(EncryptError::AlreadyEncrypted));
     }
@@ -204,8 +208,10 @@ async fn encrypt_pieces(
 
 /// A YAML file's [`PlainPieces`], sealed: see [`seal_pieces`].
 pub(crate) struct SealedPieces {
-    /// Every piece's printing, in order.
+    /// Every piece's printing, in order, unless written out.
     parts: Vec<Zeroizing<Vec<u8>>>,
+    /// The first failure to write a piece out.
+    unwritten: Option<std::io::Error>,
     /// The MAC of the plaintext, upper-case hex.
     mac: String,
     /// Whether a piece has a top-level `sops` entry.
@@ -222,14 +228,19 @@ pub(crate) struct SealedPieces {
 /// ciphertext) and printing each, then freeing it, while the calling
 /// thread hashes the MAC in order. So the file's tree is never whole in
 /// memory, and each piece is in one core's cache from loading to printing.
+/// With `out`, each piece is written there as soon as it and every one
+/// before it are printed, rather than kept ([`SealedPieces::finish`] then
+/// gives only the metadata to write after them).
 /// `None` when the file has to be loaded whole: a piece did not load, two
-/// share a key, or a piece's root holds a comment.
+/// share a key, or a piece's root holds a comment (what was written to
+/// `out` is then to be thrown away).
 pub(crate) fn seal_pieces(
     pieces: &PlainPieces<'_>,
     metadata: &Metadata,
     cipher: &ValueCipher,
     stash: Option<&mut Stash>,
     emit: EmitOptions,
+    mut out: Option<&mut dyn std::io::Write>,
 ) -> Option<SealedPieces> {
     // Lent, so that a file found not to be whole, or to hold metadata, is
     // sealed (once loaded whole, or edited again) with all of it.
@@ -242,6 +253,7 @@ pub(crate) fn seal_pieces(
     let mut whole = true;
     let mut sealed = SealedPieces {
         parts: Vec::with_capacity(pieces.count() + 1),
+        unwritten: None,
         mac: String::new(),
         holds_metadata: false,
         failed: None,
@@ -269,9 +281,14 @@ pub(crate) fn seal_pieces(
             _ if sealed.failed.is_some() => {}
             Ok((mac, printed)) => {
                 hasher.update(mac.as_slice());
-                match printed {
-                    Ok(printed) => sealed.parts.push(printed),
-                    Err(e) => {
+                match (printed, &mut out) {
+                    (Ok(printed), Some(out)) => {
+                        if sealed.unwritten.is_none() {
+                            sealed.unwritten = out.write_all(&printed).err();
+                        }
+                    }
+                    (Ok(printed), None) => sealed.parts.push(printed),
+                    (Err(e), _) => {
                         sealed.unprinted.get_or_insert(e);
                     }
                 }
@@ -290,8 +307,8 @@ pub(crate) fn seal_pieces(
 }
 
 impl SealedPieces {
-    /// The file: its pieces, then `metadata` with the MAC sealed into it;
-    /// or the first failure.
+    /// The file: its pieces (unless written out), then `metadata` with the
+    /// MAC sealed into it; or the first failure.
     pub(crate) fn finish(
         mut self,
         metadata: &mut Metadata,
@@ -303,6 +320,9 @@ impl SealedPieces {
         }
         if let Some(e) = self.unprinted {
             return Err(EncryptError::Emit(e));
+        }
+        if let Some(e) = self.unwritten {
+            return Err(EncryptError::Write(e));
         }
         metadata.mac = encrypt_mac(cipher, &mac_aad(metadata)?, self.mac)?;
         let mut tail = Document::new(vec![Vec::new()]);

@@ -132,16 +132,20 @@ impl Opened {
 
     /// Seals the text of an edited file as [`Opened::seal`] seals its
     /// document, when it is a large YAML file printed as YAML: in pieces,
-    /// never whole in memory (see [`crate::encrypt::seal_pieces`]). `None`
-    /// when it has to be parsed whole and sealed with [`Opened::seal`]
-    /// (which then reports any error in it). A text with a top-level
-    /// `sops` entry is refused as [`EncryptError::AlreadyEncrypted`].
+    /// never whole in memory, each written to `out` as it is printed (see
+    /// [`crate::encrypt::seal_pieces`]); returns the rest of the file (its
+    /// metadata) to write after them. `None` when it has to be parsed
+    /// whole and sealed with [`Opened::seal`] (which then reports any
+    /// error in it). A text with a top-level `sops` entry is refused as
+    /// [`EncryptError::AlreadyEncrypted`]. Unless this succeeds, what was
+    /// written to `out` is to be thrown away.
     pub fn seal_text(
         &mut self,
         text: &[u8],
         input: Format,
         output: Format,
         emit: EmitOptions,
+        out: &mut dyn std::io::Write,
     ) -> Option<Result<Printed, EncryptError>> {
         if input != Format::Yaml || output != Format::Yaml {
             return None;
@@ -155,6 +159,7 @@ impl Opened {
             &cipher,
             Some(&mut self.stash),
             emit,
+            Some(out),
         )?;
         if sealed.holds_metadata {
             return Some(Err(EncryptError::AlreadyEncrypted));

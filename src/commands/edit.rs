@@ -34,7 +34,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tokio::runtime::Runtime;
 
 use super::input::{unwrap_options, Input};
-use super::Failure;
+use super::{AtomicWrite, Failure};
 use crate::cli::{Cli, EditArgs};
 
 /// How long the editor has to exit after rsops forwarded it SIGTERM.
@@ -159,9 +159,25 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
         show_master_keys: args.show_master_keys,
         file: &shown,
     };
+    // Through a symbolic link to the file it names, as the reference writes.
+    let target = match &read_at_start {
+        Some(_) => std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone()),
+        None => args.file.clone(),
+    };
+    let mode = read_at_start
+        .as_ref()
+        .and_then(|_| super::file_mode(&target));
+    // A large file's text is written out as it is sealed.
+    let mut out = AtomicWrite::new(&target, mode);
     // Before a large file's text is sealed as soon as it is read back.
     renew_version(&mut opened.metadata);
-    let edited = session.edit_until_usable(&original, &mut opened, input.output_format, input.emit);
+    let edited = session.edit_until_usable(
+        &original,
+        &mut opened,
+        input.output_format,
+        input.emit,
+        &mut out,
+    );
     let removed = scratch.remove();
     let edited = edited?;
     removed?;
@@ -179,9 +195,12 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
             opened.seal(input.output_format, input.emit)
         }
     }
-    .map_err(|source| Failure::Encrypt {
-        input: shown.clone(),
-        source: Box::new(source),
+    .map_err(|source| match source {
+        EncryptError::Write(source) => out.failure(source),
+        source => Failure::Encrypt {
+            input: shown.clone(),
+            source: Box::new(source),
+        },
     })?;
     if let Some(signal) = interrupts.received() {
         return Err(Failure::Interrupted {
@@ -189,18 +208,19 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
             signal,
         });
     }
-    if let Some((before, state)) = &read_at_start {
-        // Held until the new file is renamed in: a `set` that comes now waits.
-        let (unchanged, _lock) = input.unchanged_under_lock(state, before)?;
-        if !unchanged {
-            return Err(Failure::ChangedWhileEditing(shown));
+    // Held until the new file is renamed in: a `set` that comes now waits.
+    let _lock = match &read_at_start {
+        Some((before, state)) => {
+            let (unchanged, lock) = input.unchanged_under_lock(state, before)?;
+            if !unchanged {
+                return Err(Failure::ChangedWhileEditing(shown));
+            }
+            Some(lock)
         }
-        // Through a symbolic link to the file it names, as the reference writes.
-        let target = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
-        super::write_printed_atomically(&target, &encrypted, super::file_mode(&target))?;
-    } else {
-        super::write_printed_atomically(&args.file, &encrypted, None)?;
-    }
+        None => None,
+    };
+    out.write_parts(&encrypted.parts())?;
+    out.finish()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -304,6 +324,7 @@ impl Session<'_> {
         opened: &mut Opened,
         output: Format,
         emit: EmitOptions,
+        out: &mut AtomicWrite<'_>,
     ) -> Result<Edited, Failure> {
         loop {
             let path = self.scratch.path();
@@ -325,12 +346,18 @@ impl Session<'_> {
             let sealed = if self.show_master_keys {
                 None
             } else {
-                opened.seal_text(&edited, self.format, output, emit)
+                opened.seal_text(&edited, self.format, output, emit, out)
             };
             let usable = match sealed {
-                Some(Err(EncryptError::AlreadyEncrypted)) => Err(HOLDS_METADATA.to_string()),
+                Some(Err(EncryptError::AlreadyEncrypted)) => {
+                    out.discard();
+                    Err(HOLDS_METADATA.to_string())
+                }
                 Some(sealed) => return Ok(Edited::Sealed(sealed)),
-                None => self.read_back(&edited),
+                None => {
+                    out.discard();
+                    self.read_back(&edited)
+                }
             };
             match usable {
                 Ok((document, metadata)) => return Ok(Edited::Tree(document, metadata)),
