@@ -128,6 +128,8 @@ pub struct AtomicWrite<'p> {
     path: &'p std::path::Path,
     mode: Option<u32>,
     temp: Option<tempfile::NamedTempFile>,
+    /// How many bytes the temporary file holds.
+    written: u64,
 }
 
 impl<'p> AtomicWrite<'p> {
@@ -137,12 +139,14 @@ impl<'p> AtomicWrite<'p> {
             path,
             mode,
             temp: None,
+            written: 0,
         }
     }
 
     /// Removes what was written so far: the next write starts over.
     pub fn discard(&mut self) {
         self.temp = None;
+        self.written = 0;
     }
 
     /// Writes `parts` one after the other.
@@ -194,9 +198,34 @@ impl<'p> AtomicWrite<'p> {
     }
 }
 
+/// Asks the kernel to start writing `len` bytes of `file` from `at` to
+/// disk now, without waiting: a file written piece by piece as it is
+/// sealed is then mostly on disk when [`AtomicWrite::finish`] syncs it
+/// (editor done to exit for an 11.5 MB YAML file: 50.1 -> 44.9 ms, with the
+/// file as read freed early). `sync_all` reports any failure.
+#[cfg(target_os = "linux")]
+fn start_write_back(file: &std::fs::File, at: u64, len: usize) {
+    use std::os::fd::AsRawFd;
+    if let (Ok(at), Ok(len)) = (i64::try_from(at), i64::try_from(len)) {
+        // SAFETY: only a hint about an open file's pages; nothing in
+        // memory is read or written.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), at, len, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_write_back(_file: &std::fs::File, _at: u64, _len: usize) {}
+
 impl std::io::Write for AtomicWrite<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.temp()?.write(bytes)
+        let at = self.written;
+        let temp = self.temp()?;
+        let n = temp.write(bytes)?;
+        start_write_back(temp.as_file(), at, n);
+        self.written += n as u64;
+        Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

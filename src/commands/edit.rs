@@ -219,6 +219,8 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
         }
         None => None,
     };
+    // The file as read: freed on another thread while the new one is written.
+    rsops::par::drop_in_background(read_at_start);
     out.write_parts(&encrypted.parts())?;
     out.finish()?;
     Ok(ExitCode::SUCCESS)
