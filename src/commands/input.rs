@@ -3,7 +3,6 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rsops::extract::Step;
 use rsops::formats::{EmitOptions, Format, Printed};
 use rsops::metadata::Metadata;
 use rsops::rewrite::{change_in_pieces, Opened, PathChange, PathEdit, PiecesError, Rekeyed};
@@ -239,14 +238,13 @@ impl Input {
         .await
     }
 
-    /// Reads the input file under its lock for `edit` at `path`: a large
+    /// Reads the input file under its lock for `edit`: a large
     /// YAML file is changed and written to `out` in pieces right away (see
     /// [`change_in_pieces`]), any other opened for the change (see
     /// [`PathChange`]); the lock is held until the returned file is dropped.
     pub async fn open_for_path_change(
         &self,
         args: &InputArgs,
-        path: &[Step],
         edit: PathEdit<'_>,
         out: &mut AtomicWrite<'_>,
     ) -> Result<(ChangeAtPath, std::fs::File), Failure> {
@@ -256,7 +254,7 @@ impl Input {
         self.open_locked(args, async |bytes, options| {
             let registry = KeyRegistry::default();
             if in_pieces {
-                match change_in_pieces(bytes, &registry, options, path, edit, emit, out).await {
+                match change_in_pieces(bytes, format, &registry, options, edit, emit, out).await {
                     Some(Ok(())) => return Ok(ChangeAtPath::Made),
                     Some(Err(PiecesError::Decrypt(source))) => {
                         return Err(self.decrypt_failure(source))

@@ -42,9 +42,8 @@ pub async fn run_set(cli: &Cli, args: &SetArgs) -> Result<ExitCode, Failure> {
         return set_if_changed(cli, file, &args.input, &path, value).await;
     }
     let mut out = AtomicWrite::new(file, super::file_mode(file));
-    let edit = PathEdit::Set(&value);
-    let (input, opened, _lock) =
-        open_path_change(cli, file, &args.input, &path, edit, &mut out).await?;
+    let edit = PathEdit::Set(&path, &value);
+    let (input, opened, _lock) = open_path_change(cli, file, &args.input, edit, &mut out).await?;
     if let ChangeAtPath::ToMake(mut change) = opened {
         change.set(&path, value).map_err(|source| Failure::Update {
             input: input.display(),
@@ -91,7 +90,7 @@ pub async fn run_unset(cli: &Cli, args: &UnsetArgs) -> Result<ExitCode, Failure>
     let path = tree_path(&args.args[1], "Invalid unset index format")?;
     let mut out = AtomicWrite::new(file, super::file_mode(file));
     let (input, opened, _lock) =
-        open_path_change(cli, file, &args.input, &path, PathEdit::Unset, &mut out).await?;
+        open_path_change(cli, file, &args.input, PathEdit::Unset(&path), &mut out).await?;
     if let ChangeAtPath::ToMake(mut change) = opened {
         match change.unset(&path) {
             Ok(()) => out.write_parts(&input.seal_path_change(*change)?.parts())?,
@@ -184,19 +183,18 @@ async fn open(
     Ok((input, opened, lock))
 }
 
-/// Reads `file` for `edit` at `path`, which is made and written to `out`
+/// Reads `file` for `edit`, which is made and written to `out`
 /// right away when the file can be changed in pieces; the returned lock
 /// is held until the change is written (see [`Input::read_locked`]).
 async fn open_path_change(
     cli: &Cli,
     file: &Path,
     args: &InputArgs,
-    path: &[Step],
     edit: PathEdit<'_>,
     out: &mut AtomicWrite<'_>,
 ) -> Result<(Input, ChangeAtPath, std::fs::File), Failure> {
     let input = Input::of_file(cli, file, args)?;
-    let (opened, lock) = input.open_for_path_change(args, path, edit, out).await?;
+    let (opened, lock) = input.open_for_path_change(args, edit, out).await?;
     if matches!(&opened, ChangeAtPath::ToMake(change) if change.is_empty()) {
         return Err(no_document(&input));
     }

@@ -27,13 +27,35 @@ use crate::metadata::{self, InsertOptions, Metadata};
 use crate::timefmt::Timestamp;
 use crate::tree::{Document, Value};
 
-/// The change made at a path.
+/// A change at one path of a file's first document.
 #[derive(Clone, Copy)]
-pub enum PathEdit<'v> {
-    /// Set the value there (see [`crate::update::set`]).
-    Set(&'v Value),
-    /// Remove it (see [`crate::update::unset`]).
-    Unset,
+pub enum PathEdit<'a> {
+    /// Set the value at the path (see [`crate::update::set`]).
+    Set(&'a [Step], &'a Value),
+    /// Remove what is at the path (see [`crate::update::unset`]).
+    Unset(&'a [Step]),
+}
+
+impl PathEdit<'_> {
+    fn path(&self) -> &[Step] {
+        match self {
+            PathEdit::Set(path, _) | PathEdit::Unset(path) => path,
+        }
+    }
+
+    /// Makes the change in `root`, moving what it replaces to `retired`.
+    fn make(
+        &self,
+        root: &mut crate::tree::Map,
+        retired: &mut Vec<Value>,
+    ) -> Result<(), crate::update::UpdateError> {
+        match self {
+            PathEdit::Set(path, value) => {
+                crate::update::set_retiring(root, path, (*value).clone(), retired).map(|_| ())
+            }
+            PathEdit::Unset(path) => crate::update::unset_retiring(root, path, retired),
+        }
+    }
 }
 
 /// Why a change in pieces failed.
@@ -47,9 +69,10 @@ pub enum PiecesError {
     Write(std::io::Error),
 }
 
-/// Changes a large YAML file at `path` in pieces and writes it to `out`,
-/// as opening it with [`InPlace::open`], changing, sealing and printing it
-/// would. `None` when the file has to be changed whole, which then reports
+/// Makes `edit` to a large YAML file in pieces and writes it to `out`
+/// (as YAML), as opening it with [`InPlace::open`], changing, sealing and
+/// printing it would. `None` when the file has to be changed whole (or is
+/// not YAML, `format`), which then reports
 /// what went wrong as it always does (what was written to `out` is to be
 /// thrown away): the file is small or not cut into pieces that load
 /// alone, its metadata is not in its last piece, its rule reads comments,
@@ -60,14 +83,14 @@ pub enum PiecesError {
 /// reading does; and a failure to write, once all else is known good.
 pub async fn change_in_pieces(
     input: &[u8],
+    format: Format,
     registry: &KeyRegistry,
     options: &DecryptOptions,
-    path: &[Step],
     edit: PathEdit<'_>,
     emit: EmitOptions,
     out: &mut dyn std::io::Write,
 ) -> Option<Result<(), PiecesError>> {
-    let Some(Step::Key(first)) = path.first() else {
+    let Some(Step::Key(first)) = edit.path().first().filter(|_| format == Format::Yaml) else {
         return None;
     };
     let pieces = PlainPieces::cut(input)?;
@@ -91,7 +114,7 @@ pub async fn change_in_pieces(
         let piece_keys: Vec<String> = PlainPieces::keys(&piece).map(str::to_string).collect();
         let holds_path = piece_keys.iter().any(|key| key == first);
         let edit = holds_path.then_some(edit);
-        let mac = reseal_piece(&mut piece, &metadata, &cipher, path, edit)?;
+        let mac = reseal_piece(&mut piece, &metadata, &cipher, edit)?;
         let printed = PlainPieces::print(&piece, emit).ok()?;
         crate::encrypt::release_sealed(piece, ());
         Some((piece_keys, mac, printed))
@@ -118,10 +141,10 @@ pub async fn change_in_pieces(
     // last piece ends; only `set` adds one.
     let tail_edit = match edit {
         _ if tail_keys.contains(&first.as_str()) => Some(edit),
-        PathEdit::Set(_) if macs.new.is_none() => Some(edit),
+        PathEdit::Set(..) if macs.new.is_none() => Some(edit),
         _ => None,
     };
-    let mac = reseal_piece(&mut tail, &metadata, &cipher, path, tail_edit)?;
+    let mac = reseal_piece(&mut tail, &metadata, &cipher, tail_edit)?;
     if !macs.hash(mac) {
         return None;
     }
@@ -152,26 +175,20 @@ struct PieceMac {
     changed: Option<Zeroizing<Vec<u8>>>,
 }
 
-/// Opens a piece's values aside, makes `edit` at `path` in it if given,
-/// and reseals it (see [`crate::walk::reseal_in_place`]). `None` when a
+/// Opens a piece's values aside, makes `edit` in it if given, and reseals
+/// it (see [`crate::walk::reseal_in_place`]). `None` when a
 /// value does not open or seal, or the path does not fit.
 fn reseal_piece(
     piece: &mut Document,
     metadata: &Metadata,
     cipher: &ValueCipher,
-    path: &[Step],
     edit: Option<PathEdit<'_>>,
 ) -> Option<PieceMac> {
     crate::encrypt::comments_on_own_lines(piece);
     let (was, opening) = crate::walk::open_piece_in_place(piece, metadata, cipher).ok()?;
     let mut retired = Vec::new();
-    let root = &mut piece.branches[0];
-    match edit {
-        Some(PathEdit::Set(value)) => {
-            crate::update::set_retiring(root, path, value.clone(), &mut retired).ok()?;
-        }
-        Some(PathEdit::Unset) => crate::update::unset_retiring(root, path, &mut retired).ok()?,
-        None => {}
+    if let Some(edit) = edit {
+        edit.make(&mut piece.branches[0], &mut retired).ok()?;
     }
     let mac = crate::walk::reseal_in_place(piece, metadata, cipher, &opening, &retired).ok()?;
     let changed = edit.is_some().then(|| mac.into_bytes());
