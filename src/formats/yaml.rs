@@ -114,7 +114,7 @@ impl<'t> PlainPieces<'t> {
 
     /// Prints a piece's entries (or any one-branch document without
     /// comments in its root, such as the metadata) as they print within
-    /// the whole.
+    /// the whole: nothing, when a change took every entry out of it.
     pub fn print(
         piece: &Document,
         options: EmitOptions,
@@ -122,6 +122,9 @@ impl<'t> PlainPieces<'t> {
         let [branch] = piece.branches.as_slice() else {
             return Err(syntax("a piece holds one mapping".into()));
         };
+        if branch.is_empty() {
+            return Ok(zeroize::Zeroizing::new(Vec::new()));
+        }
         check_map_depth(branch, 0)?;
         let indent = options.indent.unwrap_or(DEFAULT_INDENT);
         let capacity = crate::tree::printed_size(branch, indent, 0);

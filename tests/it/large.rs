@@ -429,6 +429,49 @@ fn similar_lines<'a>(before: &[&str], after: &[&'a str]) -> Vec<&'a str> {
     changed
 }
 
+/// A top-level entry larger than a piece removed with `unset` leaves its
+/// piece empty: the file reads as the reference's change leaves it.
+#[test]
+fn yaml_unset_of_a_whole_piece() {
+    // Every entry is longer (encrypted) than two pieces, so each piece
+    // holds one.
+    let text: String = (0..5)
+        .map(|i| {
+            let lines: String = (0..3000)
+                .map(|k| format!("    k{k:04}: value {i}.{k} {}\n", "y".repeat(90)))
+                .collect();
+            format!("huge_{i}:\n{lines}")
+        })
+        .collect();
+    let case = Case::new("large.yaml", &text);
+    let copy = |who: &str| {
+        let path = case.sandbox.path(&format!("unset-{who}.yaml"));
+        std::fs::copy(&case.encrypted, &path).expect("copy");
+        path
+    };
+    let (theirs, ours) = (copy("sops"), copy("rsops"));
+    for (mut cmd, file) in [
+        (case.sandbox.sops(), &theirs),
+        (case.sandbox.rsops(), &ours),
+    ] {
+        let out = run(
+            cmd.env("SOPS_AGE_KEY_FILE", &case.key_file)
+                .arg("unset")
+                .arg(file)
+                .arg(r#"["huge_2"]"#),
+            b"",
+        );
+        assert!(
+            out.status.success(),
+            "unset: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (reference, _) = case.both(&["decrypt"], &theirs);
+    let (_, decrypted) = case.both(&["decrypt"], &ours);
+    assert_same_success("unset of a whole piece", &reference, &decrypted);
+}
+
 /// `set` and `unset` change a large YAML file piece by piece: each change
 /// decrypts as the reference's does, leaves every other line as it was
 /// but the MAC and `lastmodified`, and each failure (a path that is not
