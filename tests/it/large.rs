@@ -125,10 +125,11 @@ impl Case {
         );
     }
 
-    /// `set` of one value deep in the file: both results decrypt alike.
-    fn check_set(&self, index: &str) {
+    /// `args` (`set FILE …`, `unset FILE …` with the file left out) run by
+    /// both on copies of the file: both results decrypt alike.
+    fn check_change(&self, args: &[&str]) {
         let copy = |who: &str| {
-            let path = self.sandbox.path(&format!("set-{who}.{}", self.ext));
+            let path = self.sandbox.path(&format!("changed-{who}.{}", self.ext));
             std::fs::copy(&self.encrypted, &path).expect("copy");
             path
         };
@@ -139,20 +140,22 @@ impl Case {
         ] {
             let out = run(
                 cmd.env("SOPS_AGE_KEY_FILE", &self.key_file)
-                    .arg("set")
+                    .arg(args[0])
                     .arg(file)
-                    .args([index, "\"changed\""]),
+                    .args(&args[1..]),
                 b"",
             );
             assert!(
                 out.status.success(),
-                "set: {}",
+                "{}: {}",
+                args[0],
                 String::from_utf8_lossy(&out.stderr)
             );
         }
         let (reference, _) = self.both(&["decrypt"], &theirs);
         let (_, ours) = self.both(&["decrypt"], &ours);
-        assert_same_success(&format!("set in large {}", self.ext), &reference, &ours);
+        let what = format!("{} in large {}", args.join(" "), self.ext);
+        assert_same_success(&what, &reference, &ours);
     }
 
     /// A value in the middle of the file altered: both refuse, rsops
@@ -177,7 +180,7 @@ impl Case {
 fn yaml_without_top_level_comments() {
     let case = Case::new("large.yaml", &large_yaml(false));
     case.check_both_directions();
-    case.check_set(r#"["section_0350"]["token"]"#);
+    case.check_change(&["set", r#"["section_0350"]["token"]"#, "\"changed\""]);
     case.check_tampered();
 }
 
@@ -191,7 +194,7 @@ fn yaml_with_top_level_comments() {
 fn json() {
     let case = Case::new("large.json", &large_json(1500));
     case.check_both_directions();
-    case.check_set(r#"["section_0600"]["list"][1]["k"]"#);
+    case.check_change(&["set", r#"["section_0600"]["list"][1]["k"]"#, "\"changed\""]);
     case.check_tampered();
 }
 
@@ -444,32 +447,7 @@ fn yaml_unset_of_a_whole_piece() {
         })
         .collect();
     let case = Case::new("large.yaml", &text);
-    let copy = |who: &str| {
-        let path = case.sandbox.path(&format!("unset-{who}.yaml"));
-        std::fs::copy(&case.encrypted, &path).expect("copy");
-        path
-    };
-    let (theirs, ours) = (copy("sops"), copy("rsops"));
-    for (mut cmd, file) in [
-        (case.sandbox.sops(), &theirs),
-        (case.sandbox.rsops(), &ours),
-    ] {
-        let out = run(
-            cmd.env("SOPS_AGE_KEY_FILE", &case.key_file)
-                .arg("unset")
-                .arg(file)
-                .arg(r#"["huge_2"]"#),
-            b"",
-        );
-        assert!(
-            out.status.success(),
-            "unset: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let (reference, _) = case.both(&["decrypt"], &theirs);
-    let (_, decrypted) = case.both(&["decrypt"], &ours);
-    assert_same_success("unset of a whole piece", &reference, &decrypted);
+    case.check_change(&["unset", r#"["huge_2"]"#]);
 }
 
 /// `set` and `unset` change a large YAML file piece by piece: each change
