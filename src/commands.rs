@@ -167,34 +167,41 @@ impl<'p> AtomicWrite<'p> {
 
     /// Syncs what was written and renames it over the target.
     pub fn finish(mut self) -> Result<(), Failure> {
-        let synced = self.temp().and_then(|temp| temp.as_file().sync_all());
-        synced.map_err(|source| self.failure(source))?;
-        if let Some(temp) = self.temp.take() {
-            temp.persist(self.path).map_err(|e| self.failure(e.error))?;
-        }
+        let temp = match self.temp.take() {
+            Some(temp) => temp,
+            None => self.create().map_err(|source| self.failure(source))?,
+        };
+        temp.as_file()
+            .sync_all()
+            .map_err(|source| self.failure(source))?;
+        temp.persist(self.path).map_err(|e| self.failure(e.error))?;
         Ok(())
     }
 
+    /// The temporary file, created at the first call.
     fn temp(&mut self) -> std::io::Result<&mut tempfile::NamedTempFile> {
-        use std::os::unix::fs::PermissionsExt;
         let temp = match self.temp.take() {
             Some(temp) => temp,
-            None => {
-                let dir = match self.path.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d,
-                    _ => std::path::Path::new("."),
-                };
-                let temp = tempfile::Builder::new()
-                    .prefix(".rsops-")
-                    .tempfile_in(dir)?;
-                if let Some(mode) = self.mode {
-                    temp.as_file()
-                        .set_permissions(std::fs::Permissions::from_mode(mode))?;
-                }
-                temp
-            }
+            None => self.create()?,
         };
         Ok(self.temp.insert(temp))
+    }
+
+    /// A new temporary file beside the target, with the target's mode.
+    fn create(&self) -> std::io::Result<tempfile::NamedTempFile> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".rsops-")
+            .tempfile_in(dir)?;
+        if let Some(mode) = self.mode {
+            temp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+        Ok(temp)
     }
 }
 

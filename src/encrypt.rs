@@ -324,13 +324,26 @@ impl SealedPieces {
         if let Some(e) = self.unwritten {
             return Err(EncryptError::Write(e));
         }
-        metadata.mac = encrypt_mac(cipher, &mac_aad(metadata)?, self.mac)?;
         let mut tail = Document::new(vec![Vec::new()]);
-        crate::metadata::insert_with(&mut tail, metadata, InsertOptions::for_format(Format::Yaml));
-        self.parts
-            .push(PlainPieces::print(&tail, emit).map_err(EncryptError::Emit)?);
+        self.parts.push(print_last_piece(
+            &mut tail, metadata, cipher, self.mac, emit,
+        )?);
         Ok(Printed::from_parts(self.parts))
     }
+}
+
+/// Prints the last piece of a large YAML file: `tail`'s entries, then
+/// `metadata` with `mac` (upper-case hex) sealed into it.
+pub(crate) fn print_last_piece(
+    tail: &mut Document,
+    metadata: &mut Metadata,
+    cipher: &ValueCipher,
+    mac: String,
+    emit: EmitOptions,
+) -> Result<Zeroizing<Vec<u8>>, EncryptError> {
+    metadata.mac = encrypt_mac(cipher, &mac_aad(metadata)?, mac)?;
+    crate::metadata::insert_with(tail, metadata, InsertOptions::for_format(Format::Yaml));
+    PlainPieces::print(tail, emit).map_err(EncryptError::Emit)
 }
 
 /// Frees a sealed document (ciphertext, keys, values the rules leave in

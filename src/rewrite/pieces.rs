@@ -23,7 +23,7 @@ use crate::decrypt::{DecryptError, DecryptOptions};
 use crate::extract::Step;
 use crate::formats::{EmitOptions, Format, PlainPieces};
 use crate::keys::KeyRegistry;
-use crate::metadata::{self, InsertOptions, Metadata};
+use crate::metadata::{self, Metadata};
 use crate::timefmt::Timestamp;
 use crate::tree::{Document, Value};
 
@@ -134,7 +134,7 @@ pub async fn change_in_pieces(
         return None;
     }
     let tail_keys: Vec<&str> = PlainPieces::keys(&tail).collect();
-    if !tail_keys.iter().all(|key| !keys.contains(*key)) {
+    if tail_keys.iter().any(|key| keys.contains(*key)) {
         return None;
     }
     // A key no piece holds is added at the end of the root, which the
@@ -153,14 +153,8 @@ pub async fn change_in_pieces(
         return None;
     }
     metadata.last_modified = Timestamp::now().rfc3339();
-    let aad = crate::encrypt::mac_aad(&metadata).ok()?;
-    metadata.mac = crate::encrypt::encrypt_mac(&cipher, &aad, will_be).ok()?;
-    metadata::insert_with(
-        &mut tail,
-        &metadata,
-        InsertOptions::for_format(Format::Yaml),
-    );
-    let printed = PlainPieces::print(&tail, emit).ok()?;
+    let printed =
+        crate::encrypt::print_last_piece(&mut tail, &mut metadata, &cipher, will_be, emit).ok()?;
     let written = match unwritten {
         Some(e) => Err(e),
         None => out.write_all(&printed),

@@ -126,7 +126,7 @@ pub(crate) fn open_piece_in_place(
 
 /// Bytes the MAC covers, gathered to be hashed on another thread.
 #[derive(Default)]
-pub(crate) struct MacBytes(pub(crate) Zeroizing<Vec<u8>>);
+struct MacBytes(Zeroizing<Vec<u8>>);
 
 impl sha2::digest::Update for MacBytes {
     fn update(&mut self, data: &[u8]) {
