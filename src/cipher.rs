@@ -283,7 +283,9 @@ impl Stash {
     /// given back by [`Stash::settle`], for a caller that may have to start
     /// over with the whole stash.
     pub(crate) fn lend(&mut self) {
-        self.loans = Some(Vec::new());
+        // Most values are lent when few changed: room for all at once
+        // rather than a list copied each time it grows.
+        self.loans = Some(Vec::with_capacity(self.entries.len()));
     }
 
     /// Puts back every string lent since [`Stash::lend`], as if none had
