@@ -286,9 +286,10 @@ impl ScratchFile {
         self.dir.path().join(&self.name)
     }
 
-    /// The file's bytes now (wiped when dropped).
-    pub fn read(&self) -> Result<Zeroizing<Vec<u8>>, ExecError> {
-        self.dir.read_file(&self.name)
+    /// The file's bytes now (wiped when dropped), read into `room` (see
+    /// [`room_for`]), which grows if too small.
+    pub fn read(&self, room: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>, ExecError> {
+        self.dir.read_file(&self.name, room)
     }
 
     /// Removes the file and its directory.
@@ -296,6 +297,27 @@ impl ScratchFile {
         self.dir.remove()
     }
 }
+
+/// Room for reading back a file of about `len` bytes an editor changed:
+/// memory the kernel has already mapped in, made on another thread while
+/// the editor runs. Taking in fresh pages (the kernel zeroes each) costs
+/// about as much as reading the file; made ahead, it is not waited for.
+/// `None` for a small file.
+pub fn room_for(len: usize) -> Option<std::thread::JoinHandle<Zeroizing<Vec<u8>>>> {
+    (len >= ROOM_AHEAD).then(|| {
+        std::thread::spawn(move || {
+            // An edit seldom adds more than an eighth.
+            let room = len + len / 8 + 4096;
+            let mut bytes = Zeroizing::new(Vec::with_capacity(room));
+            bytes.resize(room, 0);
+            bytes.clear();
+            bytes
+        })
+    })
+}
+
+/// From this size on, [`room_for`] makes room ahead.
+const ROOM_AHEAD: usize = 256 * 1024;
 
 /// Whether `name` is a program the argv form would find in `path` (a
 /// `PATH` value): an executable file in one of its directories.

@@ -147,6 +147,9 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
 
     let interrupts = Interrupts::install()?;
     let scratch = ScratchFile::create(&name, &original)?;
+    if let Some((_, state)) = &read_at_start {
+        input.uncache_in_background(state);
+    }
     // The editor gives the document back as text: the tree it was printed
     // from is wiped and freed while the editor runs.
     rsops::par::drop_in_background(std::mem::take(&mut opened.document));
@@ -334,6 +337,7 @@ impl Session<'_> {
                 &Inherit::All,
                 [(PATH_VARIABLE, path.as_os_str().as_bytes())],
             )?;
+            let room = rsops::exec::room_for(original.len());
             let code = self
                 .launcher
                 .run(Invocation::Shell(self.editor), env, Wait::Foreground)?;
@@ -341,7 +345,8 @@ impl Session<'_> {
             if code != 0 {
                 return Err(Failure::Editor(format!("exit status {code}")));
             }
-            let edited = self.scratch.read()?;
+            let room = room.and_then(|made| made.join().ok()).unwrap_or_default();
+            let edited = self.scratch.read(room)?;
             if original.is(&edited) {
                 return Err(Failure::Unchanged);
             }

@@ -135,8 +135,13 @@ impl PrivateDir {
 
     /// Reads the file `name` inside the directory (an editor may have
     /// replaced it by another file of that name), never following a
-    /// symbolic link. The bytes are wiped when dropped.
-    pub(crate) fn read_file(&self, name: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, ExecError> {
+    /// symbolic link, into `room` (emptied first; it grows if too small).
+    /// The bytes are wiped when dropped.
+    pub(crate) fn read_file(
+        &self,
+        name: &str,
+        room: zeroize::Zeroizing<Vec<u8>>,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, ExecError> {
         let fd = openat(
             &self.fd,
             name,
@@ -145,9 +150,11 @@ impl PrivateDir {
         )
         .map_err(|e| self.entry_error(name, e))?;
         let size = fstat(&fd).map_err(|e| self.entry_error(name, e))?.st_size;
-        // One allocation of the right size, so no copy is left behind by growth.
+        // Room of the right size, so no copy is left behind by growth.
         let capacity = usize::try_from(size).unwrap_or(0).saturating_add(1);
-        let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(capacity));
+        let mut bytes = room;
+        bytes.clear();
+        bytes.reserve(capacity);
         let mut file = std::fs::File::from(fd);
         io::Read::read_to_end(&mut file, &mut bytes).map_err(|source| ExecError::SecretFile {
             path: self.path.join(name),
