@@ -126,20 +126,40 @@ fn write_parts_atomically(
 /// the target left as it was.
 pub struct AtomicWrite<'p> {
     path: &'p std::path::Path,
-    mode: Option<u32>,
+    mode: NewMode,
     temp: Option<tempfile::NamedTempFile>,
     /// How many bytes the temporary file holds.
     written: u64,
 }
 
+/// The permission bits of the file that replaces the target.
+enum NewMode {
+    /// These (0600 if none).
+    Given(Option<u32>),
+    /// The target's, as they are when the temporary file is created: a
+    /// `chmod` made meanwhile (while an editor runs) is kept, as the
+    /// reference, which writes into the file, keeps it.
+    Target,
+}
+
 impl<'p> AtomicWrite<'p> {
-    /// Nothing is created until the first write.
+    /// Nothing is created until the first write; the new file has `mode`
+    /// (0600 if `None`).
     pub fn new(path: &'p std::path::Path, mode: Option<u32>) -> AtomicWrite<'p> {
         AtomicWrite {
             path,
-            mode,
+            mode: NewMode::Given(mode),
             temp: None,
             written: 0,
+        }
+    }
+
+    /// Like [`AtomicWrite::new`], the new file taking the target's mode as
+    /// it is at the first write (0600 if there is no target).
+    pub fn keeping_mode(path: &'p std::path::Path) -> AtomicWrite<'p> {
+        AtomicWrite {
+            mode: NewMode::Target,
+            ..AtomicWrite::new(path, None)
         }
     }
 
@@ -197,7 +217,11 @@ impl<'p> AtomicWrite<'p> {
         let temp = tempfile::Builder::new()
             .prefix(".rsops-")
             .tempfile_in(dir)?;
-        if let Some(mode) = self.mode {
+        let mode = match self.mode {
+            NewMode::Given(mode) => mode,
+            NewMode::Target => file_mode(self.path),
+        };
+        if let Some(mode) = mode {
             temp.as_file()
                 .set_permissions(std::fs::Permissions::from_mode(mode))?;
         }

@@ -167,11 +167,12 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
         Some(_) => std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone()),
         None => args.file.clone(),
     };
-    let mode = read_at_start
-        .as_ref()
-        .and_then(|_| super::file_mode(&target));
-    // A large file's text is written out as it is sealed.
-    let mut out = AtomicWrite::new(&target, mode);
+    // A large file's text is written out as it is sealed; a new file is
+    // 0600, an existing one keeps its mode (as changed while editing).
+    let mut out = match read_at_start {
+        Some(_) => AtomicWrite::keeping_mode(&target),
+        None => AtomicWrite::new(&target, None),
+    };
     // Before a large file's text is sealed as soon as it is read back.
     renew_version(&mut opened.metadata);
     let edited = session.edit_until_usable(

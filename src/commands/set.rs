@@ -41,7 +41,7 @@ pub async fn run_set(cli: &Cli, args: &SetArgs) -> Result<ExitCode, Failure> {
     if args.idempotent {
         return set_if_changed(cli, file, &args.input, &path, value).await;
     }
-    let mut out = AtomicWrite::new(file, super::file_mode(file));
+    let mut out = AtomicWrite::keeping_mode(file);
     let edit = PathEdit::Set(&path, &value);
     let (input, opened, _lock) = open_path_change(cli, file, &args.input, edit, &mut out).await?;
     if let ChangeAtPath::ToMake(mut change) = opened {
@@ -88,7 +88,7 @@ pub async fn run_unset(cli: &Cli, args: &UnsetArgs) -> Result<ExitCode, Failure>
     }
     let file = Path::new(&args.args[0]);
     let path = tree_path(&args.args[1], "Invalid unset index format")?;
-    let mut out = AtomicWrite::new(file, super::file_mode(file));
+    let mut out = AtomicWrite::keeping_mode(file);
     let (input, opened, _lock) =
         open_path_change(cli, file, &args.input, PathEdit::Unset(&path), &mut out).await?;
     if let ChangeAtPath::ToMake(mut change) = opened {

@@ -545,6 +545,32 @@ fn a_change_in_place_of_the_same_size_is_found() {
     edit.assert_no_leftovers();
 }
 
+/// A file whose mode changed while the editor was open keeps the new
+/// mode, as the reference (which writes into the file) keeps it.
+#[test]
+fn a_mode_changed_meanwhile_is_kept() {
+    let edit = Edit::new();
+    let editor = edit.script(
+        "chmod.sh",
+        &format!(
+            "chmod 640 '{}' || exit 9\nsed -i 's/admin/root/' \"$1\"\n",
+            edit.file.display()
+        ),
+    );
+    let output = edit.rsops(&editor, &["edit", &edit.file.display().to_string()], b"");
+    assert_eq!(code(&output), Some(0), "{}", stderr(&output));
+    let mode = std::fs::metadata(&edit.file)
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o640);
+    assert!(edit
+        .decrypt_with_reference(&edit.file)
+        .contains("user: root"));
+    edit.assert_no_leftovers();
+}
+
 /// A file only touched while the editor is open (its times changed, its
 /// bytes not) is edited as usual.
 #[test]
