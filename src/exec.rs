@@ -292,6 +292,19 @@ impl ScratchFile {
         self.dir.read_file(&self.name, room)
     }
 
+    /// Removes the file (and whatever an editor left beside it), keeping
+    /// the directory: `edit` does while it seals the text read back, since
+    /// freeing a large file's blocks takes milliseconds.
+    pub fn clear(&self) -> Result<(), ExecError> {
+        self.dir.clear()
+    }
+
+    /// Writes the file again after [`ScratchFile::clear`], holding
+    /// `contents`: the text to edit again.
+    pub fn refill(&self, contents: &[u8]) -> Result<(), ExecError> {
+        self.dir.write_file(&self.name, &[contents])
+    }
+
     /// Removes the file and its directory.
     pub fn remove(self) -> Result<(), ExecError> {
         self.dir.remove()

@@ -351,11 +351,21 @@ impl Session<'_> {
             if original.is(&edited) {
                 return Err(Failure::Unchanged);
             }
-            let sealed = if self.show_master_keys {
-                None
-            } else {
-                opened.seal_text(&edited, self.format, output, emit, out)
-            };
+            // The plaintext copy is removed while the text is sealed (and
+            // written again if the editor has to reopen).
+            let sealed = std::thread::scope(|scope| {
+                let clearing = scope.spawn(|| self.scratch.clear());
+                let sealed = if self.show_master_keys {
+                    None
+                } else {
+                    opened.seal_text(&edited, self.format, output, emit, out)
+                };
+                // A failure shows again when the directory is removed.
+                if let Err(panic) = clearing.join() {
+                    std::panic::resume_unwind(panic);
+                }
+                sealed
+            });
             let usable = match sealed {
                 Some(Err(EncryptError::AlreadyEncrypted)) => {
                     out.discard();
@@ -369,7 +379,10 @@ impl Session<'_> {
             };
             match usable {
                 Ok((document, metadata)) => return Ok(Edited::Tree(document, metadata)),
-                Err(message) => self.offer_to_retry(message)?,
+                Err(message) => {
+                    self.offer_to_retry(message)?;
+                    self.scratch.refill(&edited)?;
+                }
             }
         }
     }

@@ -163,6 +163,14 @@ impl PrivateDir {
         Ok(bytes)
     }
 
+    /// Removes everything inside the directory, keeping it.
+    pub(crate) fn clear(&self) -> Result<(), ExecError> {
+        empty(&self.fd).map_err(|e| ExecError::Cleanup {
+            dir: self.path.clone(),
+            source: e.into(),
+        })
+    }
+
     fn entry_error(&self, name: &str, e: Errno) -> ExecError {
         ExecError::SecretFile {
             path: self.path.join(name),

@@ -443,13 +443,15 @@ fn on_terminal(edit: &Edit, editor: &Path, keys: &'static [u8]) -> Option<Output
     Some(output)
 }
 
+/// An editor that leaves invalid text, then, given it again, valid text.
 fn invalid_then_valid(edit: &Edit) -> (PathBuf, PathBuf) {
     let count = edit.sandbox.path("runs");
     let editor = edit.script(
         "twice.sh",
         &format!(
             "n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}\n\
-             if [ $n = 1 ]; then printf 'a: [unclosed\\n' > \"$1\"; else printf 'a: 1\\n' > \"$1\"; fi\n",
+             if [ $n = 1 ]; then printf 'a: [unclosed\\n' > \"$1\"; \
+             else grep -q unclosed \"$1\" || exit 9; printf 'a: 1\\n' > \"$1\"; fi\n",
             count = count.display()
         ),
     );
