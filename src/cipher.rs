@@ -195,9 +195,6 @@ pub struct Stash {
     /// Built after [`Stash::MAX_SCANS`] misses: each digest's first entry,
     /// and for every entry the next one with the same digest.
     index: Option<DigestIndex>,
-    /// While lending (see [`Stash::lend`]), each string taken: where it
-    /// was, and a copy.
-    loans: Option<Vec<(usize, String)>>,
 }
 
 /// A value's place in a [`Stash`]: the digest of its plaintext, type and
@@ -268,40 +265,10 @@ impl Stash {
     }
 
     /// Takes back the first `ENC[...]` string not yet taken that was
-    /// remembered under a digest from [`ValueCipher::stash_digest`] (lent,
-    /// if [`Stash::lend`] was called).
+    /// remembered under a digest from [`ValueCipher::stash_digest`].
     pub(crate) fn take_digest(&mut self, digest: &[u8; 32]) -> Option<String> {
         let at = self.find(digest)?;
-        let sealed = self.entries[at].1.take()?;
-        if let Some(loans) = &mut self.loans {
-            loans.push((at, sealed.clone()));
-        }
-        Some(sealed)
-    }
-
-    /// From now on, every string taken is lent: a copy is kept, to be
-    /// given back by [`Stash::settle`], for a caller that may have to start
-    /// over with the whole stash.
-    pub(crate) fn lend(&mut self) {
-        // Most values are lent when few changed: room for all at once
-        // rather than a list copied each time it grows.
-        self.loans = Some(Vec::with_capacity(self.entries.len()));
-    }
-
-    /// Puts back every string lent since [`Stash::lend`], as if none had
-    /// been taken (`repay`), or keeps them taken; either way, strings are
-    /// taken for good from now on.
-    pub(crate) fn settle(&mut self, repay: bool) {
-        let loans = self.loans.take().unwrap_or_default();
-        if repay {
-            for (at, sealed) in loans {
-                self.entries[at].1 = Some(sealed);
-            }
-            self.cursor = 0;
-        } else {
-            // Ciphertexts: freed while the caller goes on.
-            crate::par::drop_in_background(loans);
-        }
+        self.entries[at].1.take()
     }
 
     /// Where the first string not yet taken with `digest` is.
@@ -857,40 +824,6 @@ mod tests {
             assert_eq!(again(&Value::Int(i), "k:", &mut stash), sealed[i as usize]);
         }
         assert_ne!(again(&Value::Int(0), "k:", &mut stash), sealed[0]);
-    }
-
-    /// Lent strings come back when repaid, and stay taken when kept.
-    #[test]
-    fn stash_loans_are_repaid_or_kept() {
-        let cipher = ValueCipher::new(&test_key(4));
-        let sealed: Vec<String> = (0..3)
-            .map(|i| cipher.encrypt(&Value::Int(i), "k:").unwrap())
-            .collect();
-        let mut stash = Stash::default();
-        for s in &sealed {
-            cipher.decrypt_stashing(s, "k:", &mut stash).unwrap();
-        }
-        let again = |i: i64, stash: &mut Stash| {
-            cipher
-                .encrypt_stashed(&Value::Int(i), "k:", Some(stash))
-                .unwrap()
-        };
-        stash.lend();
-        assert_eq!(again(1, &mut stash), sealed[1]);
-        assert_eq!(again(2, &mut stash), sealed[2]);
-        stash.settle(true);
-        for i in 0..3 {
-            assert_eq!(again(i, &mut stash), sealed[i as usize]);
-        }
-        let mut stash = Stash::default();
-        for s in &sealed {
-            cipher.decrypt_stashing(s, "k:", &mut stash).unwrap();
-        }
-        stash.lend();
-        assert_eq!(again(0, &mut stash), sealed[0]);
-        stash.settle(false);
-        assert_ne!(again(0, &mut stash), sealed[0]);
-        assert_eq!(again(1, &mut stash), sealed[1]);
     }
 
     /// Lookups out of order are answered by scans, then by the index, and

@@ -100,6 +100,24 @@ pub(crate) async fn decrypt_keeping_key(
     decrypt_parsed(document, format, registry, options, stash).await
 }
 
+/// The [`Stash`] of a file whose data key is known: what
+/// [`decrypt_keeping_key`] stashes, without unwrapping the key again or
+/// checking the MAC (both were, when the file was first opened).
+pub(crate) fn restash(input: &[u8], format: Format, key: &DataKey) -> Result<Stash, DecryptError> {
+    let mut document = format.parse(input)?;
+    let metadata = metadata::extract(&mut document, format.metadata_layout())?;
+    let mut stash = Stash::default();
+    let cipher = ValueCipher::new(key);
+    // A hash of the plaintext, wiped like it.
+    drop(Zeroizing::new(walk::decrypt_document_stashing(
+        &mut document,
+        &metadata,
+        &cipher,
+        &mut stash,
+    )?));
+    Ok(stash)
+}
+
 /// Decrypts like [`decrypt`], taking the input to wipe and free it as soon
 /// as it is parsed: a large file's bytes are not kept beside its tree.
 pub async fn decrypt_owned(

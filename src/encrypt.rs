@@ -225,7 +225,8 @@ pub(crate) struct SealedPieces {
 
 /// Seals a large YAML file in [`PlainPieces`]: every core takes pieces in
 /// turn, loading, sealing (with `stash`, unchanged values keep their
-/// ciphertext) and printing each, then freeing it, while the calling
+/// ciphertext, taken from it for good even if the file then has to be
+/// sealed whole) and printing each, then freeing it, while the calling
 /// thread hashes the MAC in order. So the file's tree is never whole in
 /// memory, and each piece is in one core's cache from loading to printing.
 /// With `out`, each piece is written there as soon as it and every one
@@ -242,12 +243,7 @@ pub(crate) fn seal_pieces(
     emit: EmitOptions,
     mut out: Option<&mut dyn std::io::Write>,
 ) -> Option<SealedPieces> {
-    // Lent, so that a file found not to be whole, or to hold metadata, is
-    // sealed (once loaded whole, or edited again) with all of it.
-    let stash = stash.map(|stash| {
-        stash.lend();
-        std::sync::Mutex::new(stash)
-    });
+    let stash = stash.map(std::sync::Mutex::new);
     let mut hasher = walk::mac_hasher(metadata);
     let mut keys = foldhash::HashSet::default();
     let mut whole = true;
@@ -297,12 +293,6 @@ pub(crate) fn seal_pieces(
         }
     });
     sealed.mac = walk::hex_upper(&hasher.finalize());
-    if let Some(stash) = stash {
-        stash
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .settle(!whole || sealed.holds_metadata);
-    }
     whole.then_some(sealed)
 }
 

@@ -138,7 +138,9 @@ impl Opened {
     /// whole and sealed with [`Opened::seal`] (which then reports any
     /// error in it). A text with a top-level `sops` entry is refused as
     /// [`EncryptError::AlreadyEncrypted`]. Unless this succeeds, what was
-    /// written to `out` is to be thrown away.
+    /// written to `out` is to be thrown away, and the old ciphertexts are
+    /// stashed again from `source`, the file as opened (if it was).
+    #[allow(clippy::too_many_arguments)]
     pub fn seal_text(
         &mut self,
         text: &[u8],
@@ -146,6 +148,7 @@ impl Opened {
         output: Format,
         emit: EmitOptions,
         out: &mut dyn std::io::Write,
+        source: Option<&[u8]>,
     ) -> Option<Result<Printed, EncryptError>> {
         if input != Format::Yaml || output != Format::Yaml {
             return None;
@@ -160,10 +163,19 @@ impl Opened {
             Some(&mut self.stash),
             emit,
             Some(out),
-        )?;
-        if sealed.holds_metadata {
-            return Some(Err(EncryptError::AlreadyEncrypted));
-        }
+        );
+        let sealed = match sealed {
+            Some(sealed) if !sealed.holds_metadata => sealed,
+            refused => {
+                // Pieces sealed took their old ciphertexts: taken again
+                // (rarely: the text is loaded whole, or edited again).
+                if let Some(source) = source {
+                    self.stash =
+                        crate::decrypt::restash(source, input, &self.key).unwrap_or_default();
+                }
+                return refused.map(|_| Err(EncryptError::AlreadyEncrypted));
+            }
+        };
         // The old ciphertexts, freed while the caller writes.
         crate::encrypt::release_sealed(Document::default(), std::mem::take(&mut self.stash));
         Some(sealed.finish(&mut self.metadata, &cipher, emit))

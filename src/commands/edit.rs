@@ -161,6 +161,7 @@ pub fn run(cli: &Cli, args: &EditArgs, runtime: &Runtime) -> Result<ExitCode, Fa
         format: input.input_format,
         show_master_keys: args.show_master_keys,
         file: &shown,
+        source: read_at_start.as_ref().map(|(bytes, _)| bytes.as_slice()),
     };
     // Through a symbolic link to the file it names, as the reference writes.
     let target = match &read_at_start {
@@ -307,6 +308,8 @@ struct Session<'a> {
     format: Format,
     show_master_keys: bool,
     file: &'a str,
+    /// The file as read at the start, if it existed.
+    source: Option<&'a [u8]>,
 }
 
 /// What the editor left, once usable.
@@ -358,7 +361,7 @@ impl Session<'_> {
                 let sealed = if self.show_master_keys {
                     None
                 } else {
-                    opened.seal_text(&edited, self.format, output, emit, out)
+                    opened.seal_text(&edited, self.format, output, emit, out, self.source)
                 };
                 // A failure shows again when the directory is removed.
                 if let Err(panic) = clearing.join() {

@@ -443,6 +443,59 @@ fn on_terminal(edit: &Edit, editor: &Path, keys: &'static [u8]) -> Option<Output
     Some(output)
 }
 
+/// A large file whose first edit is refused (the text holds a `sops`
+/// key) keeps every untouched value's ciphertext when edited again on the
+/// terminal: the pieces sealed the first time took their old ciphertexts,
+/// which are stashed again.
+#[test]
+fn a_large_file_edited_again_keeps_its_ciphertexts() {
+    let edit = Edit::new();
+    let plain: String = (0..6000)
+        .map(|i| {
+            format!(
+                "key_{i:05}:\n    a: value {i} aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n    b: more {i}\n"
+            )
+        })
+        .collect();
+    let source = edit.sandbox.write("large.yaml", plain.as_bytes());
+    let recipient = edit.sandbox.keys[0].recipient.clone();
+    edit.sandbox
+        .sops_encrypt(&source, &["--age", &recipient], "secrets.yaml");
+    let before = std::fs::read_to_string(&edit.file).expect("read");
+    let count = edit.sandbox.path("runs");
+    let editor = edit.script(
+        "again.sh",
+        &format!(
+            "n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}\n\
+             if [ $n = 1 ]; then printf 'sops: 1\\n' >> \"$1\"; \
+             else grep -q '^sops: 1$' \"$1\" || exit 9; \
+             sed -i -e '/^sops: 1$/d' -e 's/value 10 /value ten /' \"$1\"; fi\n",
+            count = count.display()
+        ),
+    );
+    let Some(output) = on_terminal(&edit, &editor, b"\n") else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(code(&output), Some(0), "{text}");
+    assert_eq!(std::fs::read_to_string(&count).expect("runs").trim(), "2");
+    let after = std::fs::read_to_string(&edit.file).expect("read");
+    assert_eq!(before.lines().count(), after.lines().count());
+    let changed: Vec<&str> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(_, b)| b.trim().split(':').next().unwrap_or_default())
+        .filter(|name| *name != "lastmodified")
+        .collect();
+    assert_eq!(changed, ["a", "mac"]);
+    assert_eq!(
+        edit.decrypt_with_reference(&edit.file),
+        plain.replace("value 10 ", "value ten ")
+    );
+    edit.assert_no_leftovers();
+}
+
 /// An editor that leaves invalid text, then, given it again, valid text.
 fn invalid_then_valid(edit: &Edit) -> (PathBuf, PathBuf) {
     let count = edit.sandbox.path("runs");
