@@ -140,7 +140,6 @@ impl Opened {
     /// [`EncryptError::AlreadyEncrypted`]. Unless this succeeds, what was
     /// written to `out` is to be thrown away, and the old ciphertexts are
     /// stashed again from `source`, the file as opened (if it was).
-    #[allow(clippy::too_many_arguments)]
     pub fn seal_text(
         &mut self,
         text: &[u8],
