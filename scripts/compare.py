@@ -73,11 +73,14 @@ def measure(cmd, env, runs):
 
     The warm-up run takes what the tool timed before left cold (the page
     cache, memory the kernel has to fault in again), so each tool is timed
-    as it runs one invocation after another. Peak RSS comes from GNU time:
-    a child forked straight from this (large) Python process would report
-    Python's own high-water mark.
+    as it runs one invocation after another. Before it, what the tool timed
+    before left unwritten is flushed to disk: the reference does not sync
+    what it writes, and rsops' own `fsync` would otherwise wait behind it.
+    Peak RSS comes from GNU time: a child forked straight from this (large)
+    Python process would report Python's own high-water mark.
     """
     walls = []
+    settle()
     warm_up(cmd, env)
     for _ in range(runs):
         start = time.perf_counter()
@@ -86,6 +89,11 @@ def measure(cmd, env, runs):
         if proc.returncode != 0:
             raise SystemExit(f"{cmd[0]} failed: {proc.stderr.decode()}")
     return statistics.median(walls), peak_rss(cmd, env)
+
+
+def settle():
+    """Flushes every file written so far to disk."""
+    os.sync()
 
 
 def warm_up(cmd, env):
@@ -104,6 +112,7 @@ def measure_edit(cmd, env, runs, mark):
     """Like `measure` for `edit`, whose editor writes the time it finished
     (in nanoseconds) to `mark`: also the median time from then to the end."""
     walls, after = [], []
+    settle()
     warm_up(cmd, env)
     for _ in range(runs):
         start = time.time_ns()
