@@ -100,6 +100,11 @@ impl Edit {
     }
 }
 
+/// A file's permission bits.
+fn mode(file: &Path) -> u32 {
+    std::fs::metadata(file).expect("stat").permissions().mode() & 0o777
+}
+
 fn code(output: &Output) -> Option<i32> {
     output.status.code()
 }
@@ -141,12 +146,7 @@ fn changing_one_value_keeps_every_other_ciphertext() {
         edit.decrypt_with_reference(&edit.file),
         PLAIN.replace("hunter2", "correct horse")
     );
-    let mode = std::fs::metadata(&edit.file)
-        .expect("stat")
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(mode, 0o640);
+    assert_eq!(mode(&edit.file), 0o640);
 }
 
 #[test]
@@ -346,8 +346,7 @@ fn a_new_file_takes_its_keys_from_the_creation_rules() {
         edit.decrypt_with_reference(&new),
         "secret: s3cret\nplain: visible\n"
     );
-    let mode = std::fs::metadata(&new).expect("stat").permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600);
+    assert_eq!(mode(&new), 0o600);
 
     // No rule matches and no key flag: the reference's refusal, nothing created.
     let args = ["edit", "norule.json"];
@@ -605,36 +604,25 @@ fn a_change_in_place_of_the_same_size_is_found() {
 #[test]
 fn a_mode_changed_meanwhile_is_kept() {
     let edit = Edit::new();
-    let editor = edit.script(
-        "chmod.sh",
-        &format!(
-            "chmod 640 '{}' || exit 9\nsed -i 's/admin/root/' \"$1\"\n",
-            edit.file.display()
-        ),
-    );
-    let output = edit.rsops(&editor, &["edit", &edit.file.display().to_string()], b"");
-    assert_eq!(code(&output), Some(0), "{}", stderr(&output));
-    let mode = std::fs::metadata(&edit.file)
-        .expect("stat")
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(mode, 0o640);
-    assert!(edit
-        .decrypt_with_reference(&edit.file)
-        .contains("user: root"));
-    edit.assert_no_leftovers();
+    assert_edited_despite(&edit, "chmod 640");
+    assert_eq!(mode(&edit.file), 0o640);
 }
 
 /// A file only touched while the editor is open (its times changed, its
 /// bytes not) is edited as usual.
 #[test]
 fn a_file_only_touched_meanwhile_is_edited() {
-    let edit = Edit::new();
+    assert_edited_despite(&Edit::new(), "touch");
+}
+
+/// Edits `admin` to `root` while `command` is run on the file (its path
+/// appended) with the editor open, and checks that the edit is written.
+#[track_caller]
+fn assert_edited_despite(edit: &Edit, command: &str) {
     let editor = edit.script(
-        "touch.sh",
+        "meanwhile.sh",
         &format!(
-            "touch '{}' || exit 9\nsed -i 's/admin/root/' \"$1\"\n",
+            "{command} '{}' || exit 9\nsed -i 's/admin/root/' \"$1\"\n",
             edit.file.display()
         ),
     );
