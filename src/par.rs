@@ -2,9 +2,11 @@
 //! scoped threads: results come back in order, and a panic in any part is
 //! resumed on the calling thread.
 
-/// How many threads a job split over the cores uses (at most 8).
+/// How many threads a job split over the cores uses (at most 8). Asked
+/// once: the standard library reads the process's cgroup files each time.
 pub fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
 }
 
 /// Runs `f` on every part, the first on the calling thread and each other
