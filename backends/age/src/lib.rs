@@ -36,7 +36,7 @@ use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
 use crate::failure::Problem;
-use crate::identity::{Held, Trial};
+use crate::identity::{Held, Kind, Trial};
 use crate::sources::Sources;
 
 /// The age key source. Cheap to create; identities load on first use.
@@ -101,7 +101,17 @@ impl AgeKeySource {
         if deadline.remaining().is_some_and(|left| left.is_zero()) {
             return Err(out_of_time(&fixed, &commands, &recipient, BEFORE));
         }
-        let tried = {
+        let plain = fixed
+            .held
+            .iter()
+            .chain(&commands.held)
+            .all(|held| matches!(held.kind, Kind::Plain(_)));
+        let tried = if plain {
+            // No plugin, prompt or scrypt: microseconds of work, less than
+            // starting a thread takes.
+            let cancel = Arc::new(AtomicBool::new(false));
+            Some(try_identities(&fixed, &commands, &recipient, &enc, cancel))
+        } else {
             let (fixed, commands, recipient) = (fixed.clone(), commands.clone(), recipient.clone());
             worker::off_thread(deadline, move |cancel| {
                 try_identities(&fixed, &commands, &recipient, &enc, cancel)
