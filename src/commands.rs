@@ -207,7 +207,8 @@ impl<'p> AtomicWrite<'p> {
         Ok(self.temp.insert(temp))
     }
 
-    /// A new temporary file beside the target, with the target's mode.
+    /// A new temporary file beside the target, with the new file's mode
+    /// (see [`NewMode`]).
     fn create(&self) -> std::io::Result<tempfile::NamedTempFile> {
         use std::os::unix::fs::PermissionsExt;
         let dir = match self.path.parent() {

@@ -165,10 +165,14 @@ impl PrivateDir {
 
     /// Removes everything inside the directory, keeping it.
     pub(crate) fn clear(&self) -> Result<(), ExecError> {
-        empty(&self.fd).map_err(|e| ExecError::Cleanup {
+        empty(&self.fd).map_err(|e| self.cleanup_error(e))
+    }
+
+    fn cleanup_error(&self, e: Errno) -> ExecError {
+        ExecError::Cleanup {
             dir: self.path.clone(),
             source: e.into(),
-        })
+        }
     }
 
     fn entry_error(&self, name: &str, e: Errno) -> ExecError {
@@ -183,11 +187,8 @@ impl PrivateDir {
     /// away itself is no error.
     pub(crate) fn remove(mut self) -> Result<(), ExecError> {
         self.removed = true;
-        let fail = |e: Errno| ExecError::Cleanup {
-            dir: self.path.clone(),
-            source: e.into(),
-        };
-        empty(&self.fd).map_err(fail)?;
+        self.clear()?;
+        let fail = |e: Errno| self.cleanup_error(e);
         match fstatat(
             &self.parent,
             self.name.as_os_str(),
