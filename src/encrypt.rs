@@ -263,7 +263,10 @@ pub(crate) fn seal_pieces(
             walk::encrypt_entries(&mut piece.branches[0], metadata, cipher, stash.as_ref())
                 .map(|mac| (mac, PlainPieces::print(&piece, emit)));
         let holds_sops = holds_metadata(&piece);
-        release_sealed(piece, ());
+        // A piece that failed to seal may hold plaintext, and is wiped.
+        if outcome.is_ok() {
+            drop(piece.into_sealed_branches());
+        }
         Some((keys, holds_sops, outcome))
     };
     crate::par::in_order(pieces.count(), seal, |piece| {
@@ -337,16 +340,17 @@ pub(crate) fn print_last_piece(
 }
 
 /// Frees a sealed document (ciphertext, keys, values the rules leave in
-/// the clear: nothing that must be wiped before the process ends), and
-/// `with` it, on another thread when it is large, so that the caller
-/// writes the file meanwhile; the process may end first.
+/// the clear: nothing that must be wiped before the process ends, see
+/// [`Document::into_sealed_branches`]), and `with` it, on another thread
+/// when it is large, so that the caller writes the file meanwhile; the
+/// process may end first.
 pub(crate) fn release_sealed<T: Send + 'static>(document: Document, with: T) {
-    let large = document
-        .branches
+    let branches = document.into_sealed_branches();
+    let large = branches
         .iter()
         .any(|b| crate::tree::has_nodes(b, BACKGROUND_DROP_NODES));
     if large {
-        crate::par::drop_in_background((document, with));
+        crate::par::drop_in_background((branches, with));
     }
 }
 

@@ -176,7 +176,7 @@ impl Opened {
             }
         };
         // The old ciphertexts, freed while the caller writes.
-        crate::encrypt::release_sealed(Document::default(), std::mem::take(&mut self.stash));
+        crate::par::drop_in_background(std::mem::take(&mut self.stash));
         Some(sealed.finish(&mut self.metadata, &cipher, emit))
     }
 

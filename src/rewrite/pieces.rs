@@ -116,7 +116,7 @@ pub async fn change_in_pieces(
         let edit = holds_path.then_some(edit);
         let mac = reseal_piece(&mut piece, &metadata, &cipher, edit)?;
         let printed = PlainPieces::print(&piece, emit).ok()?;
-        crate::encrypt::release_sealed(piece, ());
+        drop(piece.into_sealed_branches());
         Some((piece_keys, mac, printed))
     };
     crate::par::in_order(last, change, |piece| {
