@@ -175,8 +175,8 @@ fn decode_fixed<const N: usize>(
 /// back is exactly the reference's behaviour without the AES work. Unlike
 /// the reference, equal values under one path (list items) each keep their
 /// own ciphertext instead of sharing the last one's IV. The stash holds
-/// SHA-256 digests, never plaintext, and lives as long as the decrypted
-/// tree it describes.
+/// digests, never plaintext ([`StashDigest`]), and lives as long as the
+/// decrypted tree it describes.
 ///
 /// The strings are kept in the order they were decrypted, and are nearly
 /// always asked for again in that order (a change touches a few values),
@@ -199,11 +199,21 @@ pub struct Stash {
 
 /// A value's place in a [`Stash`]: the digest of its plaintext, type and
 /// path, and the `ENC[...]` string it had (`None` once taken, or if empty).
-pub(crate) type StashSlot = ([u8; 32], Option<String>);
+pub(crate) type StashSlot = (StashDigest, Option<String>);
+
+/// What a [`Stash`] knows a value by: a 128-bit SipHash-1-3 of its path,
+/// type and plaintext under a key derived from the data key (see
+/// [`ValueCipher::stash_digest_of`]). Keyed, so that nobody without the
+/// data key can pick a changed value whose digest matches an old one (which
+/// would bring the old ciphertext back), or test a guess at a plaintext
+/// against a digest; a pseudo-random function of 128 bits, so that chance
+/// never does. Half a SHA-256 digest's cost or less on short values (a
+/// large file asks for one per value on every edit).
+pub(crate) type StashDigest = [u8; 16];
 
 /// Where a stash's digests are, for lookups out of order.
 struct DigestIndex {
-    first: std::collections::HashMap<[u8; 32], usize, DigestBuildHasher>,
+    first: std::collections::HashMap<StashDigest, usize, DigestBuildHasher>,
     next: Vec<usize>,
 }
 
@@ -228,21 +238,10 @@ impl std::hash::Hasher for DigestHasher {
 type DigestBuildHasher = std::hash::BuildHasherDefault<DigestHasher>;
 
 impl Stash {
-    fn digest(aad: &str, kind: &str, plain: &[u8]) -> [u8; 32] {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        for part in [aad.as_bytes(), kind.as_bytes(), plain] {
-            hasher.update((part.len() as u64).to_le_bytes());
-            hasher.update(part);
-        }
-        hasher.finalize().into()
-    }
-
-    /// Remembers `sealed` as the `ENC[...]` string of `plain` (of type
-    /// `kind`) at `aad`.
-    pub(crate) fn record(&mut self, aad: &str, kind: &str, plain: &[u8], sealed: &str) {
-        self.entries
-            .push((Self::digest(aad, kind, plain), Some(sealed.to_string())));
+    /// Remembers `sealed` as the `ENC[...]` string of the value whose
+    /// digest ([`ValueCipher::stash_digest_of`]) is `digest`.
+    pub(crate) fn record(&mut self, digest: StashDigest, sealed: &str) {
+        self.entries.push((digest, Some(sealed.to_string())));
         self.index = None;
     }
 
@@ -255,24 +254,20 @@ impl Stash {
     /// string; a place left empty is never found.
     pub(crate) fn slots(&mut self, n: usize) -> &mut [StashSlot] {
         let start = self.entries.len();
-        self.entries.resize(start + n, ([0; 32], None));
+        self.entries.resize(start + n, ([0; 16], None));
         self.index = None;
         &mut self.entries[start..]
     }
 
-    fn take(&mut self, aad: &str, kind: &str, plain: &[u8]) -> Option<String> {
-        self.take_digest(&Self::digest(aad, kind, plain))
-    }
-
     /// Takes back the first `ENC[...]` string not yet taken that was
-    /// remembered under a digest from [`ValueCipher::stash_digest`].
-    pub(crate) fn take_digest(&mut self, digest: &[u8; 32]) -> Option<String> {
+    /// remembered under `digest` (see [`ValueCipher::stash_digest`]).
+    pub(crate) fn take_digest(&mut self, digest: &StashDigest) -> Option<String> {
         let at = self.find(digest)?;
         self.entries[at].1.take()
     }
 
     /// Where the first string not yet taken with `digest` is.
-    fn find(&mut self, digest: &[u8; 32]) -> Option<usize> {
+    fn find(&mut self, digest: &StashDigest) -> Option<usize> {
         if let Some((d, Some(_))) = self.entries.get(self.cursor) {
             if d == digest {
                 self.cursor += 1;
@@ -333,6 +328,8 @@ type SeenPlaintext<'s> = dyn FnMut(&str, &[u8]) + 's;
 /// Decrypts `ENC[...]` values with one data key.
 pub struct ValueCipher {
     aead: SopsAesGcm,
+    /// The key of its [`StashDigest`]s.
+    digest_key: Zeroizing<[u8; 16]>,
 }
 
 impl ValueCipher {
@@ -341,7 +338,21 @@ impl ValueCipher {
         let key = aes_gcm::Key::<SopsAesGcm>::from_slice(data_key.expose());
         ValueCipher {
             aead: SopsAesGcm::new(key),
+            digest_key: stash_digest_key(data_key),
         }
+    }
+
+    /// The digest under which a [`Stash`] remembers a value at `aad` of
+    /// type `kind` whose plaintext is `plain`.
+    pub(crate) fn stash_digest_of(&self, aad: &str, kind: &str, plain: &[u8]) -> StashDigest {
+        use siphasher::sip128::{Hasher128, SipHasher13};
+        use std::hash::Hasher;
+        let mut hasher = SipHasher13::new_with_key(&self.digest_key);
+        for part in [aad.as_bytes(), kind.as_bytes(), plain] {
+            hasher.write(&(part.len() as u64).to_le_bytes());
+            hasher.write(part);
+        }
+        hasher.finish128().as_bytes()
     }
 
     /// Decrypts one value whose additional data is `aad` (the path, e.g. `db:password:`).
@@ -363,7 +374,9 @@ impl ValueCipher {
         self.open(
             value,
             aad,
-            Some(&mut |kind: &str, plain: &[u8]| stash.record(aad, kind, plain, value)),
+            Some(&mut |kind: &str, plain: &[u8]| {
+                stash.record(self.stash_digest_of(aad, kind, plain), value)
+            }),
         )
     }
 
@@ -374,13 +387,13 @@ impl ValueCipher {
         &self,
         value: &str,
         aad: &str,
-    ) -> Result<(Value, Option<[u8; 32]>), CipherError> {
+    ) -> Result<(Value, Option<StashDigest>), CipherError> {
         let mut digest = None;
         let plain = self.open(
             value,
             aad,
             Some(&mut |kind: &str, plain: &[u8]| {
-                digest = Some(Stash::digest(aad, kind, plain));
+                digest = Some(self.stash_digest_of(aad, kind, plain));
             }),
         )?;
         Ok((plain, digest))
@@ -548,10 +561,14 @@ impl ValueCipher {
 
     /// The digest under which a [`Stash`] remembers `value` at `aad`, or
     /// `None` for an empty string or comment, which is never encrypted.
-    pub(crate) fn stash_digest(value: &Value, aad: &str) -> Result<Option<[u8; 32]>, CipherError> {
+    pub(crate) fn stash_digest(
+        &self,
+        value: &Value,
+        aad: &str,
+    ) -> Result<Option<StashDigest>, CipherError> {
         plain_form(value, |plain, kind| {
             Ok((!plain.is_empty() || !matches!(kind, "str" | "comment"))
-                .then(|| Stash::digest(aad, kind, plain)))
+                .then(|| self.stash_digest_of(aad, kind, plain)))
         })
     }
 
@@ -577,7 +594,9 @@ impl ValueCipher {
         if plain.is_empty() && matches!(kind, "str" | "comment") {
             return Ok(String::new());
         }
-        if let Some(sealed) = stash.and_then(|stash| stash.take(aad, kind, plain)) {
+        if let Some(sealed) =
+            stash.and_then(|stash| stash.take_digest(&self.stash_digest_of(aad, kind, plain)))
+        {
             return Ok(sealed);
         }
         let nonce = fresh_nonce()?;
@@ -659,6 +678,22 @@ fn plain_form<R>(
         }
     };
     f(plain, kind)
+}
+
+/// The key of a cipher's [`StashDigest`]s: derived from the data key
+/// (SHA-256 under a label of rsops' own, which nothing else hashes), so a
+/// stash is only ever matched by a cipher of the key it was made under,
+/// and needs no randomness of its own.
+fn stash_digest_key(data_key: &DataKey) -> Zeroizing<[u8; 16]> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"rsops stash digest key\0");
+    hasher.update(data_key.expose());
+    let mut digest = Zeroizing::new(<[u8; 32]>::from(hasher.finalize()));
+    let mut key = Zeroizing::new([0u8; 16]);
+    key.copy_from_slice(&digest[..16]);
+    zeroize::Zeroize::zeroize(&mut *digest);
+    key
 }
 
 /// Nonces made this many at a time by a thread's nonce generator.
@@ -824,6 +859,37 @@ mod tests {
             assert_eq!(again(&Value::Int(i), "k:", &mut stash), sealed[i as usize]);
         }
         assert_ne!(again(&Value::Int(0), "k:", &mut stash), sealed[0]);
+    }
+
+    /// A stash's digests are keyed by the data key: the same value at the
+    /// same path under another key is another digest, and is never matched.
+    #[test]
+    fn stash_digests_are_keyed_by_the_data_key() {
+        let cipher = ValueCipher::new(&test_key(3));
+        let other = ValueCipher::new(&test_key(4));
+        let digest = |cipher: &ValueCipher| cipher.stash_digest_of("a:", "str", b"same");
+        assert_eq!(digest(&cipher), digest(&ValueCipher::new(&test_key(3))));
+        assert_ne!(digest(&cipher), digest(&other));
+        assert_ne!(
+            digest(&cipher),
+            cipher.stash_digest_of("a:", "str", b"samf")
+        );
+        assert_ne!(
+            cipher.stash_digest_of("a:", "strs", b"ame"),
+            cipher.stash_digest_of("a:", "str", b"same")
+        );
+        let sealed = cipher.encrypt(&Value::Str("same".into()), "a:").unwrap();
+        let mut stash = Stash::default();
+        cipher.decrypt_stashing(&sealed, "a:", &mut stash).unwrap();
+        let value = Value::Str("same".into());
+        let under_other = other.encrypt_stashed(&value, "a:", Some(&mut stash));
+        assert_ne!(under_other.unwrap(), sealed);
+        assert_eq!(
+            cipher
+                .encrypt_stashed(&value, "a:", Some(&mut stash))
+                .unwrap(),
+            sealed
+        );
     }
 
     /// Lookups out of order are answered by scans, then by the index, and

@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use sha2::{Digest, Sha512};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::cipher::{CipherError, Stash, StashSlot, ValueCipher};
+use crate::cipher::{CipherError, Stash, StashDigest, StashSlot, ValueCipher};
 use crate::metadata::{CryptRule, Metadata};
 use crate::tree::{Document, Entry, Value};
 
@@ -337,6 +337,7 @@ fn hash_leaves(hasher: &mut Sha512, leaves: &[Leaf<'_>]) {
 /// plaintexts while the others digest them in batches, and the calling
 /// thread takes the strings batch by batch, in order.
 fn stashed_strings(
+    cipher: &ValueCipher,
     leaves: &[Leaf<'_>],
     aads: &str,
     stash: &mut Stash,
@@ -348,7 +349,7 @@ fn stashed_strings(
         reuse.extend(
             leaves
                 .iter()
-                .map(|leaf| take_stashed(stash, leaf_digest(leaf, aads))),
+                .map(|leaf| take_stashed(stash, leaf_digest(cipher, leaf, aads))),
         );
         return reuse;
     }
@@ -364,7 +365,7 @@ fn stashed_strings(
             }
             Some(batch) => parts[batch]
                 .iter()
-                .map(|leaf| leaf_digest(leaf, aads))
+                .map(|leaf| leaf_digest(cipher, leaf, aads))
                 .collect(),
         },
         |digests: Vec<_>| {
@@ -381,15 +382,15 @@ fn stashed_strings(
 /// The digest under which a [`Stash`] remembers a leaf to encrypt: `None`
 /// for a leaf the cipher does not work on (or cannot), `Some(None)` for an
 /// empty value, which stays empty.
-fn leaf_digest(leaf: &Leaf<'_>, aads: &str) -> Option<Option<[u8; 32]>> {
+fn leaf_digest(cipher: &ValueCipher, leaf: &Leaf<'_>, aads: &str) -> Option<Option<StashDigest>> {
     leaf.crypt
-        .then(|| ValueCipher::stash_digest(leaf.value, leaf.aad(aads)).ok())
+        .then(|| cipher.stash_digest(leaf.value, leaf.aad(aads)).ok())
         .flatten()
 }
 
 /// The `ENC[...]` string to put in for a leaf of [`leaf_digest`] `digest`,
 /// if `stash` has one (an empty value's is empty).
-fn take_stashed(stash: &mut Stash, digest: Option<Option<[u8; 32]>>) -> Option<String> {
+fn take_stashed(stash: &mut Stash, digest: Option<Option<StashDigest>>) -> Option<String> {
     match digest? {
         None => Some(String::new()),
         Some(digest) => stash.take_digest(&digest),
@@ -558,7 +559,7 @@ fn walk(
     .or(failed);
     let (reuse, mac) = match (direction, stash.as_deref_mut()) {
         (Direction::Encrypt, Some(stash)) => {
-            let reuse = stashed_strings(&leaves, &aads, stash, &mut hasher);
+            let reuse = stashed_strings(cipher, &leaves, &aads, stash, &mut hasher);
             (reuse, None)
         }
         _ => (Vec::new(), Some(&mut hasher)),
@@ -638,7 +639,10 @@ fn walk_entries(
     drop(comments_stash);
     let mut reuse: Vec<Option<String>> = match stash {
         Some(stash) => {
-            let digests: Vec<_> = leaves.iter().map(|leaf| leaf_digest(leaf, &aads)).collect();
+            let digests: Vec<_> = leaves
+                .iter()
+                .map(|leaf| leaf_digest(cipher, leaf, &aads))
+                .collect();
             let mut stash = lock(stash);
             digests
                 .into_iter()

@@ -388,12 +388,9 @@ pub(crate) fn reseal_in_place<'o>(
     let mut stash = Stash::default();
     for leaf in opening.leaves.iter().filter(|l| gone.contains_key(&l.at)) {
         let aad = &opening.aads[leaf.aad_start..leaf.aad_start + leaf.aad_len];
-        stash.record(
-            position_aad(aad),
-            KINDS[usize::from(leaf.kind)],
-            opening.plaintext(leaf),
-            gone[&leaf.at],
-        );
+        let kind = KINDS[usize::from(leaf.kind)];
+        let digest = cipher.stash_digest_of(position_aad(aad), kind, opening.plaintext(leaf));
+        stash.record(digest, gone[&leaf.at]);
     }
     let mut kept = opening
         .leaves
