@@ -193,6 +193,14 @@ fn advise(start: usize, end: usize) {
 ///   are only reserved address space.
 /// - The heaps' growth from here on is advised huge pages (see
 ///   [`advise_heap`]).
+/// - glibc's fast bins are turned off (`M_MXFAST` 0). They keep small
+///   freed blocks apart, unmerged, until a larger request merges them
+///   all at once; a large file's pieces each free tens of thousands of
+///   small blocks and then ask for a few large ones, so every piece paid
+///   for that merge (a sixth of `edit`'s re-encryption went to the
+///   allocator). Freed blocks still go to each thread's cache first.
+///   `edit` of a 60,000-value YAML file after the editor: 56.8 -> 51.0 ms;
+///   `set` and `encrypt` 3-5% faster, decrypt unchanged.
 pub fn prepare_heap() {
     use std::sync::atomic::Ordering::Relaxed;
     #[cfg(target_env = "gnu")]
@@ -200,6 +208,7 @@ pub fn prepare_heap() {
     // `sbrk(0)` only reads the current break.
     unsafe {
         libc::mallopt(libc::M_TOP_PAD, 32 << 20);
+        libc::mallopt(libc::M_MXFAST, 0);
         let now = libc::sbrk(0) as usize;
         MAIN_HEAP_FLOOR.store(now.saturating_sub(16 << 20), Relaxed);
         ADVISED_BREAK.store(now, Relaxed);
