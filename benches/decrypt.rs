@@ -1,14 +1,15 @@
 //! Hot paths on a generated 60k-leaf document: parsing, decrypting the tree
 //! (AES-GCM + MAC), emitting, and the whole decrypt, encrypt and `set`
 //! (decrypt keeping the ciphertexts, change one value, encrypt again)
-//! pipelines, for YAML and JSON.
+//! pipelines, and `edit`'s re-encryption of the edited text, for YAML and
+//! JSON.
 //!
 //! The encrypted input is built in memory with a fixed data key, and a key
 //! source that hands that key back (and "wraps" a new one by naming it)
 //! stands in for age, so the numbers measure rsops' own work, not key
 //! unwrapping or wrapping.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rsops::cipher::ValueCipher;
 use std::time::Duration;
 
@@ -200,6 +201,38 @@ fn bench_format(c: &mut Criterion, format: Format) {
                 }
             }
         })
+    });
+    // What `edit` does once the editor is done: the edited text (its first
+    // value one letter longer) sealed under the file's key, every other
+    // value keeping its ciphertext; in pieces for a large YAML file.
+    let mut edited = plain.to_vec();
+    if let Some(at) = edited.windows(6).position(|w| w == b"value ") {
+        edited.insert(at + 5, b'e');
+    }
+    group.bench_function("edit re-encryption", |b| {
+        b.iter_batched(
+            || {
+                let mut opened = runtime
+                    .block_on(rsops::rewrite::Opened::open(
+                        &input, format, &registry, &options,
+                    ))
+                    .expect("open");
+                drop(std::mem::take(&mut opened.document));
+                opened
+            },
+            |mut opened| {
+                let mut out = Vec::with_capacity(input.len());
+                let emit = EmitOptions::default();
+                match opened.seal_text(&edited, format, format, emit, &mut out, Some(&input)) {
+                    Some(sealed) => sealed.expect("seal the text"),
+                    None => {
+                        opened.document = format.parse_plain(&edited).expect("parse");
+                        opened.seal(format, emit).expect("seal")
+                    }
+                }
+            },
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
 }
