@@ -689,10 +689,9 @@ fn stash_digest_key(data_key: &DataKey) -> Zeroizing<[u8; 16]> {
     let mut hasher = Sha256::new();
     hasher.update(b"rsops stash digest key\0");
     hasher.update(data_key.expose());
-    let mut digest = Zeroizing::new(<[u8; 32]>::from(hasher.finalize()));
+    let digest = Zeroizing::new(<[u8; 32]>::from(hasher.finalize()));
     let mut key = Zeroizing::new([0u8; 16]);
     key.copy_from_slice(&digest[..16]);
-    zeroize::Zeroize::zeroize(&mut *digest);
     key
 }
 
