@@ -64,10 +64,10 @@ pub fn in_order<R: Send>(
         true
     };
     std::thread::scope(|scope| {
-        for _ in 0..others {
-            scope.spawn(|| while take() {});
-        }
-        for slot in &done {
+        let helpers: Vec<_> = (0..others)
+            .map(|_| scope.spawn(|| while take() {}))
+            .collect();
+        'parts: for slot in &done {
             loop {
                 let ready = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
                 if let Some(result) = ready {
@@ -76,11 +76,17 @@ pub fn in_order<R: Send>(
                 }
                 if !take() {
                     if panicked.load(Ordering::Relaxed) {
-                        // The scope resumes the panic.
-                        return;
+                        break 'parts;
                     }
                     std::thread::yield_now();
                 }
+            }
+        }
+        // Joined here, so that a helper's panic is resumed as it was (the
+        // scope would raise one of its own instead).
+        for helper in helpers {
+            if let Err(panic) = helper.join() {
+                std::panic::resume_unwind(panic);
             }
         }
     });
@@ -149,5 +155,27 @@ mod tests {
     #[should_panic(expected = "part 7")]
     fn in_order_resumes_a_panic() {
         super::in_order(50, |n| assert!(n != 7, "part 7"), |()| {});
+    }
+
+    /// A part that panics on another thread than the caller's reaches the
+    /// caller with its own message (the scope would raise its own).
+    #[test]
+    fn in_order_resumes_a_helpers_panic() {
+        if super::threads() < 2 {
+            return;
+        }
+        let caller = std::thread::current().id();
+        let work = |_| {
+            if std::thread::current().id() == caller {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            } else {
+                panic!("on a helper");
+            }
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::in_order(50, work, |()| {});
+        }));
+        let panic = outcome.expect_err("a part panicked");
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"on a helper"));
     }
 }
