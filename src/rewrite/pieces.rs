@@ -170,8 +170,9 @@ struct PieceMac {
 }
 
 /// Opens a piece's values aside, makes `edit` in it if given, and reseals
-/// it (see [`crate::walk::reseal_in_place`]). `None` when a
-/// value does not open or seal, or the path does not fit.
+/// it (see [`crate::walk::reseal_in_place`]), unless it is left unchanged
+/// and resealing would change nothing in it. `None` when a value does not
+/// open or seal, or the path does not fit.
 fn reseal_piece(
     piece: &mut Document,
     metadata: &Metadata,
@@ -180,6 +181,9 @@ fn reseal_piece(
 ) -> Option<PieceMac> {
     crate::encrypt::comments_on_own_lines(piece);
     let (was, opening) = crate::walk::open_piece_in_place(piece, metadata, cipher).ok()?;
+    if edit.is_none() && opening.is_settled() {
+        return Some(PieceMac { was, changed: None });
+    }
     let mut retired = Vec::new();
     if let Some(edit) = edit {
         edit.make(&mut piece.branches[0], &mut retired).ok()?;

@@ -38,6 +38,11 @@ pub(crate) struct Opening {
     leaves: Vec<OpenedLeaf>,
     arenas: Vec<Zeroizing<Vec<u8>>>,
     aads: String,
+    /// Whether the document, left unchanged, is already as
+    /// [`reseal_in_place`] would leave it: no comment for it to reseal, and
+    /// every value the rules select either opened or an empty string (a
+    /// number, boolean or time left in the clear would be encrypted).
+    settled: bool,
 }
 
 impl std::fmt::Debug for Opening {
@@ -70,6 +75,14 @@ struct OpenedLeaf {
 }
 
 impl Opening {
+    /// Whether resealing the document unchanged would change nothing in it
+    /// (no comment to reseal, no value left in the clear that the rules
+    /// select): a piece of a large file that the change does not touch is
+    /// then printed as it was opened.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.settled
+    }
+
     fn plaintext(&self, leaf: &OpenedLeaf) -> &[u8] {
         &self.arenas[leaf.arena][leaf.start..leaf.end]
     }
@@ -146,9 +159,14 @@ fn open_into(
     let Walked {
         leaves,
         aads,
+        comment_jobs,
         failed,
-        ..
     } = walk_runs(doc, meta, Direction::Decrypt);
+    let settled = comment_jobs.is_empty()
+        && leaves
+            .iter()
+            .all(|leaf| !leaf.crypt || matches!(&*leaf.value, Value::Str(_)));
+    drop(comment_jobs);
     let batches: Vec<&[Leaf]> = leaves.chunks(BATCH).collect();
     let done: Vec<OnceLock<Opened>> = batches.iter().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
@@ -212,6 +230,7 @@ fn open_into(
         leaves: Vec::with_capacity(opened.iter().map(|b| b.leaves.len()).sum()),
         arenas: Vec::with_capacity(opened.len()),
         aads: String::new(),
+        settled,
     };
     for mut batch in opened {
         opening.leaves.append(&mut batch.leaves);

@@ -450,6 +450,54 @@ fn yaml_unset_of_a_whole_piece() {
     case.check_change(&["unset", r#"["huge_2"]"#]);
 }
 
+/// `set` in a large YAML file without comments, whose pieces that the
+/// change does not touch are printed as they were opened rather than
+/// resealed: the file is the reference's once random parts are masked, and
+/// differs from the original only in the value, the MAC and `lastmodified`.
+#[test]
+fn yaml_set_in_pieces_without_comments() {
+    let text: String = (0..900)
+        .map(|i| yaml_section(i, false))
+        .collect::<String>()
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .map(|line| format!("{}\n", line.trim_end_matches(" # inline")))
+        .collect();
+    let case = Case::new("large.yaml", &text);
+    let original = std::fs::read_to_string(&case.encrypted).expect("read");
+    let args = ["set", r#"["section_0450"]["port"]"#, "7"];
+    let mut written = Vec::new();
+    for (mut cmd, name) in [
+        (case.sandbox.sops(), "theirs.yaml"),
+        (case.sandbox.rsops(), "ours.yaml"),
+    ] {
+        let file = case.sandbox.write(name, original.as_bytes());
+        let out = run(
+            cmd.env("SOPS_AGE_KEY_FILE", &case.key_file)
+                .arg(args[0])
+                .arg(&file)
+                .args(&args[1..]),
+            b"",
+        );
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        written.push(std::fs::read(&file).expect("read"));
+    }
+    assert_eq!(masked(&written[1], "yaml"), masked(&written[0], "yaml"));
+    let ours = String::from_utf8(written.pop().expect("ours")).expect("utf-8");
+    let changed: Vec<&str> = original
+        .lines()
+        .zip(ours.lines())
+        .filter(|(before, after)| before != after)
+        .map(|(_, after)| after.trim().split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(original.lines().count(), ours.lines().count());
+    assert_eq!(changed, ["port", "lastmodified", "mac"]);
+}
+
 /// `set` and `unset` change a large YAML file piece by piece: each change
 /// decrypts as the reference's does, leaves every other line as it was
 /// but the MAC and `lastmodified`, and each failure (a path that is not
