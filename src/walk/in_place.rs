@@ -39,9 +39,9 @@ pub(crate) struct Opening {
     arenas: Vec<Zeroizing<Vec<u8>>>,
     aads: String,
     /// Whether the document, left unchanged, is already as
-    /// [`reseal_in_place`] would leave it: no comment for it to reseal, and
-    /// every value the rules select either opened or an empty string (a
-    /// number, boolean or time left in the clear would be encrypted).
+    /// [`reseal_in_place`] would leave it: it has no comment for it to
+    /// reseal (every value the rules select is a string, or the opening
+    /// failed, and an opened or empty string is kept as it is).
     settled: bool,
 }
 
@@ -76,9 +76,8 @@ struct OpenedLeaf {
 
 impl Opening {
     /// Whether resealing the document unchanged would change nothing in it
-    /// (no comment to reseal, no value left in the clear that the rules
-    /// select): a piece of a large file that the change does not touch is
-    /// then printed as it was opened.
+    /// (it has no comment to reseal): a piece of a large file that the
+    /// change does not touch is then printed as it was opened.
     pub(crate) fn is_settled(&self) -> bool {
         self.settled
     }
@@ -162,10 +161,7 @@ fn open_into(
         comment_jobs,
         failed,
     } = walk_runs(doc, meta, Direction::Decrypt);
-    let settled = comment_jobs.is_empty()
-        && leaves
-            .iter()
-            .all(|leaf| !leaf.crypt || matches!(&*leaf.value, Value::Str(_)));
+    let settled = comment_jobs.is_empty();
     drop(comment_jobs);
     let batches: Vec<&[Leaf]> = leaves.chunks(BATCH).collect();
     let done: Vec<OnceLock<Opened>> = batches.iter().map(|_| OnceLock::new()).collect();
