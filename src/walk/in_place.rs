@@ -39,9 +39,9 @@ pub(crate) struct Opening {
     arenas: Vec<Zeroizing<Vec<u8>>>,
     aads: String,
     /// Whether the document, left unchanged, is already as
-    /// [`reseal_in_place`] would leave it: it has no comment for it to
-    /// reseal (every value the rules select is a string, or the opening
-    /// failed, and an opened or empty string is kept as it is).
+    /// [`reseal_in_place`] would leave it: it has no comment to reseal.
+    /// (Every value the rules select is then an opened or empty string,
+    /// which resealing keeps; any other value fails the opening.)
     settled: bool,
 }
 
@@ -162,7 +162,6 @@ fn open_into(
         failed,
     } = walk_runs(doc, meta, Direction::Decrypt);
     let settled = comment_jobs.is_empty();
-    drop(comment_jobs);
     let batches: Vec<&[Leaf]> = leaves.chunks(BATCH).collect();
     let done: Vec<OnceLock<Opened>> = batches.iter().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
